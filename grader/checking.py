@@ -1,0 +1,107 @@
+"""Assertions for checks that explain themselves to a learner.
+
+Every helper fails with an AssertionError whose message says what was expected, what came
+back, where, and, when a `suspects` table is given, which known mistake the answer matches.
+Tensors are compared with our own code (not torch.testing, which imports sympy on first use).
+"""
+import math
+
+import torch
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict: the message is written for the learner."""
+
+
+def fail(message):
+    raise CheckFailed(message)
+
+
+def _fmt(x):
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return repr(x)
+
+
+def expect_tensor(got, what):
+    """`got` must be a torch.Tensor (a plain one: subclasses are converted, never trusted)."""
+    if not isinstance(got, torch.Tensor):
+        fail(f"{what}: expected a torch.Tensor, got {type(got).__name__}.")
+    return got.detach().as_subclass(torch.Tensor)
+
+
+def expect_shape(got, shape, what, hint=None):
+    got = expect_tensor(got, what)
+    if tuple(got.shape) != tuple(shape):
+        message = f"{what}: expected shape {tuple(shape)}, got {tuple(got.shape)}."
+        fail(message + (f" {hint}" if hint else ""))
+    return got
+
+
+def _close(a, b, atol, rtol):
+    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol, equal_nan=False))
+
+
+def _where(diff):
+    index = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+    return list(index) if index else "()"
+
+
+def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hint=None):
+    """`got` must match `expected` elementwise; otherwise name the worst entry and any
+    suspect (label -> tensor a known mistake would produce) that `got` matches instead."""
+    expected = torch.as_tensor(expected).detach().double()
+    got = expect_shape(got, expected.shape, what, hint)
+    got = got.double()
+    if _close(got, expected, atol, rtol):
+        return got
+    if not torch.isfinite(got).all():
+        bad = (~torch.isfinite(got)).nonzero()[0].tolist()
+        message = f"{what}: contains {got[tuple(bad)].item()} at {bad} (expected finite values)."
+    else:
+        diff = (got - expected).abs()
+        at = _where(diff)
+        index = tuple(at) if isinstance(at, list) else ()
+        message = (
+            f"{what}: differs at {at}: expected {expected[index].item():.6g}, "
+            f"got {got[index].item():.6g} (largest difference {diff.max().item():.3g})."
+        )
+    for label, value in (suspects or {}).items():
+        value = torch.as_tensor(value).detach().double()
+        if _close(got, value, atol, rtol):
+            fail(f"{message} Your result matches what you get if you {label}.")
+    fail(message + (f" {hint}" if hint else ""))
+
+
+def expect_equal(got, expected, what, hint=None):
+    """Exact equality for numbers, strings, bools and integer/bool tensors."""
+    if isinstance(expected, torch.Tensor):
+        got = expect_shape(got, expected.shape, what, hint)
+        if got.dtype != expected.dtype and (got.dtype == torch.bool) != (expected.dtype == torch.bool):
+            fail(f"{what}: expected dtype {expected.dtype}, got {got.dtype}.")
+        if not torch.equal(got.to(expected.dtype), expected):
+            wrong = (got.to(expected.dtype) != expected).nonzero()[0].tolist()
+            at = tuple(wrong)
+            fail(
+                f"{what}: differs at {wrong}: expected {expected[at].tolist()}, got "
+                f"{got[at].tolist()}." + (f" {hint}" if hint else "")
+            )
+        return got
+    if type(got) is not type(expected) and not (
+        isinstance(expected, (int, float)) and type(got) in (int, float)
+    ):
+        fail(f"{what}: expected a {type(expected).__name__}, got {type(got).__name__}.")
+    if got != expected:
+        fail(f"{what}: expected {_fmt(expected)}, got {_fmt(got)}." + (f" {hint}" if hint else ""))
+    return got
+
+
+def expect_number(got, expected, what, *, rel=1e-6, abs_tol=0.0, hint=None):
+    """A real number within `rel` relative (or `abs_tol` absolute) tolerance."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        fail(f"{what}: expected a number, got {type(got).__name__}.")
+    if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol):
+        fail(f"{what}: expected {_fmt(float(expected))}, got {_fmt(float(got))}." + (f" {hint}" if hint else ""))
+    return got

@@ -1,0 +1,84 @@
+"""The one results model. Runners fill it; reporters only serialise it."""
+from dataclasses import asdict, dataclass, field
+
+PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED = "passed", "failed", "error", "timeout", "not_started"
+STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED)
+
+
+@dataclass
+class CheckResult:
+    id: str
+    exercise: str
+    status: str
+    score: float
+    max_score: float
+    hidden: bool = False
+    message: str = ""
+    output: str = ""  # what learner code printed during this check (truncated)
+
+
+@dataclass
+class ExerciseSummary:
+    id: str
+    status: str
+    score: float
+    max_score: float
+    message: str
+
+
+@dataclass
+class TopicResult:
+    id: str
+    checks: list = field(default_factory=list)
+    isolation: str = "in-process"
+    seed: int = 0
+
+    @property
+    def score(self):
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self):
+        return sum(c.max_score for c in self.checks)
+
+    def exercises(self, order=()):
+        """One summary per exercise, in `order` first (the course's), then any others."""
+        by_exercise = {}
+        for check in self.checks:
+            by_exercise.setdefault(check.exercise, []).append(check)
+        ids = [e for e in order if e in by_exercise] + [e for e in by_exercise if e not in order]
+        return [_summarise(e, by_exercise[e]) for e in ids]
+
+    def to_dict(self):
+        return {"id": self.id, "score": self.score, "max_score": self.max_score,
+                "isolation": self.isolation, "seed": self.seed,
+                "checks": [asdict(c) for c in self.checks]}
+
+
+def _summarise(exercise_id, checks):
+    statuses = {c.status for c in checks}
+    if statuses == {PASSED}:
+        status, message = PASSED, ""
+    elif statuses == {NOT_STARTED}:
+        status, message = NOT_STARTED, checks[0].message
+    else:
+        first = next(c for c in checks if c.status not in (PASSED, NOT_STARTED)) if statuses - {PASSED, NOT_STARTED} \
+            else next(c for c in checks if c.status == NOT_STARTED)
+        status, message = first.status, first.message
+    return ExerciseSummary(exercise_id, status, sum(c.score for c in checks), sum(c.max_score for c in checks), message)
+
+
+@dataclass
+class Report:
+    topics: list = field(default_factory=list)
+
+    @property
+    def score(self):
+        return sum(t.score for t in self.topics)
+
+    @property
+    def max_score(self):
+        return sum(t.max_score for t in self.topics)
+
+    def to_dict(self):
+        return {"score": self.score, "max_score": self.max_score, "topics": [t.to_dict() for t in self.topics]}

@@ -1,0 +1,97 @@
+"""Run one topic's checks with pytest and collect a TopicResult.
+
+pytest runs in this process with only the plugins we name: third-party plugin autoload is
+off (it costs ~0.4 s), and the project's own pytest configuration is not read.
+"""
+import contextlib
+import io
+import os
+
+import pytest
+
+from grader import pytest_plugin
+from grader.course import CourseError
+from grader.results import PASSED, CheckResult, TopicResult
+
+
+class _Collector:
+    """Receives every check's report and turns it into CheckResults."""
+
+    def __init__(self, topic, checks_dir):
+        self.topic, self.checks_dir = topic, checks_dir
+        self.results, self.problems = {}, []
+
+    def pytest_runtest_logreport(self, report):
+        status_message = getattr(report, "fmgrade", None)
+        if status_message is None:
+            return
+        check_id = report.nodeid.split("/")[-1]
+        if check_id in self.results and self.results[check_id].status != PASSED:
+            return  # keep the first problem (setup) rather than a later teardown one
+        exercise, points, hidden = report.fmgrade_check
+        status, message = status_message
+        self.results[check_id] = CheckResult(
+            id=check_id, exercise=exercise, status=status,
+            score=points if status == PASSED else 0, max_score=points, hidden=hidden,
+            message=message, output=getattr(report, "fmgrade_output", ""),
+        )
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.problems.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
+
+
+def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, extra_args=()):
+    """Run the checks of `topic_id` against the module file `impl_path`."""
+    topic = course.topic(topic_id)
+    checks_dir = course.checks_dir(topic_id)
+    if not checks_dir.is_dir():
+        raise CourseError(f"topic '{topic_id}' is not available yet: no checks in {checks_dir}")
+    collector = _Collector(topic_id, checks_dir)
+    args = [
+        str(checks_dir), "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(checks_dir),
+        "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:terminal",
+        "--import-mode", "importlib", "--fmgrade-impl", str(impl_path), *extra_args,
+    ]
+    if not hidden:
+        args.append("--fmgrade-visible-only")
+    if seed is not None:
+        args += ["--fmgrade-seed", str(seed)]
+    seed_box = {}
+
+    class _SeedReader:
+        def pytest_sessionstart(self, session):
+            seed_box["seed"] = session.config.stash[pytest_plugin.SEED]
+
+    with _quiet_pytest():
+        code = pytest.main(args, plugins=[collector, _SeedReader()])
+    if collector.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+        detail = "; ".join(collector.problems) or f"pytest exited with {code!r}"
+        raise CourseError(f"the checks of topic '{topic_id}' could not be collected: {detail}")
+    known = {e.id for e in topic.exercises}
+    for result in collector.results.values():
+        if result.exercise not in known:
+            raise CourseError(f"{checks_dir.name}/{result.id}: exercise '{result.exercise}' is not in course.yml's topic '{topic_id}'")
+    checks = sorted(collector.results.values(), key=lambda c: _order(topic, c))
+    return TopicResult(topic_id, checks, isolation="in-process", seed=seed_box.get("seed", seed or 0))
+
+
+def _order(topic, check):
+    ids = [e.id for e in topic.exercises]
+    return (ids.index(check.exercise) if check.exercise in ids else len(ids), check.hidden)
+
+
+@contextlib.contextmanager
+def _quiet_pytest():
+    """No third-party plugins, and whatever pytest itself prints goes nowhere."""
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+
