@@ -40,6 +40,17 @@ def pytest_report_header(config):
 
 SEED = pytest.StashKey[int]()
 MODULES = pytest.StashKey[dict]()
+SESSION = pytest.StashKey[object]()  # a grader.proxy.Session when learner code runs in a worker
+
+
+class SessionHolder:
+    """Registered by the runner: hands the worker session (started early) to the fixtures."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def pytest_configure(self, config):
+        config.stash[SESSION] = self.session
 
 
 def topic_of(path):
@@ -101,7 +112,10 @@ def _module(config, key, path):
 
 @pytest.fixture
 def impl(request):
-    """The module under test: the learner's (through the grader) or the reference solution."""
+    """The module under test: the learner's (a proxy to the worker) or the reference solution."""
+    session = request.config.stash.get(SESSION, None)
+    if session is not None:
+        return session.module()
     root, topic = _topic(request)
     path = request.config.getoption("--fmgrade-impl") or root / "solutions" / f"{topic}.py"
     return _module(request.config, ("impl", str(path)), path)
@@ -118,6 +132,9 @@ def ref(request):
 @pytest.fixture
 def helpers(request, impl):
     """Learner-side helpers from the topic's `helpers.py`, run with the module under test."""
+    session = request.config.stash.get(SESSION, None)
+    if session is not None:
+        return session.helpers()
     root, topic = _topic(request)
     path = root / "tests" / "checks" / topic / "helpers.py"
     return inprocess.Helpers(_module(request.config, ("helpers", str(path)), path), impl)
@@ -129,6 +146,13 @@ def seed(request):
     return request.config.stash[SEED]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    session = item.config.stash.get(SESSION, None)
+    if session is not None and CHECK in item.stash:
+        session.begin_check(item.stash[CHECK][0])
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
@@ -137,6 +161,8 @@ def pytest_runtest_makereport(item, call):
         status, message = verdict.classify(call.excinfo, impl_path)
         report.fmgrade = (status, message)
         report.fmgrade_check = item.stash[CHECK]
+        session = item.config.stash.get(SESSION, None)
+        report.fmgrade_output = session.take_output() if session is not None else ""
         if report.failed and message:
             report.longrepr = f"[{status}] {message}"
     return report

@@ -7,9 +7,11 @@ import contextlib
 import io
 import os
 
+from pathlib import Path
+
 import pytest
 
-from grader import pytest_plugin
+from grader import proxy, pytest_plugin, sandbox
 from grader.course import CourseError
 from grader.results import PASSED, CheckResult, TopicResult
 
@@ -41,17 +43,45 @@ class _Collector:
             self.problems.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
 
 
-def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, extra_args=()):
-    """Run the checks of `topic_id` against the module file `impl_path`."""
+def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=()):
+    """Run the checks of `topic_id` against the module file `impl_path`.
+
+    isolation: "none" imports the module in this process (trusted solutions only); "auto",
+    "bwrap" or "process" run it in a worker (see grader.sandbox).
+    """
     topic = course.topic(topic_id)
     checks_dir = course.checks_dir(topic_id)
     if not checks_dir.is_dir():
         raise CourseError(f"topic '{topic_id}' is not available yet: no checks in {checks_dir}")
+    session = None
+    if isolation != "none":
+        session = _start_session(course, topic, impl_path, isolation, hidden_roots)
+    try:
+        return _run(course, topic, impl_path, hidden, seed, session)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _start_session(course, topic, impl_path, isolation, hidden_roots):
+    """Start the worker now: it imports torch while pytest starts and collects here."""
+    try:
+        source = Path(impl_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CourseError(f"cannot read {impl_path}: {exc}") from None
+    helpers_path = course.checks_dir(topic.id) / "helpers.py"
+    helpers_source = helpers_path.read_text(encoding="utf-8") if helpers_path.is_file() else None
+    return proxy.Session(f"exercises/{topic.id}.py", source, topic.limits, sandbox.choose_isolation(isolation),
+                         helpers_source, hidden_roots=(course.root, *hidden_roots))
+
+
+def _run(course, topic, impl_path, hidden, seed, session):
+    topic_id, checks_dir = topic.id, course.checks_dir(topic.id)
     collector = _Collector(topic_id, checks_dir)
     args = [
         str(checks_dir), "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(checks_dir),
         "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:terminal",
-        "--import-mode", "importlib", "--fmgrade-impl", str(impl_path), *extra_args,
+        "--import-mode", "importlib", "--fmgrade-impl", str(impl_path),
     ]
     if not hidden:
         args.append("--fmgrade-visible-only")
@@ -63,8 +93,11 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, extra_arg
         def pytest_sessionstart(self, session):
             seed_box["seed"] = session.config.stash[pytest_plugin.SEED]
 
+    plugins = [collector, _SeedReader()]
+    if session is not None:
+        plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest():
-        code = pytest.main(args, plugins=[collector, _SeedReader()])
+        code = pytest.main(args, plugins=plugins)
     if collector.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = "; ".join(collector.problems) or f"pytest exited with {code!r}"
         raise CourseError(f"the checks of topic '{topic_id}' could not be collected: {detail}")
@@ -73,7 +106,8 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, extra_arg
         if result.exercise not in known:
             raise CourseError(f"{checks_dir.name}/{result.id}: exercise '{result.exercise}' is not in course.yml's topic '{topic_id}'")
     checks = sorted(collector.results.values(), key=lambda c: _order(topic, c))
-    return TopicResult(topic_id, checks, isolation="in-process", seed=seed_box.get("seed", seed or 0))
+    isolation = session.isolation if session is not None else "in-process"
+    return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0))
 
 
 def _order(topic, check):

@@ -12,6 +12,10 @@ class LearnerCodeError(Exception):
         super().__init__(f"{type_name}: {message}" + (f" ({where})" if where else ""))
 
 
+class ImportFailed(LearnerCodeError):
+    """The learner module does not import; the message names the file and line."""
+
+
 class LearnerTimeout(Exception):
     """A call into learner code did not return in time."""
 
@@ -29,6 +33,8 @@ def classify(excinfo, impl_path=None):
         isinstance(exc, LearnerCodeError) and exc.type_name == "NotImplementedError"
     ):
         return NOT_STARTED, "not started: " + _not_implemented_text(exc)
+    if isinstance(exc, ImportFailed):
+        return ERROR, f"your module does not import: {exc.message}"
     if isinstance(exc, LearnerTimeout):
         return TIMEOUT, str(exc)
     if isinstance(exc, WorkerLost):

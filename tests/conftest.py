@@ -1,2 +1,20 @@
-# The instructor's own run: checks under tests/checks/ use the reference solutions in-process.
+"""The instructor's own run: checks under tests/checks/ use the reference solutions in-process."""
+import shutil
+from pathlib import Path
+
+import pytest
+
 pytest_plugins = ["grader.pytest_plugin"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def course_copy(tmp_path):
+    """A throwaway copy of the course (outline, stubs, solutions, checks) to run commands in."""
+    dest = tmp_path / "course"
+    dest.mkdir()
+    shutil.copy(ROOT / "course.yml", dest / "course.yml")
+    for folder in ("exercises", "solutions", "tests/checks", "tests/mutants"):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest

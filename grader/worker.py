@@ -1,0 +1,298 @@
+"""The worker: the only process that imports and runs learner code.
+
+It is started by `grader.sandbox` as `python -I -c <this file's source> <config json>`, so it
+needs nothing but the standard library and torch, and sees none of the course's files: the
+learner module and the topic's helpers arrive as source text over the request pipe.
+
+Only data crosses the pipes (`encode`/`decode`): tensors, numpy arrays, numbers, strings,
+bools, None, dtypes and lists/tuples/dicts of them, serialised with torch.save and read back
+with torch.load(weights_only=True), whose loader cannot run code. Every other object stays
+here and travels as a handle: {HANDLE: id, "type": name}.
+
+Protocol: each message is an 8-byte big-endian length and a torch.save payload.
+  grader -> worker  {"op": ..., "target": id, "name": str, "args": [...], "kwargs": {...}}
+  worker -> grader  {"value": ...} or {"error": {"type", "message", "where"}}
+The first message from the worker is {"ready": True, "import_error": None or {...}}.
+"""
+import io
+import json
+import os
+import struct
+import sys
+import traceback
+
+HANDLE = "__fmgrade_handle__"
+NDARRAY = "__fmgrade_ndarray__"
+MODULE, HELPERS = 0, -1  # reserved handle ids
+HEADER = struct.Struct(">Q")
+OUTPUT_KEEP = 4096  # characters of learner output returned per call
+
+
+# --- Codec (shared with the grader) -----------------------------------------------------
+
+
+def encode(value, register):
+    """Plain data for torch.save; `register(obj)` returns the handle dict for anything else."""
+    import torch
+
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str, complex):
+        return value
+    if isinstance(value, torch.Tensor):
+        # Subclasses and Parameters become plain tensors: their own methods are never trusted.
+        return torch.Tensor._make_subclass(torch.Tensor, value.detach().cpu(), False).clone()
+    if isinstance(value, torch.dtype):
+        return value
+    if kind in (list, tuple) or isinstance(value, tuple) and hasattr(value, "_fields") or kind is torch.Size:
+        items = [encode(v, register) for v in value]
+        return items if kind is list else tuple(items)
+    if isinstance(value, dict) and all(type(k) in (str, int) for k in value):
+        return {k: encode(v, register) for k, v in value.items()}
+    if _is_ndarray(value):
+        return {NDARRAY: torch.from_numpy(value.copy())}
+    return register(value)  # subclasses of plain types too: their __eq__ is never trusted
+
+
+def _is_ndarray(value):
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and type(value) is numpy.ndarray and value.dtype.kind in "biufc"
+
+
+def dumps(message):
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(message, buffer)
+    return buffer.getvalue()
+
+
+def loads(payload):
+    import torch
+
+    return torch.load(io.BytesIO(payload), weights_only=True)
+
+
+def read_message(fd):
+    header = _read_exactly(fd, HEADER.size)
+    if header is None:
+        return None
+    (size,) = HEADER.unpack(header)
+    return _read_exactly(fd, size)
+
+
+def _read_exactly(fd, size):
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def write_message(fd, payload):
+    data = HEADER.pack(len(payload)) + payload
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+# --- The worker's side ------------------------------------------------------------------
+
+
+class Worker:
+    def __init__(self, config):
+        self.config = config
+        self.objects = {}
+        self.next_id = 1
+        self.module = None
+        self.helpers = None
+
+    # objects <-> handles
+    def register(self, obj):
+        for handle_id, known in self.objects.items():
+            if known is obj:
+                break
+        else:
+            handle_id = self.next_id
+            self.next_id += 1
+            self.objects[handle_id] = obj
+        return {HANDLE: handle_id, "type": type(obj).__name__, "callable": callable(obj)}
+
+    def resolve(self, value):
+        import torch
+
+        if isinstance(value, dict):
+            if HANDLE in value:
+                return self.target(value[HANDLE])
+            if NDARRAY in value:
+                return value[NDARRAY].numpy()
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(v) for v in value)
+        if isinstance(value, torch.Tensor):
+            return value
+        return value
+
+    def target(self, handle_id):
+        if handle_id == MODULE:
+            return self.module
+        if handle_id == HELPERS:
+            return self.helpers
+        if handle_id not in self.objects:
+            raise LookupError(f"no object with handle {handle_id}")
+        return self.objects[handle_id]
+
+    # requests
+    def handle(self, request):
+        op = request["op"]
+        if op == "helpers":
+            self.helpers = _load_source(request["args"][0], request["name"], "fmgrade_helpers")
+            return None
+        obj = self.target(request["target"])
+        args = self.resolve(request.get("args", []))
+        kwargs = self.resolve(request.get("kwargs", {}))
+        name = request.get("name")
+        if op == "getattr":
+            return getattr(obj, name)
+        if op == "call":
+            return obj(*args, **kwargs)
+        if op == "call_helper":
+            return getattr(self.helpers, name)(self.module, *args, **kwargs)
+        if op == "getitem":
+            return obj[args[0]]
+        if op == "len":
+            return len(obj)
+        if op == "iter":
+            return list(iter(obj))
+        if op == "repr":
+            return repr(obj)
+        raise ValueError(f"unknown operation {op!r}")
+
+    def serve(self, requests_fd, replies_fd):
+        while True:
+            payload = read_message(requests_fd)
+            if payload is None:
+                return
+            request = loads(payload)
+            capture = _Capture.install()
+            try:
+                reply = {"value": encode(self.handle(request), self.register)}
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt from learner code too
+                reply = {"error": describe(exc, self.config["module_file"])}
+            reply["output"], reply["output_total"] = capture.collect()
+            try:
+                message = dumps(reply)
+            except BaseException as exc:
+                message = dumps({"error": describe(exc, self.config["module_file"]), "output": "", "output_total": 0})
+            write_message(replies_fd, message)
+
+
+class _Capture:
+    """sys.stdout/sys.stderr during one call: keeps the start, counts the rest."""
+
+    def __init__(self):
+        self.kept, self.total = [], 0
+
+    def write(self, text):
+        text = str(text)
+        if self.total < OUTPUT_KEEP:
+            self.kept.append(text[: OUTPUT_KEEP - self.total])
+        self.total += len(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    @classmethod
+    def install(cls):
+        capture = cls()
+        sys.stdout = sys.stderr = capture
+        return capture
+
+    def collect(self):
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        return "".join(self.kept), self.total
+
+
+def describe(exc, module_file):
+    """{"type", "message", "where"} where `where` is the deepest frame in learner code."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == module_file:
+            where = f"{module_file}:{frame.lineno} in {frame.name}()"
+    if isinstance(exc, SyntaxError) and exc.filename == module_file:
+        where = f"{module_file}:{exc.lineno}"
+    try:
+        message = str(exc.msg if isinstance(exc, SyntaxError) else exc)
+    except BaseException:
+        message = "(the exception could not be printed)"
+    if isinstance(exc, SystemExit):
+        message = f"your code called exit({exc.code!r})"
+    return {"type": str(type(exc).__name__), "message": message[:2000], "where": where}
+
+
+def _load_source(source, filename, name):
+    import types
+
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    sys.modules[name] = module
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
+def _confine(config):
+    """Resource limits, then (as root) a user of its own: learner code can then neither write
+    the grader's files nor signal its processes, and RLIMIT_NPROC counts only this worker."""
+    import resource
+
+    mib = 1024 * 1024
+    limits = {
+        resource.RLIMIT_AS: config["memory_mb"] * mib,
+        resource.RLIMIT_CPU: config["cpu_seconds"],
+        resource.RLIMIT_FSIZE: config["file_mb"] * mib,
+        resource.RLIMIT_NPROC: config["processes"],
+        resource.RLIMIT_CORE: 0,
+    }
+    for which, value in limits.items():
+        resource.setrlimit(which, (value, value))
+    if os.getuid() == 0 and config.get("uid"):
+        os.setgroups([])
+        os.setgid(config["uid"])
+        os.setuid(config["uid"])
+
+
+def main(argv):
+    config = json.loads(argv[1])
+    requests_fd, replies_fd = config["requests_fd"], config["replies_fd"]
+    os.chdir(config["scratch"])
+    import torch  # before the limits: the import itself is trusted and memory-hungry
+
+    torch.set_num_threads(1)
+    _confine(config)
+    worker = Worker(config)
+    payload = read_message(requests_fd)  # the learner module's source
+    if payload is None:
+        return
+    source = loads(payload)["source"]
+    import_error = None
+    capture = _Capture.install()
+    try:
+        worker.module = _load_source(source, config["module_file"], config["module_name"])
+    except BaseException as exc:
+        import_error = describe(exc, config["module_file"])
+    output, total = capture.collect()
+    write_message(replies_fd, dumps({"ready": True, "import_error": import_error, "output": output, "output_total": total}))
+    worker.serve(requests_fd, replies_fd)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
