@@ -9,14 +9,18 @@ from grader.results import ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
 
 SYMBOL = {PASSED: ("✔", "green"), FAILED: ("✘", "red"), ERROR: ("!", "red"), TIMEOUT: ("⏱", "red"), NOT_STARTED: ("·", "yellow")}
 BAR_WIDTH = 20
-WEAK_ISOLATION = {"in-process", "process"}
+ISOLATION_NOTES = {
+    "process": "note: bubblewrap (bwrap) is not available, so your code ran in a separate process with "
+               "resource limits but could see this machine's files and network",
+    "in-process": "note: your code ran inside the grader's own process (no isolation)",
+}
 
 
 def _points(x):
     return f"{x:g}"
 
 
-def topic_report(course, topic_result, exercise_path=None):
+def topic_report(course, topic_result):
     topic = course.topic(topic_result.id)
     summaries = topic_result.exercises([e.id for e in topic.exercises])
     width = max((len(s.id) for s in summaries), default=10)
@@ -29,8 +33,8 @@ def topic_report(course, topic_result, exercise_path=None):
         lines.append(row + ("  " + _first_line(s) if s.status != PASSED else ""))
     done = sum(s.status == PASSED for s in summaries)
     lines += ["", f"{done} of {len(summaries)} exercises done · {score}"]
-    if topic_result.isolation in WEAK_ISOLATION and exercise_path is not None:
-        lines.append(style(f"note: your code ran with isolation '{topic_result.isolation}'", fg="yellow"))
+    if topic_result.isolation in ISOLATION_NOTES:
+        lines.append(style(ISOLATION_NOTES[topic_result.isolation], fg="yellow"))
     return "\n".join(lines)
 
 
