@@ -3,12 +3,13 @@
 Exit codes: 0 all checks pass, 1 some check fails, 2 usage or course errors.
 """
 import sys
+from pathlib import Path
 
 import click
 
 from grader import course as course_mod
 from grader import progress as progress_mod
-from grader import report_text, stubgen
+from grader import files, report_text, reporters, stubgen
 from grader.course import CourseError
 from grader.results import Report
 
@@ -54,7 +55,7 @@ def check(topic, fmt, seed):
         raise CourseProblem(str(exc)) from None
     progress = progress_mod.record(course.root, result, state)
     if fmt == "json":
-        click.echo(report_text.json_report(Report([result])))
+        click.echo(reporters.to_json(Report([result])), nl=False)
     else:
         path = course.exercise_path(topic)
         click.echo(report_text.topic_report(course, result))
@@ -115,3 +116,60 @@ def stubs(check_only):
             click.echo(f"wrote {path.relative_to(course.root)}")
     except stubgen.StubError as exc:
         raise CourseProblem(str(exc)) from None
+
+
+@main.command()
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--kit", type=click.Path(file_okay=False, path_type=Path), help="Grading kit (default: this course).")
+@click.option("--topics", help="Comma-separated topic ids (default: every available topic).")
+@click.option("--seed", type=int, help="Seed for the hidden checks' inputs (default: chosen per run).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "gradescope"]), default="text", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path),
+              help="File for one submission; a folder (one file each plus summary.csv) for several.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Submissions graded in parallel.")
+def grade(submissions, kit, topics, seed, fmt, output, jobs):
+    """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks."""
+    from grader import grade as grade_mod
+
+    try:
+        course = course_mod.load(kit) if kit else _load_course()
+        selected = grade_mod.select_topics(course, [t.strip() for t in topics.split(",") if t.strip()] if topics else None)
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
+    seed = seed if seed is not None else grade_mod.new_seed()
+    with click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
+                           show_pos=True) as bar:
+        results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=lambda _: bar.update(1))
+    _write_grades(course, results, fmt, output)
+    sys.exit(0 if all(g.report.score == g.report.max_score for g in results) else 1)
+
+
+def _write_grades(course, results, fmt, output):
+    from grader import grade as grade_mod
+
+    render = {"text": lambda r: _text_grade(course, r)} | {k: (lambda f: lambda r: f(r.report))(f) for k, f in reporters.FORMATS.items()}
+    if len(results) == 1 and (output is None or output.suffix):
+        text = render[fmt](results[0])
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            files.write_atomically(output, text)
+        return
+    if output is None:
+        click.echo(grade_mod.summary_table(results), nl=False)
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    extension = {"text": "txt", "json": "json", "junit": "xml", "gradescope": "json"}[fmt]
+    for graded in results:
+        files.write_atomically(output / f"{graded.student}.{extension}", render[fmt](graded))
+    files.write_atomically(output / "summary.csv", grade_mod.summary_csv(results))
+    click.echo(f"wrote {len(results)} result(s) and summary.csv to {output}")
+
+
+def _text_grade(course, graded):
+    parts = [f"submission {graded.submission} (student {graded.student})"]
+    if graded.problem:
+        parts.append(click.style(graded.problem, fg="red"))
+    parts += [report_text.topic_report(course, topic) for topic in graded.report.topics]
+    parts.append(f"Total: {graded.report.score:g}/{graded.report.max_score:g}")
+    return "\n\n".join(parts) + "\n"

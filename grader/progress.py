@@ -4,10 +4,10 @@ A file that cannot be read is moved aside (never silently dropped) and reported.
 """
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 
+from grader import files
 from grader.results import PASSED
 
 PROGRESS_DIR = ".fmgrade"
@@ -59,24 +59,9 @@ def record(root, topic_result, progress=None):
         "exercises": {e.id: e.status for e in topic_result.exercises()},
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _write_atomically(path_of(root), {"format_version": FORMAT_VERSION, "topics": progress.topics})
+    data = {"format_version": FORMAT_VERSION, "topics": progress.topics}
+    files.write_atomically(path_of(root), json.dumps(data, indent=2, sort_keys=True) + "\n")
     return progress
-
-
-def _write_atomically(path, data):
-    path.parent.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".progress-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def suggest_next(course, progress):

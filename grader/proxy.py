@@ -15,8 +15,9 @@ MEMORY_HINTS = ("can't allocate memory", "cannot allocate memory", "not enough m
 
 
 class Session:
-    def __init__(self, module_file, source, limits, isolation, helpers_source=None, hidden_roots=()):
-        """`limits` is the topic's course.Limits; `module_file` the name shown in messages."""
+    def __init__(self, module_file, source, limits, isolation, helpers_source=None, hidden_roots=(), unreadable=None):
+        """`limits` is the topic's course.Limits; `module_file` the name shown in messages;
+        `source` None means the learner file could not be read (`unreadable` says why)."""
         self.module_file, self.source, self.limits = module_file, source, limits
         self.worker_limits = sandbox.WorkerLimits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds)
         self.isolation, self.helpers_source, self.hidden_roots = isolation, helpers_source, hidden_roots
@@ -27,7 +28,10 @@ class Session:
         self._worker = None
         self._helpers_loaded = False
         self._ready = False
-        self._start()
+        if source is None:  # nothing to run: every check gets the same error, no worker starts
+            self.import_failure = ImportFailed("FileNotFoundError", unreadable or f"{module_file} is missing")
+        else:
+            self._start()
 
     # lifecycle
     def _start(self):
@@ -51,15 +55,18 @@ class Session:
             error = self._worker.wait_ready(self.limits.call_timeout + 30)
         except sandbox.CallTimedOut:
             self._lose(f"importing {self.module_file} did not finish within {self.limits.call_timeout:g} s")
-            self.import_failure = ImportFailed("TimeoutError", f"importing {self.module_file} did not finish in time")
+            self.import_failure = ImportFailed(
+                "TimeoutError", f"your module does not import: importing {self.module_file} did not finish in time")
             raise self.import_failure from None
         except sandbox.WorkerDied as died:
             self._discard()
-            self.import_failure = ImportFailed("ImportError", f"while importing {self.module_file}: {died.reason}")
+            self.import_failure = ImportFailed(
+                "ImportError", f"your module does not import: while importing {self.module_file}, {died.reason}")
             raise self.import_failure from None
         if error:
             where = error["where"] or self.module_file
-            self.import_failure = ImportFailed(error["type"], f"{where}: {error['type']}: {error['message']}")
+            self.import_failure = ImportFailed(
+                error["type"], f"your module does not import: {where}: {error['type']}: {error['message']}")
             raise self.import_failure
         self._ready = True
 

@@ -1,6 +1,5 @@
 """Terminal renderings of results and progress. Pure functions returning strings; click.style
 adds colour, which click.echo strips when the output is not a terminal."""
-import json
 import re
 
 from click import style
@@ -135,7 +134,3 @@ def list_report(course, progress):
         optional = " (optional)" if topic.optional else ""
         lines.append(f"{topic.id:<15} {state:<18} {topic.title}{optional}")
     return "\n".join(lines)
-
-
-def json_report(report):
-    return json.dumps(report.to_dict(), indent=2)

@@ -65,14 +65,27 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
 
 def _start_session(course, topic, impl_path, isolation, hidden_roots):
     """Start the worker now: it imports torch while pytest starts and collects here."""
-    try:
-        source = Path(impl_path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CourseError(f"cannot read {impl_path}: {exc}") from None
+    module_file = f"exercises/{topic.id}.py"
+    source, unreadable = read_learner_file(impl_path, module_file)
     helpers_path = course.checks_dir(topic.id) / "helpers.py"
     helpers_source = helpers_path.read_text(encoding="utf-8") if helpers_path.is_file() else None
-    return proxy.Session(f"exercises/{topic.id}.py", source, topic.limits, sandbox.choose_isolation(isolation),
-                         helpers_source, hidden_roots=(course.root, *hidden_roots))
+    return proxy.Session(module_file, source, topic.limits, sandbox.choose_isolation(isolation),
+                         helpers_source, hidden_roots=(course.root, *hidden_roots), unreadable=unreadable)
+
+
+def read_learner_file(path, module_file):
+    """(source, None) or (None, why it cannot be used), for a file shown as `module_file`."""
+    try:
+        source = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None, f"{module_file} is missing"
+    except OSError as exc:
+        return None, f"{module_file} could not be read ({exc.strerror})"
+    except UnicodeDecodeError as exc:
+        return None, f"{module_file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if not source.strip():
+        return None, f"{module_file} is empty"
+    return source, None
 
 
 def _run(course, topic, impl_path, hidden, seed, session):

@@ -34,7 +34,7 @@ def classify(excinfo, impl_path=None):
     ):
         return NOT_STARTED, "not started: " + _not_implemented_text(exc)
     if isinstance(exc, ImportFailed):
-        return ERROR, f"your module does not import: {exc.message}"
+        return ERROR, exc.message
     if isinstance(exc, LearnerTimeout):
         return TIMEOUT, str(exc)
     if isinstance(exc, WorkerLost):

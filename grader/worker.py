@@ -291,7 +291,22 @@ def main(argv):
         import_error = describe(exc, config["module_file"])
     output, total = capture.collect()
     write_message(replies_fd, dumps({"ready": True, "import_error": import_error, "output": output, "output_total": total}))
+    _warm_up_lazy_imports()
     worker.serve(requests_fd, replies_fd)
+
+
+def _warm_up_lazy_imports():
+    """torch imports torch._dynamo (about 0.9 s) the first time an optimizer is built. Do it in
+    the background while the first, cheap checks run, not inside a timed training call."""
+    import threading
+
+    def warm():
+        try:
+            import torch._dynamo  # noqa: F401
+        except Exception:
+            pass
+
+    threading.Thread(target=warm, daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""Serialisations of a Report: JSON (as `fmgrade check`), JUnit XML, Gradescope results.json.
+
+Reporters only serialise; every number and status comes from grader.results.
+"""
+import json
+import xml.etree.ElementTree as ET
+
+from grader.results import ERROR, PASSED, TIMEOUT
+
+
+def to_json(report):
+    return json.dumps(report.to_dict(), indent=2) + "\n"
+
+
+def to_junit(report, suite_prefix=""):
+    """JUnit XML: a <testsuite> per topic, a <testcase> per check. `failed` and `not_started`
+    are <failure>s, `error` and `timeout` are <error>s; points go in <properties>."""
+    suites = ET.Element("testsuites", name=f"{suite_prefix}fmgrade", tests=str(sum(len(t.checks) for t in report.topics)))
+    for topic in report.topics:
+        failures = sum(c.status not in (PASSED, ERROR, TIMEOUT) for c in topic.checks)
+        errors = sum(c.status in (ERROR, TIMEOUT) for c in topic.checks)
+        suite = ET.SubElement(suites, "testsuite", name=f"{suite_prefix}{topic.id}", tests=str(len(topic.checks)),
+                              failures=str(failures), errors=str(errors), skipped="0")
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("score", topic.score), ("max_score", topic.max_score), ("isolation", topic.isolation), ("seed", topic.seed)):
+            ET.SubElement(props, "property", name=key, value=f"{value:g}" if isinstance(value, float) else str(value))
+        for check in topic.checks:
+            file_part, _, name = check.id.partition("::")
+            case = ET.SubElement(suite, "testcase", classname=f"{topic.id}.{file_part.removesuffix('.py')}", name=name or check.id)
+            case_props = ET.SubElement(case, "properties")
+            for key, value in (("exercise", check.exercise), ("points", f"{check.score:g}/{check.max_score:g}"), ("hidden", str(check.hidden).lower())):
+                ET.SubElement(case_props, "property", name=key, value=value)
+            if check.status != PASSED:
+                tag = "error" if check.status in (ERROR, TIMEOUT) else "failure"
+                element = ET.SubElement(case, tag, type=check.status, message=_first_line(check.message))
+                element.text = check.message
+            if check.output:
+                ET.SubElement(case, "system-out").text = check.output
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_gradescope(report):
+    """Gradescope's results.json: hidden checks are shown to students after grades are published."""
+    tests = []
+    for topic in report.topics:
+        for check in topic.checks:
+            output = check.message + (f"\n\nYour code printed:\n{check.output}" if check.output else "")
+            tests.append({
+                "name": f"{topic.id} / {check.exercise} / {check.id}",
+                "score": check.score,
+                "max_score": check.max_score,
+                "status": "passed" if check.status == PASSED else "failed",
+                "output": output,
+                "visibility": "after_published" if check.hidden else "visible",
+                "tags": [topic.id, check.exercise, check.status],
+            })
+    isolation = sorted({t.isolation for t in report.topics})
+    return json.dumps({
+        "score": report.score,
+        "max_score": report.max_score,
+        "output": f"Graded {len(report.topics)} topic(s); isolation: {', '.join(isolation) or 'none'}.",
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }, indent=2) + "\n"
+
+
+def _first_line(text):
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+FORMATS = {"json": to_json, "junit": to_junit, "gradescope": to_gradescope}

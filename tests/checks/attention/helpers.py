@@ -1,0 +1,166 @@
+"""Learner-side helpers for the attention checks.
+
+Each `name(module, *args)` runs next to the learner's module (in the grading worker when
+grading) and returns plain data: numbers, tensors, and lists/dicts of them. The checks call
+them as `helpers.name(*args)`. Nothing here decides pass or fail; the checks do.
+"""
+import torch
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+# --- rate ----------------------------------------------------------------------------------
+
+
+def call_rate(module, step, model_size, factor, warmup):
+    """`{"value": rate(...)}`, or `{"error": "ZeroDivisionError: ..."}` when rate raises.
+
+    NotImplementedError passes through, so an untouched stub still reads "not started".
+    """
+    try:
+        value = module.rate(step, model_size, factor, warmup)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported to the check as data
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+    return {"value": value}
+
+
+# --- greedy_decode ---------------------------------------------------------------------------
+
+
+class _LogSoftmax(nn.Module):
+    def forward(self, x):
+        return x.log_softmax(dim=-1)
+
+
+class ScriptedCopyModel(nn.Module):
+    """A stand-in for an EncoderDecoder whose next-token prediction is known in advance.
+
+    encode(src) returns one-hot rows of the source (scaled, so the argmax is sharp);
+    decode(...) returns, at target position t, the source row t + 1 (the last one past the
+    end). So a correct greedy decoder copies the source. Every call is recorded.
+    """
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab = vocab
+        self.generator = _LogSoftmax()
+        self.encode_calls = 0
+        self.decode_calls = []
+        self._memory = None
+
+    def encode(self, src, src_mask):
+        self.encode_calls += 1
+        self._memory = nn.functional.one_hot(src.long(), self.vocab).float() * 20.0  # (B, S, V)
+        return self._memory
+
+    def decode(self, memory, src_mask, tgt, tgt_mask):
+        self.decode_calls.append({
+            "tgt": tgt.detach().clone(),
+            "tgt_mask": None if tgt_mask is None else torch.as_tensor(tgt_mask).detach().clone(),
+            "memory_from_encode": self._memory is not None and memory.shape == self._memory.shape
+            and bool(torch.equal(memory, self._memory)),
+        })
+        positions = (torch.arange(tgt.size(1)) + 1).clamp(max=memory.size(1) - 1)
+        return memory[:, positions]  # (B, T, V)
+
+    def forward(self, src, tgt, src_mask, tgt_mask):
+        return self.decode(self.encode(src, src_mask), src_mask, tgt, tgt_mask)
+
+
+def greedy_decode_scripted(module, src, max_len, start_symbol, vocab):
+    """Run the learner's greedy_decode on a ScriptedCopyModel; return what it produced and
+    how it called the model."""
+    model = ScriptedCopyModel(vocab)
+    src = torch.as_tensor(src, dtype=torch.long)
+    src_mask = torch.ones(1, 1, src.size(1), dtype=torch.bool)
+    ys = module.greedy_decode(model, src, src_mask, max_len, start_symbol)
+    if isinstance(ys, torch.Tensor):
+        ys = ys.detach()
+    return {"ys": ys, "encode_calls": model.encode_calls, "decode_calls": model.decode_calls}
+
+
+# --- copy task -----------------------------------------------------------------------------
+
+_TRAINED = {}  # (id(module), steps, seed) -> (module, model, learning rates)
+
+
+def _train(module, steps, seed):
+    """Train once per module, steps and seed; record the learning rate of every optimizer step."""
+    key = (id(module), steps, seed)
+    hit = _TRAINED.get(key)
+    if hit is not None and hit[0] is module:
+        return hit[1], hit[2]
+    lrs = []
+
+    def record(optimizer, args, kwargs):
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+
+    handle = register_optimizer_step_pre_hook(record)
+    # One thread: these tensors are tiny, and on a busy machine two spinning threads can make
+    # the training 10-20x slower (measured: 0.75 s alone, up to 17 s with a contended second core).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = module.train_copy_model(steps=steps, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
+        handle.remove()
+    _TRAINED[key] = (module, model, lrs)
+    return model, lrs
+
+
+def _copy_batch(V, seq_len, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(1, V, (n, seq_len), generator=g)
+    src[:, 0] = 1
+    return src
+
+
+def _greedy(model, src, src_mask):
+    """Batched greedy decoding written here, independent of the learner's greedy_decode and
+    subsequent_mask."""
+    memory = model.encode(src, src_mask)
+    ys = src[:, :1]
+    for _ in range(src.size(1) - 1):
+        t = ys.size(1)
+        tgt_mask = torch.tril(torch.ones(1, t, t, dtype=torch.bool))
+        out = model.decode(memory, src_mask, ys, tgt_mask)
+        next_word = model.generator(out[:, -1]).argmax(dim=-1, keepdim=True)
+        ys = torch.cat([ys, next_word.to(ys.dtype)], dim=1)
+    return ys
+
+
+def copy_task_report(module, steps, seed, eval_seed, n_eval=64):
+    """Train with the learner's train_copy_model, then measure it on fresh sequences.
+
+    Returns accuracy (share of the tokens after the start symbol that greedy decoding copies
+    right), loss (teacher-forced cross-entropy per token), the learning rate at every optimizer
+    step, and the dropout probabilities found in the model.
+    """
+    model, lrs = _train(module, steps, seed)
+    cfg = module.COPY_TASK
+    V, seq_len = cfg["V"], cfg["seq_len"]
+    src = _copy_batch(V, seq_len, n_eval, eval_seed)
+    src_mask = torch.ones(n_eval, 1, seq_len, dtype=torch.bool)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        ys = _greedy(model, src, src_mask)
+        tgt_in = src[:, :-1]
+        t = tgt_in.size(1)
+        out = model.decode(model.encode(src, src_mask), src_mask, tgt_in, torch.tril(torch.ones(1, t, t, dtype=torch.bool)))
+        log_probs = model.generator(out)
+        loss = nn.functional.nll_loss(log_probs.reshape(-1, V), src[:, 1:].reshape(-1))
+    model.train(was_training)
+    dropouts = sorted({m.p for m in model.modules() if isinstance(m, nn.Dropout) and m.p > 0})
+    return {
+        "accuracy": float((ys[:, 1:] == src[:, 1:]).float().mean()),
+        "loss": float(loss),
+        "lrs": lrs,
+        "dropout": dropouts,
+        "steps": steps,
+        "config": dict(cfg),
+    }

@@ -1,0 +1,381 @@
+"""Checks for the learning-rate schedule, label smoothing, greedy decoding and the copy task.
+
+Visible checks use hand-worked values and a scripted model whose predictions are known;
+hidden checks draw their inputs from the run's seed.
+"""
+import math
+
+import pytest
+import torch
+
+from grader.checking import CheckFailed, expect_close, expect_number, expect_shape, expect_tensor, fail
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _randint(g, lo, hi):
+    return int(torch.randint(lo, hi, (), generator=g))
+
+
+def _expect_value(got, expected, what, suspects=None, hint=None, rel=1e-6):
+    """A number close to `expected`; on a miss, name the suspect it matches."""
+    try:
+        return expect_number(got, expected, what, rel=rel)
+    except CheckFailed as failure:
+        value = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+        for label, candidate in (suspects or {}).items():
+            if isinstance(value, (int, float)) and math.isclose(value, candidate, rel_tol=rel):
+                fail(f"{failure} Your result matches what you get if you {label}.")
+        fail(f"{failure}" + (f" {hint}" if hint else ""))
+
+
+# --- rate ----------------------------------------------------------------------------------
+
+
+def _rate(step, model_size, factor, warmup, variant="ok"):
+    """The schedule of Section 5.3 written out; `variant` reproduces known mistakes."""
+    step = max(step, 1)
+    warm = step * warmup ** (-0.5 if variant == "warmup_half" else -1.5)
+    pick = max if variant == "max" else min
+    core = pick(step ** -0.5, warm)
+    if variant == "decay_only":
+        core = step ** -0.5
+    if variant == "no_factor":
+        factor = 1.0
+    size = 1.0 if variant == "no_size" else model_size ** -0.5
+    if variant == "size_sqrt":
+        size = model_size ** 0.5
+    return factor * size * core
+
+
+_RATE_MISTAKES = {
+    "used warmup^-0.5 instead of warmup^-1.5 in the warm-up branch, step * warmup^-1.5": "warmup_half",
+    "took the max of the two branches instead of the min": "max",
+    "left out the warm-up branch: min(step^-0.5, step * warmup^-1.5)": "decay_only",
+    "forgot the factor": "no_factor",
+    "forgot model_size^-0.5": "no_size",
+    "multiplied by model_size^0.5 instead of model_size^-0.5": "size_sqrt",
+}
+
+
+def _rate_suspects(step, model_size, factor, warmup):
+    return {label: _rate(step, model_size, factor, warmup, v) for label, v in _RATE_MISTAKES.items()}
+
+
+@pytest.mark.exercise("rate")
+@pytest.mark.points(2)
+def test_rate_hand_worked_values(impl):
+    cases = [
+        # (step, model_size, factor, warmup, expected, why)
+        (1, 512, 1.0, 4000, 512 ** -0.5 * 1 * 4000 ** -1.5, "the first step of the warm-up"),
+        (2000, 512, 1.0, 4000, 512 ** -0.5 * 2000 * 4000 ** -1.5, "half-way through the warm-up (linear growth)"),
+        (4000, 512, 1.0, 4000, 512 ** -0.5 * 4000 ** -0.5, "the peak, at step == warmup, where both branches meet"),
+        (16000, 512, 1.0, 4000, 512 ** -0.5 * 16000 ** -0.5, "after the warm-up (1 / sqrt(step) decay)"),
+        (100, 32, 2.0, 40, 2.0 * 32 ** -0.5 * 100 ** -0.5, "with factor 2"),
+    ]
+    for step, model_size, factor, warmup, expected, why in cases:
+        _expect_value(impl.rate(step, model_size, factor, warmup), expected,
+                      f"`rate({step}, {model_size}, {factor}, {warmup})`, {why},",
+                      suspects=_rate_suspects(step, model_size, factor, warmup),
+                      hint="Expected factor * model_size^-0.5 * min(step^-0.5, step * warmup^-1.5).")
+
+
+def _rate_at_zero(helpers, model_size, factor, warmup):
+    what = f"`rate(0, {model_size}, {factor}, {warmup})`"
+    result = helpers.call_rate(0, model_size, factor, warmup)
+    expected = _rate(1, model_size, factor, warmup)
+    advice = ("LambdaLR calls rate with step 0 before the first optimizer step, and 0^-0.5 is infinite: "
+              "treat step 0 as step 1.")
+    if "error" in result:
+        fail(f"{what} raised {result['error']}. {advice}")
+    value = result["value"]
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, (int, float)) and (value == 0 or not math.isfinite(value)):
+        fail(f"{what}: expected {expected:.6g} (the rate of step 1), got {value}. {advice}")
+    _expect_value(value, expected, what, hint=f"Expected the rate of step 1. {advice}")
+
+
+@pytest.mark.exercise("rate")
+def test_rate_step_zero_is_step_one(helpers):
+    _rate_at_zero(helpers, 512, 1.0, 4000)
+
+
+@pytest.mark.exercise("rate")
+@pytest.mark.hidden
+def test_rate_random_matches_reference(impl, ref, helpers, seed):
+    g = _gen(seed)
+    model_size = [16, 32, 64, 128, 256, 512, 1024][_randint(g, 0, 7)]
+    warmup = _randint(g, 2, 5000)
+    factor = [0.5, 1.0, 2.0][_randint(g, 0, 3)]
+    _rate_at_zero(helpers, model_size, factor, warmup)
+    for step in (1, _randint(g, 1, warmup), warmup, _randint(g, warmup + 1, 4 * warmup + 2)):
+        _expect_value(impl.rate(step, model_size, factor, warmup), ref.rate(step, model_size, factor, warmup),
+                      f"`rate({step}, {model_size}, {factor}, {warmup})`",
+                      suspects=_rate_suspects(step, model_size, factor, warmup))
+
+
+# --- label_smoothing -----------------------------------------------------------------------
+
+
+def _smoothed(target, size, padding_idx, smoothing, variant="ok"):
+    """The target distribution written out; `variant` reproduces known mistakes."""
+    n = len(target)
+    share = smoothing / (size - 1 if variant == "size_minus_1" else size - 2)
+    if variant == "size":
+        share = smoothing / size
+    dist = torch.full((n, size), share, dtype=torch.float64)
+    true = 1.0 if variant == "no_confidence" else 1.0 - smoothing
+    for row, t in enumerate(target):
+        dist[row, t] = dist[row, t] + true if variant == "added" else true
+    if variant not in ("pad_column", "pad_both"):
+        dist[:, padding_idx] = 0
+    if variant not in ("pad_rows", "pad_both"):
+        dist[torch.as_tensor(target) == padding_idx] = 0
+    return dist
+
+
+_SMOOTHING_MISTAKES = {
+    "spread the smoothing over size - 1 classes; the true class and the padding class take no share, "
+    "so it is smoothing / (size - 2)": "size_minus_1",
+    "spread the smoothing over all size classes; it is smoothing / (size - 2)": "size",
+    "did not zero the padding column: the padding class gets probability 0 in every row": "pad_column",
+    "did not zero the rows whose target is padding: true_dist[target == padding_idx] = 0": "pad_rows",
+    "zeroed neither the padding column nor the padding rows": "pad_both",
+    "put 1 on the true class instead of 1 - smoothing": "no_confidence",
+    "added 1 - smoothing to the true class's share instead of setting it (scatter_ writes, it does not add)": "added",
+}
+
+
+def _smoothing_suspects(target, size, padding_idx, smoothing):
+    return {label: _smoothed(target, size, padding_idx, smoothing, v) for label, v in _SMOOTHING_MISTAKES.items()}
+
+
+def _kl_sum(x, dist):
+    """KLDivLoss(reduction="sum")(x, dist) written out: sum of dist * (log dist - x) where dist > 0."""
+    x, dist = x.double(), dist.double()
+    terms = dist * (dist.clamp_min(1e-300).log() - x)
+    return float(torch.where(dist > 0, terms, torch.zeros_like(terms)).sum())
+
+
+def _x():
+    """Log-probabilities for 3 rows over 5 classes (a fresh tensor for every use)."""
+    return torch.tensor([[0.1, 0.2, 1.5, 0.3, -0.4],
+                         [0.0, 2.0, 0.5, -1.0, 0.2],
+                         [1.0, 0.3, 0.2, 0.1, 0.0]]).log_softmax(-1)
+
+
+_TARGET = [2, 1, 0]
+
+
+@pytest.mark.exercise("label_smoothing")
+@pytest.mark.points(2)
+def test_label_smoothing_true_dist_hand_worked(impl):
+    # size 5, padding 0, smoothing 0.4: the true class gets 0.6 and the 3 classes that are
+    # neither true nor padding share 0.4, 0.4 / 3 = 0.1333 each; the row with target 0 is padding.
+    s = 0.4 / 3
+    expected = torch.tensor([[0.0, s, 0.6, s, s],
+                             [0.0, 0.6, s, s, s],
+                             [0.0, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    crit = impl.LabelSmoothing(5, 0, 0.4)
+    crit(_x(), torch.tensor(_TARGET))
+    true_dist = crit.true_dist
+    if true_dist is None:
+        fail("`LabelSmoothing(5, 0, 0.4).true_dist` is still None after a call: keep the target distribution in self.true_dist.")
+    expect_close(true_dist, expected, "`LabelSmoothing(5, padding_idx=0, smoothing=0.4).true_dist` for targets [2, 1, 0]",
+                 suspects=_smoothing_suspects(_TARGET, 5, 0, 0.4),
+                 hint="Expected rows [0, 0.1333, 0.6, 0.1333, 0.1333], [0, 0.6, 0.1333, 0.1333, 0.1333], [0, 0, 0, 0, 0].")
+
+
+@pytest.mark.exercise("label_smoothing")
+def test_label_smoothing_loss_is_kl_sum(impl):
+    expected_dist = _smoothed(_TARGET, 5, 0, 0.4)
+    x = _x()
+    expected = _kl_sum(x, expected_dist)
+    x64 = x.double()
+    suspects = {
+        "averaged over all entries (KLDivLoss's default reduction='mean'); the annotated transformer sums, "
+        "reduction='sum'": expected / x.numel(),
+        "averaged over the rows (reduction='batchmean'); the annotated transformer sums, reduction='sum'": expected / len(_TARGET),
+        "computed the cross-entropy -sum(true_dist * x) instead of the KL divergence (nn.KLDivLoss)": float(-(expected_dist * x64).sum()),
+    }
+    for label, v in _SMOOTHING_MISTAKES.items():
+        suspects[f"{label} (the loss is computed against that distribution)"] = _kl_sum(x, _smoothed(_TARGET, 5, 0, 0.4, v))
+    loss = impl.LabelSmoothing(5, 0, 0.4)(x, torch.tensor(_TARGET))
+    if isinstance(loss, torch.Tensor) and loss.numel() != 1:
+        fail(f"`LabelSmoothing(5, 0, 0.4)(x, target)`: expected one number, the summed KL divergence, got a tensor "
+             f"of shape {tuple(loss.shape)}. Use nn.KLDivLoss(reduction='sum').")
+    _expect_value(loss, expected, "`LabelSmoothing(5, 0, 0.4)(x, target)`, the loss for targets [2, 1, 0],",
+                  suspects=suspects, rel=1e-5,
+                  hint="Expected nn.KLDivLoss(reduction='sum')(x, true_dist): sum of true_dist * (log true_dist - x).")
+
+
+@pytest.mark.exercise("label_smoothing")
+@pytest.mark.hidden
+def test_label_smoothing_random_matches_reference(impl, ref, seed):
+    g = _gen(seed)
+    size, n = _randint(g, 3, 13), _randint(g, 2, 9)
+    padding_idx = _randint(g, 0, size)
+    smoothing = [0.0, 0.1, 0.2, 0.3, 0.5][_randint(g, 0, 5)]
+    x = torch.randn(n, size, generator=g).log_softmax(-1)
+    target = torch.randint(0, size, (n,), generator=g)
+    target[0] = padding_idx  # at least one padding row
+    target[1] = (padding_idx + 1) % size  # and at least one real one
+    reference = ref.LabelSmoothing(size, padding_idx, smoothing)
+    expected = reference(x, target)
+    crit = impl.LabelSmoothing(size, padding_idx, smoothing)
+    loss = crit(x, target)
+    what = f"`LabelSmoothing({size}, padding_idx={padding_idx}, smoothing={smoothing})`"
+    expect_close(crit.true_dist, reference.true_dist, f"{what}.true_dist for targets {target.tolist()}",
+                 suspects=_smoothing_suspects(target.tolist(), size, padding_idx, smoothing))
+    _expect_value(loss, float(expected), f"{what}(x, target), the loss,", rel=1e-5)
+
+
+# --- greedy_decode -------------------------------------------------------------------------
+
+# The scripted model (helpers.ScriptedCopyModel) predicts, at target position t, the source
+# token at position t + 1: greedy decoding with it copies the source.
+_SRC = [[1, 5, 3, 7, 2, 9, 4]]
+
+
+def _expect_tokens(got, expected, what, suspects, hint):
+    got = expect_shape(got, expected.shape, what, hint=hint)
+    if got.is_floating_point() or got.dtype == torch.bool:
+        fail(f"{what}: expected integer token ids (dtype {expected.dtype}, like src), got dtype {got.dtype}.")
+    if torch.equal(got.long(), expected):
+        return
+    for label, value in suspects.items():
+        if torch.equal(got.long(), value):
+            fail(f"{what}: expected {expected.tolist()}, got {got.tolist()}. Your result matches what you get if you {label}.")
+    fail(f"{what}: expected {expected.tolist()}, got {got.tolist()}. {hint}")
+
+
+def _decode_suspects(src, max_len, start_symbol):
+    first = src[0][1]
+    return {
+        "took the prediction at the first position, out[:, 0], instead of at the last, out[:, -1]":
+            torch.tensor([[start_symbol] + [first] * (max_len - 1)]),
+        "took the argmax over the batch dimension (dim=0); take it over the vocabulary (dim=1 or -1)":
+            torch.tensor([[start_symbol] + [0] * (max_len - 1)]),
+    }
+
+
+_DECODE_HINT = ("greedy_decode returns (1, max_len) tokens, the start symbol included: start from "
+                "[[start_symbol]] and run max_len - 1 steps, each appending the argmax of the generator at out[:, -1].")
+
+
+@pytest.mark.exercise("greedy_decode")
+@pytest.mark.points(2)
+def test_greedy_decode_copies_with_scripted_model(helpers):
+    result = helpers.greedy_decode_scripted(_SRC, 6, 1, 11)
+    expected = torch.tensor([[1, 5, 3, 7, 2, 9]])
+    _expect_tokens(result["ys"], expected,
+                   "`greedy_decode(model, src, src_mask, max_len=6, start_symbol=1)` with a model that predicts "
+                   "the next source token (src = [1, 5, 3, 7, 2, 9, 4])",
+                   _decode_suspects(_SRC, 6, 1), _DECODE_HINT)
+
+
+def _expect_model_calls(result, max_len):
+    if result["encode_calls"] != 1:
+        fail(f"greedy_decode called model.encode {result['encode_calls']} times; encode the source once, before "
+             "the loop, and reuse the memory in every decoding step.")
+    calls = result["decode_calls"]
+    if len(calls) != max_len - 1:
+        fail(f"greedy_decode called model.decode {len(calls)} times for max_len={max_len}; expected max_len - 1 = "
+             f"{max_len - 1} steps, one per new token.")
+    for k, call in enumerate(calls, start=1):
+        if not call["memory_from_encode"]:
+            fail(f"decoding step {k}: model.decode did not get the memory that model.encode returned; pass it as "
+                 "model.decode(memory, src_mask, ys, tgt_mask).")
+        tgt = expect_tensor(call["tgt"], f"the target passed to model.decode at step {k}")
+        if tuple(tgt.shape) != (1, k):
+            fail(f"decoding step {k}: model.decode got a target of shape {tuple(tgt.shape)}, expected (1, {k}): "
+                 "all the tokens decoded so far, the start symbol included.")
+        mask = call["tgt_mask"]
+        want = torch.ones(1, k, k).tril().bool()
+        if mask is None:
+            fail(f"decoding step {k}: model.decode got no tgt_mask; pass subsequent_mask(ys.size(1)) so that no "
+                 "position sees a later one.")
+        mask = expect_tensor(mask, f"the tgt_mask passed to model.decode at step {k}")
+        if mask.dim() < 2 or tuple(mask.shape[-2:]) != (k, k) or not torch.equal((mask != 0).reshape(-1, k, k)[0], want[0]):
+            fail(f"decoding step {k}: model.decode got the tgt_mask {mask.int().tolist()}, expected subsequent_mask({k}) = "
+                 f"{want.int().tolist()}: the mask grows with the output, subsequent_mask(ys.size(1)).")
+
+
+@pytest.mark.exercise("greedy_decode")
+def test_greedy_decode_encodes_once_and_masks_the_future(helpers):
+    result = helpers.greedy_decode_scripted(_SRC, 6, 1, 11)
+    _expect_model_calls(result, 6)
+
+
+@pytest.mark.exercise("greedy_decode")
+@pytest.mark.hidden
+def test_greedy_decode_random_sources(helpers, seed):
+    g = _gen(seed)
+    V, S = _randint(g, 5, 20), _randint(g, 3, 12)
+    src = torch.randint(1, V, (1, S), generator=g)
+    start_symbol = _randint(g, 1, V)
+    src[0, 0] = start_symbol
+    max_len = _randint(g, 2, S + 1)
+    result = helpers.greedy_decode_scripted(src.tolist(), max_len, start_symbol, V)
+    expected = torch.cat([torch.tensor([[start_symbol]]), src[:, 1:max_len]], dim=1)
+    _expect_tokens(result["ys"], expected,
+                   f"`greedy_decode(model, src, src_mask, max_len={max_len}, start_symbol={start_symbol})` with a model "
+                   f"that predicts the next source token (src = {src[0].tolist()})",
+                   _decode_suspects(src.tolist(), max_len, start_symbol), _DECODE_HINT)
+    _expect_model_calls(result, max_len)
+
+
+# --- copy_task -----------------------------------------------------------------------------
+
+COPY_STEPS, COPY_SEED = 200, 0  # train_copy_model(steps=200, seed=0): about 1 s on one CPU thread
+
+
+def _copy_diagnosis(report):
+    """The likeliest reason a copy model did not learn, from what the helper recorded."""
+    lrs, steps, cfg = report["lrs"], report["steps"], report["config"]
+    if not lrs:
+        return "optimizer.step() was never called: call loss.backward() and optimizer.step() in every training step."
+    if len(lrs) < steps:
+        return f"optimizer.step() ran {len(lrs)} times for {steps} batches: take one optimizer step per batch."
+    if max(lrs) == min(lrs):
+        return (f"the learning rate stayed at {lrs[0]:.3g} for every step: call scheduler.step() after "
+                "optimizer.step() so that the schedule warms up (LambdaLR with your rate).")
+    for k, lr in enumerate(lrs):
+        want = 1.0 * _rate(k, cfg["d_model"], cfg["factor"], cfg["warmup"])
+        if not math.isclose(lr, want, rel_tol=1e-3):
+            return (f"at optimizer step {k} the learning rate was {lr:.3g}; Adam(lr=1.0) with LambdaLR(lambda step: "
+                    f"rate(step, {cfg['d_model']}, factor={cfg['factor']}, warmup={cfg['warmup']})) gives {want:.3g}. "
+                    "Check rate, and call scheduler.step() once per optimizer step.")
+    if report["dropout"]:
+        return (f"your model has dropout p = {report['dropout'][0]}; the copy model trains without dropout "
+                "(make_model(..., dropout=0.0)).")
+    return ("the learning-rate schedule looks right, so check the loss: criterion(log_probs.reshape(-1, V), "
+            "batch.tgt_y.reshape(-1)) / batch.ntokens with log_probs = model.generator(out), then loss.backward(), "
+            "optimizer.step(), optimizer.zero_grad(); and check label_smoothing (smoothing 0.0, padding index 0).")
+
+
+def _expect_copies(report, what):
+    accuracy = report["accuracy"]
+    if accuracy >= 0.9:
+        return
+    fail(f"{what}: greedy decoding copies {accuracy:.0%} of the tokens, expected at least 90%. "
+         f"The loss per token is {report['loss']:.3f} (guessing gives log(10) = 2.30; a good copier is near 0). "
+         f"Likely cause: {_copy_diagnosis(report)}")
+
+
+@pytest.mark.exercise("copy_task")
+@pytest.mark.points(3)
+def test_copy_task_learns_to_copy(helpers):
+    report = helpers.copy_task_report(COPY_STEPS, COPY_SEED, 2024)
+    _expect_copies(report, f"after `train_copy_model(steps={COPY_STEPS}, seed={COPY_SEED})`, on 64 new random sequences")
+
+
+@pytest.mark.exercise("copy_task")
+@pytest.mark.hidden
+def test_copy_task_copies_unseen_sequences(helpers, seed):
+    report = helpers.copy_task_report(COPY_STEPS, COPY_SEED, seed, 128)
+    _expect_copies(report, f"after `train_copy_model(steps={COPY_STEPS}, seed={COPY_SEED})`, on 128 sequences "
+                           f"drawn from seed {seed}")
