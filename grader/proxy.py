@@ -149,18 +149,29 @@ def _encode(value):
     return value
 
 
+MAX_ITEMS = 1_000_000  # values in one reply; shared references could otherwise expand without bound
+
+
 def _decode(value, session):
-    if isinstance(value, dict):
-        if wire.HANDLE in value:
-            return Handle(session, value[wire.HANDLE], value.get("type", "object"), session.generation)
-        if wire.NDARRAY in value:
-            return value[wire.NDARRAY].numpy()
-        return {k: _decode(v, session) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v, session) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_decode(v, session) for v in value)
-    return value
+    budget = [MAX_ITEMS]
+
+    def walk(item):
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise WorkerLost(f"your code returned more than {MAX_ITEMS} values in one result (exercise `{session.exercise}`)")
+        if isinstance(item, dict):
+            if wire.HANDLE in item:
+                return Handle(session, item[wire.HANDLE], str(item.get("type", "object")), session.generation)
+            if wire.NDARRAY in item:
+                return item[wire.NDARRAY].numpy()
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        if isinstance(item, tuple):
+            return tuple(walk(v) for v in item)
+        return item
+
+    return walk(value)
 
 
 class ModuleProxy:

@@ -43,11 +43,12 @@ class _Collector:
             self.problems.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
 
 
-def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=()):
+def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=(), only=()):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
     isolation: "none" imports the module in this process (trusted solutions only); "auto",
     "bwrap" or "process" run it in a worker (see grader.sandbox).
+    only: check ids ("test_x.py::test_y") to run instead of all of them.
     """
     topic = course.topic(topic_id)
     checks_dir = course.checks_dir(topic_id)
@@ -57,7 +58,7 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
     if isolation != "none":
         session = _start_session(course, topic, impl_path, isolation, hidden_roots)
     try:
-        return _run(course, topic, impl_path, hidden, seed, session)
+        return _run(course, topic, impl_path, hidden, seed, session, only)
     finally:
         if session is not None:
             session.close()
@@ -88,11 +89,12 @@ def read_learner_file(path, module_file):
     return source, None
 
 
-def _run(course, topic, impl_path, hidden, seed, session):
+def _run(course, topic, impl_path, hidden, seed, session, only):
     topic_id, checks_dir = topic.id, course.checks_dir(topic.id)
     collector = _Collector(topic_id, checks_dir)
+    targets = [str(checks_dir / check_id.split("[")[0]) for check_id in only] or [str(checks_dir)]
     args = [
-        str(checks_dir), "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(checks_dir),
+        *targets, "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(checks_dir),
         "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:terminal",
         "--import-mode", "importlib", "--fmgrade-impl", str(impl_path),
     ]

@@ -17,6 +17,7 @@ import signal
 import site
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ class WorkerLimits:
     file_mb: int = 64
     processes: int = 64
     output_mb: int = 8  # printing more than this in one call kills the worker
+    scratch_mb: int = 256  # files the worker may leave in its scratch folder
 
 
 class WorkerDied(Exception):
@@ -76,20 +78,21 @@ def choose_isolation(wanted="auto"):
     return "bwrap" if _BWRAP else "process"
 
 
-def _python_dirs(hidden_roots):
-    """Folders the worker's Python needs: its prefixes and site-packages, minus hidden ones."""
-    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), *sys.path}
-    keep = set()
-    for entry in candidates:
-        path = Path(entry or ".").resolve()
-        if not path.is_dir():
-            continue
-        if any(path == root or root in path.parents for root in hidden_roots) and not (
-            Path(sys.prefix).resolve() in (path, *path.parents)
-        ):
-            continue
-        keep.add(str(path))
-    return sorted(keep)
+def python_dirs():
+    """Folders the worker's Python needs (it runs with -I, so sys.path is not among them):
+    the installation's prefixes, its standard library and its site-packages."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
+    paths |= {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return sorted({str(Path(p).resolve()) for p in paths if p and Path(p).is_dir()})
+
+
+def _others_can_read(path):
+    """Whether a user other than the owner can reach `path` (every parent searchable)."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if not folder.stat().st_mode & 0o001:
+            return False
+    return bool(path.stat().st_mode & 0o004)
 
 
 class WorkerProcess:
@@ -98,7 +101,8 @@ class WorkerProcess:
     def __init__(self, module_file, source, limits, isolation, hidden_roots=()):
         self.module_file, self.limits, self.isolation = module_file, limits, isolation
         self.scratch = tempfile.mkdtemp(prefix="fmgrade-scratch-")
-        self.uid = 200000 + (os.getpid() % 10000) * 100 + next(_uids) % 100 if os.getuid() == 0 else None
+        own_user = os.getuid() == 0 and (isolation == "bwrap" or all(_others_can_read(p) for p in python_dirs()))
+        self.uid = 200000 + (os.getpid() % 10000) * 100 + next(_uids) % 100 if own_user else None
         if self.uid is not None:
             os.chown(self.scratch, self.uid, self.uid)
         req_r, self.req_w = os.pipe()
@@ -130,20 +134,26 @@ class WorkerProcess:
         self._send({"source": source})
 
     def _bwrap(self, hidden_roots):
+        """Only the system and Python are visible; the course, kits, homes and /tmp are not."""
         args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
                 "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "fmgrade-worker",
                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for folder in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"):
             args += ["--ro-bind-try", folder, folder]
-        made = set()
-        for folder in _python_dirs([Path(r).resolve() for r in hidden_roots]):
+        made, bound = set(), python_dirs()
+        for folder in bound:
             # bwrap makes missing parents with mode 0700, which the worker's user cannot enter
             for parent in reversed(Path(folder).parents[:-1]):
                 if str(parent) not in made and not str(parent).startswith(("/usr", "/lib")):
                     args += ["--perms", "0755", "--dir", str(parent)]
                     made.add(str(parent))
             args += ["--ro-bind", folder, folder]
-        return args + ["--bind", self.scratch, SCRATCH, "--chdir", SCRATCH]
+        for root in (Path(r).resolve() for r in hidden_roots):
+            if any(Path(folder) in (root, *root.parents) for folder in bound):
+                args += ["--tmpfs", str(root)]  # a course or kit inside a Python folder stays hidden
+        # A size-limited scratch in memory: learner files cannot fill the host's disk.
+        size = str(self.limits.scratch_mb * 1024 * 1024)
+        return args + ["--size", size, "--perms", "1777", "--tmpfs", SCRATCH, "--chdir", SCRATCH]
 
     # output of learner code
     def _drain_output(self):
@@ -222,6 +232,9 @@ class WorkerProcess:
         if reply.get("output_total", 0) > self.limits.output_mb * 1024 * 1024:
             self.kill(f"your code printed more than {self.limits.output_mb} MB")
             raise WorkerDied(self.killed_because)
+        if self.isolation != "bwrap" and _disk_usage(self.scratch) > self.limits.scratch_mb * 1024 * 1024:
+            self.kill(f"your code wrote more than {self.limits.scratch_mb} MB of files")
+            raise WorkerDied(self.killed_because)
         return reply
 
     # the end
@@ -237,7 +250,7 @@ class WorkerProcess:
         if signum == signal.SIGXCPU:
             return f"your code used more than {self.limits.cpu_seconds} s of CPU time"
         if signum == signal.SIGKILL:
-            return "the worker was killed (most likely it ran out of memory)"
+            return "the worker was killed by SIGKILL (it ran out of memory, or your code killed it)"
         if signum:
             return f"the worker crashed ({signal.Signals(signum).name})"
         return f"your code ended the worker process (exit status {code})"
@@ -265,6 +278,17 @@ class WorkerProcess:
             except OSError:
                 pass
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _disk_usage(folder):
+    total = 0
+    for path, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(path, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def _kill_uid(uid):
