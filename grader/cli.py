@@ -101,6 +101,26 @@ def dev():
     """Instructor commands."""
 
 
+@dev.command("check")
+@click.option("--topics", help="Comma-separated topic ids (default: all).")
+def dev_check(topics):
+    """Prove the course is sound: outline, stubs, checks, mutants. Exit 1 naming each problem."""
+    from grader import devcheck
+
+    course = _load_course()
+    selected = [t.strip() for t in topics.split(",")] if topics else None
+    findings = devcheck.check_course(course, selected)
+    click.echo(report_text.findings_table(findings))
+    problems = [f for f in findings if not f.ok]
+    click.echo("")
+    if problems:
+        click.echo(click.style(f"{len(problems)} problem(s):", fg="red", bold=True))
+        for f in problems:
+            click.echo(f"  {f.topic}: {f.what}: {f.detail}")
+        sys.exit(1)
+    click.echo(click.style("The course is sound.", fg="green", bold=True))
+
+
 @dev.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that differ; exit 1 if any.")
 def stubs(check_only):

@@ -134,3 +134,14 @@ def list_report(course, progress):
         optional = " (optional)" if topic.optional else ""
         lines.append(f"{topic.id:<15} {state:<18} {topic.title}{optional}")
     return "\n".join(lines)
+
+
+def findings_table(findings):
+    """`fmgrade dev check`'s table: one row per finding."""
+    width = max((len(f.what) for f in findings), default=10)
+    rows = []
+    for f in findings:
+        mark = style("✔", fg="green") if f.ok else style("✘", fg="red")
+        detail = f.detail if len(f.detail) <= 100 else f.detail[:97] + "..."
+        rows.append(f"{mark} {f.topic:<15} {f.what.ljust(width)}  {detail}")
+    return "\n".join(rows)

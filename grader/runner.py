@@ -6,6 +6,7 @@ off (it costs ~0.4 s), and the project's own pytest configuration is not read.
 import contextlib
 import io
 import os
+import sys
 
 from pathlib import Path
 
@@ -112,7 +113,10 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest():
-        code = pytest.main(args, plugins=plugins)
+        try:
+            code = pytest.main(args, plugins=plugins)
+        finally:
+            _forget_check_modules(checks_dir)
     if collector.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = "; ".join(collector.problems) or f"pytest exited with {code!r}"
         raise CourseError(f"the checks of topic '{topic_id}' could not be collected: {detail}")
@@ -123,6 +127,15 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
     checks = sorted(collector.results.values(), key=lambda c: _order(topic, c))
     isolation = session.isolation if session is not None else "in-process"
     return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0))
+
+
+def _forget_check_modules(checks_dir):
+    """Drop the imported check modules, so the next run (another submission, a mutant) starts
+    from fresh module state instead of caches filled for this one."""
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None) or ""
+        if file.startswith(str(checks_dir)):
+            del sys.modules[name]
 
 
 def _order(topic, check):
