@@ -2,6 +2,7 @@
 
 Exit codes: 0 all checks pass, 1 some check fails, 2 usage or course errors.
 """
+import shutil
 import sys
 from pathlib import Path
 
@@ -193,3 +194,26 @@ def _text_grade(course, graded):
     parts += [report_text.topic_report(course, topic) for topic in graded.report.topics]
     parts.append(f"Total: {graded.report.score:g}/{graded.report.max_score:g}")
     return "\n\n".join(parts) + "\n"
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--kit", type=click.Path(path_type=Path), help="Also write the grading kit here (keep it private).")
+def release(out, kit):
+    """Write the student release to OUT (and OUT.tar.gz); with --kit, the grading kit too."""
+    from grader import release as release_mod
+
+    course = _load_course()
+    try:
+        leaks = release_mod.build_release(course, out)
+        if leaks:
+            shutil.rmtree(out)
+            raise CourseProblem("the release would leak solution text, so it was not written:\n  " + "\n  ".join(leaks))
+        archive = release_mod.write_archive(out, out.with_name(out.name + ".tar.gz"))
+        click.echo(f"wrote the student release to {out} and {archive}")
+        if kit:
+            release_mod.build_kit(course, kit)
+            kit_archive = release_mod.write_archive(kit, kit.with_name(kit.name + ".tar.gz"))
+            click.echo(f"wrote the grading kit to {kit} and {kit_archive} (keep them private)")
+    except release_mod.ReleaseError as exc:
+        raise CourseProblem(str(exc)) from None

@@ -1,0 +1,1 @@
+"""fmgrade: an auto-graded course on foundation models, and the grader that runs it."""

@@ -1,0 +1,4 @@
+"""`python -m grader` is `fmgrade`."""
+from grader.cli import main
+
+main()
