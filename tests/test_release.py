@@ -1,0 +1,117 @@
+"""The student release leaks nothing, works on its own, and is reproducible; the kit grades."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from grader import course, release, runner
+from grader.results import NOT_STARTED, PASSED
+
+HIDDEN_SOURCE = '''\
+import pytest
+
+
+def _shared():
+    return 1
+
+
+def _only_for_hidden():
+    return 2
+
+
+@pytest.mark.exercise("e")
+def test_visible(impl):
+    assert _shared() == 1
+
+
+# the hidden one
+@pytest.mark.exercise("e")
+@pytest.mark.hidden
+def test_hidden(impl, ref):
+    assert _only_for_hidden() == 2
+'''
+
+
+def test_strip_hidden_drops_hidden_checks_and_their_private_helpers():
+    stripped = release.strip_hidden(HIDDEN_SOURCE)
+    assert "test_visible" in stripped and "_shared" in stripped
+    assert "test_hidden" not in stripped and "_only_for_hidden" not in stripped and "the hidden one" not in stripped
+    compile(stripped, "x.py", "exec")
+
+
+def test_strip_hidden_drops_a_file_of_hidden_checks():
+    assert release.strip_hidden("import pytest\npytestmark = [pytest.mark.exercise('e'), pytest.mark.hidden]\n\ndef test_a(impl):\n    pass\n") is None
+
+
+@pytest.fixture
+def built(course_copy, tmp_path):
+    loaded = course.load(course_copy)
+    shutil.copytree(course.find_root(__file__) / "grader", course_copy / "grader", ignore=release.IGNORED)
+    shutil.copy(course.find_root(__file__) / "pyproject.toml", course_copy / "pyproject.toml")
+    out = tmp_path / "release"
+    leaks = release.build_release(loaded, out)
+    return loaded, out, leaks
+
+
+def test_release_has_no_solutions_hidden_checks_mutants_or_leaks(built):
+    loaded, out, leaks = built
+    assert leaks == []
+    files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
+    assert not [f for f in files if f.startswith(("solutions/", "tests/mutants/")) or "__pycache__" in f]
+    assert (out / "exercises" / "attention.py").read_text() == (loaded.root / "exercises" / "attention.py").read_text()
+    for path in (out / "tests" / "checks").rglob("*.py"):
+        text = path.read_text()
+        assert "mark.hidden" not in text and "ref)" not in text, path
+    assert (out / ".github" / "workflows" / "grade.yml").is_file()
+    assert "fmgrade check attention" in (out / "README.md").read_text()
+
+
+def test_leak_finder_catches_solution_code_even_in_a_comment(built):
+    loaded, out, _ = built
+    solution = (loaded.root / "solutions" / "attention.py").read_text().splitlines()
+    begin = next(i for i, line in enumerate(solution) if "BEGIN SOLUTION attention" in line)
+    pasted = "\n".join("# " + line for line in solution[begin + 1:begin + 5])
+    check = out / "tests" / "checks" / "attention" / "test_attention.py"
+    check.write_text(check.read_text() + "\n" + pasted + "\n")
+    leaks = release.find_leaks(loaded, out)
+    assert leaks and all("test_attention.py" in leak for leak in leaks)
+
+
+def test_release_visible_checks_pass_on_the_solutions_and_fail_on_the_stubs(built):
+    loaded, out, _ = built
+    released = course.load(out)
+    stub = runner.run_topic(released, "attention", out / "exercises" / "attention.py")
+    assert stub.score == 0 and {c.status for c in stub.checks} == {NOT_STARTED}
+    assert not any(c.hidden for c in stub.checks)
+    solved = runner.run_topic(released, "attention", loaded.solution_path("attention"))
+    assert [c.id for c in solved.checks if c.status != PASSED] == []
+
+
+def test_fmgrade_check_runs_inside_the_release(built):
+    loaded, out, _ = built
+    shutil.copy(loaded.solution_path("attention"), out / "exercises" / "attention.py")
+    env = {**os.environ, "PYTHONPATH": str(out)}  # the release's own grader package
+    done = subprocess.run([sys.executable, "-m", "grader", "check", "attention"], cwd=out / "exercises",
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All visible checks of attention pass" in done.stdout
+
+
+def test_archives_are_byte_identical(built, tmp_path):
+    loaded, out, _ = built
+    first = release.write_archive(out, tmp_path / "a.tar.gz").read_bytes()
+    again = tmp_path / "again" / "release"
+    release.build_release(loaded, again)
+    second = release.write_archive(again, tmp_path / "b.tar.gz").read_bytes()
+    assert first == second
+
+
+def test_kit_holds_what_grading_needs(built, tmp_path):
+    loaded, _, _ = built
+    kit = release.build_kit(loaded, tmp_path / "kit")
+    assert (kit / "solutions" / "attention.py").is_file()
+    assert "mark.hidden" in "".join(p.read_text() for p in (kit / "tests" / "checks" / "attention").glob("test_*.py"))
+    assert (kit / "grader" / "cli.py").is_file() and (kit / "pyproject.toml").is_file()
+    course.load(kit)
