@@ -47,10 +47,15 @@ def check_topic(course, topic):
                          "; ".join(failing) or f"{len(solution.checks)} checks, {solution.max_score:g} points"))
     passing = [c.id for c in stub.checks if c.status == PASSED]
     found.append(Finding(topic.id, "stub fails every check", not passing,
-                         ("passes on the stub: " + ", ".join(passing)) if passing else "all not started"))
+                         _some("passes on the stub", passing) if passing else "all not started"))
     found.append(visible_and_hidden(topic, solution))
     found += _mutants(course, topic)
     return found
+
+
+def _some(label, items, shown=3):
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return f"{label}: {', '.join(items[:shown])}{more}"
 
 
 def _stub_in_sync(course, topic):
