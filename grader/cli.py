@@ -148,9 +148,16 @@ def stubs(check_only):
 @click.option("--output", type=click.Path(path_type=Path),
               help="File for one submission; a folder (one file each plus summary.csv) for several.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Submissions graded in parallel.")
-def grade(submissions, kit, topics, seed, fmt, output, jobs):
+@click.option("--gradebook", metavar="URL", help="Record topic scores in an nbgrader gradebook (e.g. sqlite:///gradebook.db).")
+@click.option("--student", metavar="ID", help="Student id in the gradebook (default: the submission folder's name).")
+def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student):
     """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks."""
     from grader import grade as grade_mod
+
+    if student and len(submissions) > 1:
+        raise CourseProblem("--student names one student: with several submissions, their folder names are used")
+    if student and not gradebook:
+        raise CourseProblem("--student only makes sense with --gradebook URL")
 
     try:
         course = course_mod.load(kit) if kit else _load_course()
@@ -162,7 +169,20 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs):
                            show_pos=True) as bar:
         results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=lambda _: bar.update(1))
     _write_grades(course, results, fmt, output)
+    if gradebook:
+        _record_grades(gradebook, results, student, course)
     sys.exit(0 if all(g.report.score == g.report.max_score for g in results) else 1)
+
+
+def _record_grades(url, results, student, course):
+    from grader import gradebook as gradebook_mod  # imports nbgrader (about 2 s): only when asked
+
+    try:
+        for graded in results:
+            gradebook_mod.record(url, student or graded.student, graded.report, course)
+    except gradebook_mod.GradebookError as exc:
+        raise CourseProblem(str(exc)) from None
+    click.echo(f"recorded {len(results)} submission(s) in the gradebook", err=True)
 
 
 def _write_grades(course, results, fmt, output):

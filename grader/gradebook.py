@@ -24,10 +24,14 @@ hand in formgrader (manual_score) still takes precedence, as with `nbgrader auto
 Grade cells are never removed (other students' grades hang off them).
 
 Concurrency: many graders may share one PostgreSQL gradebook. Each call creates any missing
-tables under a PostgreSQL advisory lock, then writes everything in ONE transaction; when two
-graders create the same assignment or cell at once, the loser's transaction fails on the
-unique constraint, is rolled back and retried (it then finds the winner's rows). Deadlocks,
-serialisation failures and SQLite's "database is locked" are retried the same way.
+tables under a lock (a PostgreSQL advisory lock; SQLite's exclusive lock), then writes all of
+the student's topics in ONE transaction, taking rows in sorted order. When two graders create
+the same assignment, cell or student at once, the loser's transaction fails on the unique
+constraint, is rolled back and retried (it then finds the winner's rows). Deadlocks,
+serialisation failures and SQLite's "database is locked" are retried the same way; each retry
+is logged at DEBUG on the `grader.gradebook` logger.
+
+A bare `postgresql://` URL uses the installed driver (psycopg 3, else psycopg2).
 
 Importing nbgrader costs about 2.4 s, so it (and SQLAlchemy) is imported only inside `record`.
 """
@@ -53,23 +57,25 @@ class GradebookError(Exception):
 def record(url: str, student: str, report, course) -> None:
     """Record each topic of `report` for `student` in the nbgrader gradebook at `url`.
 
-    `course` (a grader.course.Course, or None) gives the order of exercises; the scores and
-    maxima come from the report alone.
+    Topic ids, exercise ids, points and maxima all come from the report; `course` (a
+    grader.course.Course, or None) is not needed for them and is accepted for the CLI's
+    convenience. Raises GradebookError (one line, password masked) when the gradebook cannot
+    be opened or written.
     """
     url = url or DEFAULT_URL
     shown = mask_url(url)
     student = _check_name(student, "student id", shown)
-    topics = _plan(report, course, shown)
+    topics = _plan(report, shown)
     try:
         from nbgrader import api
         from sqlalchemy import exc as sa_exc
     except ImportError as exc:  # pragma: no cover - nbgrader is a dependency
         raise GradebookError(f"gradebook {shown}: nbgrader is not installed ({exc}): pip install nbgrader") from None
 
-    gradebook = _retry(url, lambda: _open(url, api), api, sa_exc)
+    gradebook = _retry(url, "open", lambda: _open(url, api), api, sa_exc)
     try:
-        _retry(url, lambda: _write(gradebook, api, student, topics), api, sa_exc,
-               undo=gradebook.db.rollback)
+        _retry(url, f"record the scores of '{student}'", lambda: _write(gradebook, api, student, topics),
+               api, sa_exc, undo=gradebook.db.rollback)
     finally:
         try:
             gradebook.close()
@@ -89,20 +95,14 @@ def mask_url(url):
 
 # --- What to write ---------------------------------------------------------------------
 
-def _plan(report, course, shown):
+def _plan(report, shown):
     """[(topic id, [(exercise id, score, max_score), ...]), ...], in a fixed (sorted) order so
     that concurrent graders take row locks in the same order and cannot deadlock."""
     topics = {}
     for topic in report.topics:
-        order = ()
-        if course is not None:
-            try:
-                order = tuple(e.id for e in course.topic(topic.id).exercises)
-            except Exception:  # a topic the course does not know: keep the report's order
-                order = ()
         name = _check_name(topic.id, "topic id", shown)
         topics[name] = [(_check_name(s.id, "exercise id", shown), float(s.score), float(s.max_score))
-                        for s in topic.exercises(order)]
+                        for s in topic.exercises()]
     return [(name, sorted(topics[name])) for name in sorted(topics)]
 
 
@@ -119,23 +119,47 @@ def _check_name(value, what, shown):
 
 def _open(url, api):
     """Create missing tables (once, race-free), then open nbgrader's Gradebook."""
+    url = with_driver(url)
     _prepare(url, api, "default_course")
     return api.Gradebook(url)  # finds tables, alembic version and course: only reads
 
 
-def _prepare(url, api, course_id):
-    """What `Gradebook(url)` does on a new database, but safe against a concurrent grader:
-    on PostgreSQL under an advisory lock, and without running the `alembic` command (which
-    need not be on PATH)."""
-    from sqlalchemy import create_engine, inspect, select, text
+def with_driver(url):
+    """`url`, with a bare `postgresql://` pinned to the PostgreSQL driver that is installed
+    (psycopg 3, else psycopg2): SQLAlchemy's default for it differs between 2.0 and 2.1."""
+    from sqlalchemy.engine import make_url
 
+    parsed = make_url(url)
+    if parsed.drivername != "postgresql":
+        return url
+    for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        return parsed.set(drivername=driver).render_as_string(hide_password=False)
+    return url  # SQLAlchemy's own error then names the missing driver
+
+
+def _prepare(url, api, course_id):
+    """What `Gradebook(url)` does on a new database, but safe against a concurrent grader (under
+    a PostgreSQL advisory lock, or SQLite's exclusive lock), and without running the `alembic`
+    command (which need not be on PATH)."""
+    from sqlalchemy import create_engine, inspect, select, text
+    from sqlalchemy.engine import make_url
+
+    backend = make_url(url).get_backend_name()
     engine = _engine(url, create_engine)
+    if backend == "sqlite":  # the driver then sends no BEGIN of its own: ours holds the lock
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             if _ready(conn, inspect, select, api, course_id):
                 return
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            if backend == "sqlite":
+                conn.exec_driver_sql("BEGIN EXCLUSIVE")
+            elif backend == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             fresh = not inspect(conn).get_table_names()
             api.Base.metadata.create_all(conn)
@@ -144,6 +168,10 @@ def _prepare(url, api, course_id):
                 conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": _alembic_head()})
             if conn.execute(select(api.Course.id).where(api.Course.id == course_id)).first() is None:
                 conn.execute(api.Course.__table__.insert().values(id=course_id))
+            if backend == "sqlite":
+                conn.exec_driver_sql("COMMIT")
+            else:
+                conn.commit()
     finally:
         engine.dispose()
 
@@ -242,18 +270,21 @@ def _write_topic(gb, api, student, topic_id, exercises, now):
 
 # --- Errors and retries ----------------------------------------------------------------
 
-def _retry(url, step, api, sa_exc, undo=None):
-    """Run `step`, retrying conflicts with a concurrent grader; other errors become one line."""
+def _retry(url, doing, step, api, sa_exc, undo=None):
+    """Run `step`, retrying conflicts with a concurrent grader; database errors become one line
+    ("gradebook URL: cannot DOING: why"), anything else (a bug) keeps its traceback."""
     shown = mask_url(url)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return step()
         except Exception as exc:
+            if not isinstance(exc, (sa_exc.SQLAlchemyError, ImportError, api.InvalidEntry)):
+                raise  # a bug, not the database: keep its traceback
             if not _conflict(exc, api, sa_exc) or attempt == ATTEMPTS:
                 problem = _describe(exc, sa_exc, url)
                 if _conflict(exc, api, sa_exc):
                     problem = f"still conflicting with other writers after {ATTEMPTS} attempts: {problem}"
-                raise GradebookError(f"gradebook {shown}: {problem}") from None
+                raise GradebookError(f"gradebook {shown}: cannot {doing}: {problem}") from None
             log.debug("gradebook %s: conflict with another writer (attempt %d/%d), retrying: %s",
                       shown, attempt, ATTEMPTS, _first_line(exc))
             if undo is not None:
@@ -280,22 +311,18 @@ def _conflict(exc, api, sa_exc):
 
 
 def _describe(exc, sa_exc, url):
-    if isinstance(exc, GradebookError):
-        return str(exc)
     if isinstance(exc, sa_exc.NoSuchModuleError):
         text = f"not a database SQLAlchemy knows ({_first_line(exc)})"
     elif isinstance(exc, sa_exc.ArgumentError):
         text = f"not a database URL ({_first_line(exc)}); expected e.g. {DEFAULT_URL} or postgresql://user:password@host:5432/db"
     elif isinstance(exc, ImportError):
-        text = f"no driver for this database ({exc}); for PostgreSQL: pip install psycopg2-binary"
+        text = f"no driver for this database ({exc}); for PostgreSQL: pip install 'psycopg[binary]'"
     elif isinstance(exc, sa_exc.OperationalError):
-        text = f"cannot reach the database: {_first_line(exc.orig)}"
+        text = _first_line(exc.orig)
     elif isinstance(exc, sa_exc.DBAPIError):
-        text = f"database error: {_first_line(exc.orig)}"
-    elif isinstance(exc, sa_exc.SQLAlchemyError):
-        text = f"database error: {_first_line(exc)}"
+        text = f"{type(exc.orig).__name__}: {_first_line(exc.orig)}"
     else:
-        text = f"{type(exc).__name__}: {_first_line(exc)}"
+        text = f"database error: {_first_line(exc)}"
     return _hide_password(text, url)
 
 
