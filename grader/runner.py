@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from grader import proxy, pytest_plugin, sandbox
 from grader.course import CourseError
@@ -109,6 +110,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
         def pytest_sessionstart(self, session):
             seed_box["seed"] = session.config.stash[pytest_plugin.SEED]
 
+    torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
     plugins = [collector, _SeedReader()]
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
