@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from grader import proxy, pytest_plugin, sandbox
 from grader.course import CourseError
@@ -109,6 +108,8 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
     class _SeedReader:
         def pytest_sessionstart(self, session):
             seed_box["seed"] = session.config.stash[pytest_plugin.SEED]
+
+    import torch  # here, not at the top: the worker must start before this 1.4 s import
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
     plugins = [collector, _SeedReader()]
