@@ -124,16 +124,18 @@ def dev_check(topics):
 
 @dev.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that differ; exit 1 if any.")
-def stubs(check_only):
+@click.option("--topics", help="Comma-separated topic ids (default: every topic with a solution).")
+def stubs(check_only, topics):
     """Regenerate exercises/ from solutions/ (answer regions become TODOs)."""
     course = _load_course()
+    selected = [t.strip() for t in topics.split(",")] if topics else None
     try:
         if check_only:
-            stale = stubgen.drifted(course)
+            stale = [t for t in stubgen.drifted(course) if not selected or t in selected]
             for topic in stale:
                 click.echo(f"exercises/{topic}.py differs from what solutions/{topic}.py generates")
             sys.exit(1 if stale else 0)
-        for path in stubgen.write_stubs(course):
+        for path in stubgen.write_stubs(course, selected):
             click.echo(f"wrote {path.relative_to(course.root)}")
     except stubgen.StubError as exc:
         raise CourseProblem(str(exc)) from None
