@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from grader.checking import CheckFailed, expect_close, expect_number, expect_shape, expect_tensor, fail
 
@@ -236,8 +237,25 @@ def test_label_smoothing_random_matches_reference(impl, ref, seed):
 # --- greedy_decode -------------------------------------------------------------------------
 
 # The scripted model (helpers.ScriptedCopyModel) predicts, at target position t, the source
-# token at position t + 1: greedy decoding with it copies the source.
+# token at position t + 1: greedy decoding with it copies the source. The checks compute the
+# tokens a correct decoder produces (_scripted_decode) and compare them with what the
+# learner's greedy_decode returned; the model's call records only explain a mismatch.
 _SRC = [[1, 5, 3, 7, 2, 9, 4]]
+
+
+def _scripted_decode(src, max_len, start_symbol, vocab, shift=None):
+    """The tokens greedy decoding gets from the scripted model, computed here: (1, max_len)."""
+    src = torch.as_tensor(src).tolist()[0]
+    ys = [start_symbol]
+    for t in range(max_len - 1):
+        row = src[min(t + 1, len(src) - 1)]
+        ys.append(row if shift is None else 1 + (row + int(shift[ys[t]])) % (vocab - 1))
+    return torch.tensor([ys])
+
+
+def _tokens_match(got, expected):
+    return (isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(expected.shape)
+            and not got.is_floating_point() and got.dtype != torch.bool and torch.equal(got.long(), expected))
 
 
 def _expect_tokens(got, expected, what, suspects, hint):
@@ -252,8 +270,9 @@ def _expect_tokens(got, expected, what, suspects, hint):
     fail(f"{what}: expected {expected.tolist()}, got {got.tolist()}. {hint}")
 
 
-def _decode_suspects(src, max_len, start_symbol):
-    first = src[0][1]
+def _decode_suspects(expected):
+    start_symbol, max_len = int(expected[0, 0]), expected.size(1)
+    first = int(expected[0, 1]) if max_len > 1 else start_symbol
     return {
         "took the prediction at the first position, out[:, 0], instead of at the last, out[:, -1]":
             torch.tensor([[start_symbol] + [first] * (max_len - 1)]),
@@ -270,14 +289,16 @@ _DECODE_HINT = ("greedy_decode returns (1, max_len) tokens, the start symbol inc
 @pytest.mark.points(2)
 def test_greedy_decode_copies_with_scripted_model(helpers):
     result = helpers.greedy_decode_scripted(_SRC, 6, 1, 11)
-    expected = torch.tensor([[1, 5, 3, 7, 2, 9]])
+    expected = _scripted_decode(_SRC, 6, 1, 11)  # [[1, 5, 3, 7, 2, 9]]
     _expect_tokens(result["ys"], expected,
                    "`greedy_decode(model, src, src_mask, max_len=6, start_symbol=1)` with a model that predicts "
                    "the next source token (src = [1, 5, 3, 7, 2, 9, 4])",
-                   _decode_suspects(_SRC, 6, 1), _DECODE_HINT)
+                   _decode_suspects(expected), _DECODE_HINT)
 
 
 def _expect_model_calls(result, max_len):
+    """Explain a wrong output from the scripted model's call records (learner-side data: they
+    can only make a check fail, never pass)."""
     if result["encode_calls"] != 1:
         fail(f"greedy_decode called model.encode {result['encode_calls']} times; encode the source once, before "
              "the loop, and reuse the memory in every decoding step.")
@@ -304,10 +325,27 @@ def _expect_model_calls(result, max_len):
                  f"{want.int().tolist()}: the mask grows with the output, subsequent_mask(ys.size(1)).")
 
 
+def _expect_scripted_decoding(helpers, src, max_len, start_symbol, vocab, shift, what):
+    """Run greedy_decode on a strict scripted model (one that predicts token 0 when called out
+    of protocol) and compare its tokens with the ones computed here. Only that comparison
+    decides; the call records explain a mismatch."""
+    result = helpers.greedy_decode_scripted(src, max_len, start_symbol, vocab, shift, True)
+    expected = _scripted_decode(src, max_len, start_symbol, vocab, shift)
+    ys = result.get("ys") if isinstance(result, dict) else result
+    if _tokens_match(ys, expected):
+        return
+    if isinstance(result, dict):
+        _expect_model_calls(result, max_len)
+    _expect_tokens(ys, expected, what, _decode_suspects(expected), _DECODE_HINT)
+    fail(f"{what}: expected {expected.tolist()}. {_DECODE_HINT}")
+
+
 @pytest.mark.exercise("greedy_decode")
 def test_greedy_decode_encodes_once_and_masks_the_future(helpers):
-    result = helpers.greedy_decode_scripted(_SRC, 6, 1, 11)
-    _expect_model_calls(result, 6)
+    _expect_scripted_decoding(helpers, _SRC, 6, 1, 11, None,
+                              "`greedy_decode(model, src, src_mask, max_len=6, start_symbol=1)` with a model that "
+                              "predicts the next source token (src = [1, 5, 3, 7, 2, 9, 4]) when called as "
+                              "greedy decoding does")
 
 
 @pytest.mark.exercise("greedy_decode")
@@ -319,23 +357,178 @@ def test_greedy_decode_random_sources(helpers, seed):
     start_symbol = _randint(g, 1, V)
     src[0, 0] = start_symbol
     max_len = _randint(g, 2, S + 1)
-    result = helpers.greedy_decode_scripted(src.tolist(), max_len, start_symbol, V)
-    expected = torch.cat([torch.tensor([[start_symbol]]), src[:, 1:max_len]], dim=1)
-    _expect_tokens(result["ys"], expected,
-                   f"`greedy_decode(model, src, src_mask, max_len={max_len}, start_symbol={start_symbol})` with a model "
-                   f"that predicts the next source token (src = {src[0].tolist()})",
-                   _decode_suspects(src.tolist(), max_len, start_symbol), _DECODE_HINT)
-    _expect_model_calls(result, max_len)
+    shift = torch.randint(0, V - 1, (V,), generator=g).tolist()
+    _expect_scripted_decoding(helpers, src.tolist(), max_len, start_symbol, V, shift,
+                              f"`greedy_decode(model, src, src_mask, max_len={max_len}, start_symbol={start_symbol})` "
+                              f"with a scripted model (src = {src[0].tolist()}) that predicts, after token y at "
+                              f"position t, 1 + (src[t + 1] + shift[y]) % {V - 1} with shift = {shift}")
 
 
 # --- copy_task -----------------------------------------------------------------------------
 
 COPY_STEPS, COPY_SEED = 200, 0  # train_copy_model(steps=200, seed=0): about 1 s on one CPU thread
+# COPY_TASK of the stub (V, seq_len, N, d_model, d_ff, h): the visible check's model sizes.
+_COPY_SIZES = dict(V=11, seq_len=10, N=1, d_model=32, d_ff=64, h=4)
+_PE_MAX_LEN = 5000  # PositionalEncoding's default max_len, the length of the `pe` buffers
+
+# The checks never take a verdict from the learner's side: they fetch the trained weights
+# (helpers.copy_model_state), run them here (the visible check in the annotated transformer
+# written out below, the hidden one in the reference's make_model) and measure greedy decoding
+# themselves. helpers.copy_task_report (learning rates, dropout, the learner's own accuracy)
+# only explains a failure.
 
 
-def _copy_diagnosis(report):
-    """The likeliest reason a copy model did not learn, from what the helper recorded."""
-    lrs, steps, cfg = report["lrs"], report["steps"], report["config"]
+def _copy_model_shapes(V, N, d_model, d_ff, **_):
+    """Parameter names and shapes of make_model(V, V, N, d_model, d_ff, h)'s state_dict."""
+    shapes = {}
+
+    def linear(name, n_out, n_in):
+        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (n_out, n_in), (n_out,)
+
+    def norm(name):
+        shapes[f"{name}.a_2"] = shapes[f"{name}.b_2"] = (d_model,)
+
+    def layer(name, attentions, n_sublayers):
+        for attn in attentions:
+            for i in range(4):
+                linear(f"{name}.{attn}.linears.{i}", d_model, d_model)
+        linear(f"{name}.feed_forward.w_1", d_ff, d_model)
+        linear(f"{name}.feed_forward.w_2", d_model, d_ff)
+        for i in range(n_sublayers):
+            norm(f"{name}.sublayer.{i}.norm")
+
+    for i in range(N):
+        layer(f"encoder.layers.{i}", ["self_attn"], 2)
+        layer(f"decoder.layers.{i}", ["self_attn", "src_attn"], 3)
+    norm("encoder.norm")
+    norm("decoder.norm")
+    for embed in ("src_embed", "tgt_embed"):
+        shapes[f"{embed}.0.lut.weight"] = (V, d_model)
+        shapes[f"{embed}.1.pe"] = (1, _PE_MAX_LEN, d_model)
+    linear("generator.proj", V, d_model)
+    return shapes
+
+
+def _trained_state(helpers, shapes, sizes):
+    """The trained model's weights, fetched as data and held against `shapes`."""
+    made = (f"make_model({sizes['V']}, {sizes['V']}, N={sizes['N']}, d_model={sizes['d_model']}, "
+            f"d_ff={sizes['d_ff']}, h={sizes['h']})")
+    what = f"`train_copy_model(steps={COPY_STEPS}, seed={COPY_SEED})`"
+    result = helpers.copy_model_state(COPY_STEPS, COPY_SEED)
+    state = result.get("state") if isinstance(result, dict) else None
+    if not isinstance(state, dict):
+        returned = result.get("type") if isinstance(result, dict) else type(result).__name__
+        fail(f"{what} returned {returned}, not a model: return the trained {made}.")
+    bad = [name for name, t in state.items() if not isinstance(name, str) or not isinstance(t, torch.Tensor)]
+    missing = sorted(set(shapes) - set(state))
+    unexpected = sorted(set(state) - set(shapes) - set(bad))
+    resized = sorted(f"{name} {tuple(state[name].shape)} instead of {shapes[name]}" for name in set(shapes) & set(state)
+                     if name not in bad and tuple(state[name].shape) != tuple(shapes[name]))
+    problems = [f"{label}: {', '.join(map(str, names[:4]))}{' ...' if len(names) > 4 else ''}"
+                for label, names in (("missing", missing), ("unexpected", unexpected), ("not tensors", bad),
+                                     ("other shapes", resized)) if names]
+    if problems:
+        fail(f"{what} returned a model whose weights are not those of {made} ({'; '.join(problems)}). "
+             "The check reads the trained weights by name: build the model with make_model and the sizes in COPY_TASK.")
+    infinite = sorted(name for name in shapes if not bool(torch.isfinite(state[name]).all()))
+    if infinite:
+        fail(f"{what} returned a model with inf or nan weights ({', '.join(infinite[:4])}"
+             f"{' ...' if len(infinite) > 4 else ''}): the training diverged. Check the loss (divided by "
+             "batch.ntokens) and the learning rate: Adam(lr=1.0) scaled by your rate through LambdaLR.")
+    return {name: state[name].detach().double() for name in shapes}
+
+
+# The copy model of make_model written out, in float64, reading the trained weights by name.
+
+
+def _ln(p, name, x):
+    std = x.std(-1, keepdim=True)  # unbiased, and eps is added to the std
+    return p[f"{name}.a_2"] * (x - x.mean(-1, keepdim=True)) / (std + 1e-6) + p[f"{name}.b_2"]
+
+
+def _linear(p, name, x):
+    return x @ p[f"{name}.weight"].T + p[f"{name}.bias"]
+
+
+def _mha(p, name, h, query, key, value, mask):
+    B, d_model = query.size(0), query.size(-1)
+    d_k = d_model // h
+    q, k, v = (_linear(p, f"{name}.linears.{i}", x).reshape(B, -1, h, d_k).transpose(1, 2)
+               for i, x in enumerate((query, key, value)))
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(d_k)).masked_fill(mask.unsqueeze(1) == 0, -1e9)
+    return _linear(p, f"{name}.linears.3", (scores.softmax(-1) @ v).transpose(1, 2).reshape(B, -1, d_model))
+
+
+class _WrittenOutCopyModel:
+    def __init__(self, p, h, N):
+        self.p, self.h, self.N = p, h, N
+
+    def _embed(self, name, tokens):
+        lut = self.p[f"{name}.0.lut.weight"]
+        return lut[tokens] * math.sqrt(lut.size(1)) + self.p[f"{name}.1.pe"][:, : tokens.size(1)]
+
+    def _sublayer(self, name, i, x, fn):
+        return x + fn(_ln(self.p, f"{name}.sublayer.{i}.norm", x))
+
+    def _ff(self, name, x):
+        return _linear(self.p, f"{name}.feed_forward.w_2", _linear(self.p, f"{name}.feed_forward.w_1", x).relu())
+
+    def encode(self, src, src_mask):
+        p, h, x = self.p, self.h, self._embed("src_embed", src)
+        for i in range(self.N):
+            name = f"encoder.layers.{i}"
+            x = self._sublayer(name, 0, x, lambda y: _mha(p, f"{name}.self_attn", h, y, y, y, src_mask))
+            x = self._sublayer(name, 1, x, lambda y: self._ff(name, y))
+        return _ln(p, "encoder.norm", x)
+
+    def decode(self, memory, src_mask, tgt, tgt_mask):
+        p, h, x = self.p, self.h, self._embed("tgt_embed", tgt)
+        for i in range(self.N):
+            name = f"decoder.layers.{i}"
+            x = self._sublayer(name, 0, x, lambda y: _mha(p, f"{name}.self_attn", h, y, y, y, tgt_mask))
+            x = self._sublayer(name, 1, x, lambda y: _mha(p, f"{name}.src_attn", h, y, memory, memory, src_mask))
+            x = self._sublayer(name, 2, x, lambda y: self._ff(name, y))
+        return _ln(p, "decoder.norm", x)
+
+    def generator(self, x):
+        return _linear(self.p, "generator.proj", x).log_softmax(dim=-1)
+
+
+def _causal(size):
+    return torch.ones(1, size, size).tril().bool()
+
+
+def _copy_batch(V, seq_len, n, seed):
+    g = _gen(seed)
+    src = torch.randint(1, V, (n, seq_len), generator=g)
+    src[:, 0] = 1
+    return src
+
+
+def _measure_copying(model, src, subsequent_mask):
+    """(accuracy, loss) of `model` on the rows of src, computed here: the share of the tokens
+    after the start symbol that batched greedy decoding copies right, and the teacher-forced
+    cross-entropy per token."""
+    n, seq_len = src.shape
+    src_mask = torch.ones(n, 1, seq_len, dtype=torch.bool)
+    with torch.no_grad():
+        memory = model.encode(src, src_mask)
+        ys = src[:, :1]
+        for _ in range(seq_len - 1):
+            out = model.decode(memory, src_mask, ys, subsequent_mask(ys.size(1)))
+            next_word = model.generator(out[:, -1]).argmax(dim=-1, keepdim=True)
+            ys = torch.cat([ys, next_word.to(ys.dtype)], dim=1)
+        out = model.decode(memory, src_mask, src[:, :-1], subsequent_mask(seq_len - 1))
+        log_probs = model.generator(out)
+        loss = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.size(-1)).float(), src[:, 1:].reshape(-1))
+    accuracy = float((ys[:, 1:] == src[:, 1:]).float().mean())
+    return accuracy, float(loss) if math.isfinite(float(loss)) else float("inf")
+
+
+def _copy_diagnosis(report, cfg):
+    """The likeliest reason a copy model did not learn, from what the helper recorded
+    (learner-side data: it only words the message of a check that already failed)."""
+    lrs, steps = list(report["lrs"]), report["steps"]
     if not lrs:
         return "optimizer.step() was never called: call loss.backward() and optimizer.step() in every training step."
     if len(lrs) < steps:
@@ -357,25 +550,54 @@ def _copy_diagnosis(report):
             "optimizer.step(), optimizer.zero_grad(); and check label_smoothing (smoothing 0.0, padding index 0).")
 
 
-def _expect_copies(report, what):
-    accuracy = report["accuracy"]
+def _explain_copy_failure(helpers, accuracy):
+    report = helpers.copy_task_report(COPY_STEPS, COPY_SEED, 2024)
+    own = float(report["accuracy"])
+    if own >= 0.9 > accuracy:
+        return (f"with your own modules the trained model copies {own:.0%} of the tokens, but the check runs its "
+                f"weights in the annotated transformer, where it copies {accuracy:.0%}: one of your modules "
+                "(attention, multi-head attention, positional encoding, LayerNorm, the sublayer connection, the "
+                "encoder or decoder layers) computes something else. Make the checks of those exercises pass first.")
+    return _copy_diagnosis(report, dict(report["config"]))
+
+
+def _expect_copies(helpers, accuracy, loss, what):
     if accuracy >= 0.9:
         return
+    try:
+        cause = _explain_copy_failure(helpers, accuracy)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - the verdict is already taken; only its wording is lost
+        cause = ("check the training loop (loss.backward(), optimizer.step(), scheduler.step() in every step) "
+                 "and the modules the model is built from.")
     fail(f"{what}: greedy decoding copies {accuracy:.0%} of the tokens, expected at least 90%. "
-         f"The loss per token is {report['loss']:.3f} (guessing gives log(10) = 2.30; a good copier is near 0). "
-         f"Likely cause: {_copy_diagnosis(report)}")
+         f"The loss per token is {loss:.3f} (guessing gives log(10) = 2.30; a good copier is near 0). "
+         f"Likely cause: {cause}")
 
 
 @pytest.mark.exercise("copy_task")
 @pytest.mark.points(3)
 def test_copy_task_learns_to_copy(helpers):
-    report = helpers.copy_task_report(COPY_STEPS, COPY_SEED, 2024)
-    _expect_copies(report, f"after `train_copy_model(steps={COPY_STEPS}, seed={COPY_SEED})`, on 64 new random sequences")
+    sizes = _COPY_SIZES
+    state = _trained_state(helpers, _copy_model_shapes(**sizes), sizes)
+    model = _WrittenOutCopyModel(state, sizes["h"], sizes["N"])
+    accuracy, loss = _measure_copying(model, _copy_batch(sizes["V"], sizes["seq_len"], 64, 2024), _causal)
+    _expect_copies(helpers, accuracy, loss,
+                   f"after `train_copy_model(steps={COPY_STEPS}, seed={COPY_SEED})`, on 64 new random sequences")
 
 
 @pytest.mark.exercise("copy_task")
 @pytest.mark.hidden
-def test_copy_task_copies_unseen_sequences(helpers, seed):
-    report = helpers.copy_task_report(COPY_STEPS, COPY_SEED, seed, 128)
-    _expect_copies(report, f"after `train_copy_model(steps={COPY_STEPS}, seed={COPY_SEED})`, on 128 sequences "
-                           f"drawn from seed {seed}")
+def test_copy_task_copies_unseen_sequences(helpers, ref, seed):
+    cfg = ref.COPY_TASK
+    V, seq_len = cfg["V"], cfg["seq_len"]
+    model = ref.make_model(V, V, N=cfg["N"], d_model=cfg["d_model"], d_ff=cfg["d_ff"], h=cfg["h"], dropout=0.0)
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    state = _trained_state(helpers, shapes, cfg)
+    model.load_state_dict({name: t.float() for name, t in state.items()})
+    model.eval()
+    src = next(ref.data_gen(V, 128, 1, seq_len, _gen(seed))).src
+    accuracy, loss = _measure_copying(model, src, ref.subsequent_mask)
+    _expect_copies(helpers, accuracy, loss, f"after `train_copy_model(steps={COPY_STEPS}, seed={COPY_SEED})`, on 128 "
+                                            f"sequences drawn from seed {seed}")

@@ -3,8 +3,7 @@ HOSTILE = {
               "copy_task_report, which runs next to learner code, reports a perfect copier",
     "exercise": "copy_task",
     "status": ("not_started", "failed", "error"),
-    "known_hole": "helpers run in the worker, which learner code controls: a verdict that trusts what a helper "
-                  "reports (copy_task_report's accuracy) can be forged without training anything",
+    "hidden": True,  # the hidden check too: it must decide in the grader, on the trained weights
 }
 import __main__  # noqa: E402  (under the grader: the worker itself, started with `python -c`)
 

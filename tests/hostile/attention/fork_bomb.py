@@ -3,7 +3,7 @@ HOSTILE = {
     "exercise": "subsequent_mask",
     "status": ("timeout",),
     "message": "did not return within",
-    "call_timeout": 5,
+    "call_timeout": 12,
     "solo": True,  # 64 processes spinning: grade it alone
 }
 import os  # noqa: E402
