@@ -105,3 +105,34 @@ def expect_number(got, expected, what, *, rel=1e-6, abs_tol=0.0, hint=None):
     if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol):
         fail(f"{what}: expected {_fmt(float(expected))}, got {_fmt(float(got))}." + (f" {hint}" if hint else ""))
     return got
+
+
+def outcome(call):
+    """("ok", value), or (exception type name, message) when the learner's code raised.
+
+    Works the same in-process and through the worker. "Not started", timeouts, a lost worker
+    and a module that does not import are not outcomes: they propagate, so the check gets that
+    status.
+    """
+    from grader import verdict
+
+    try:
+        return "ok", call()
+    except (verdict.ImportFailed, verdict.LearnerTimeout, verdict.WorkerLost):
+        raise
+    except verdict.LearnerCodeError as exc:
+        if exc.type_name == "NotImplementedError":
+            raise
+        return exc.type_name, exc.message
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - in-process (the instructor's run): the module's own exception
+        return type(exc).__name__, str(exc)
+
+
+def expect_raises(call, what, advice, exception="ValueError"):
+    """`call()` must raise `exception` (a type name); `advice` says why it should."""
+    kind, message = outcome(call)
+    if kind != exception:
+        got = "returned a value" if kind == "ok" else f"raised {kind}: {message}"
+        fail(f"{what}: expected a {exception} ({advice}), but it {got}.")

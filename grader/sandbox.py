@@ -83,7 +83,8 @@ def python_dirs():
     the installation's prefixes, its standard library and its site-packages."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
     paths |= {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return sorted({str(Path(p).resolve()) for p in paths if p and Path(p).is_dir()})
+    # Both spellings: a venv reached through a symlink runs as its unresolved path.
+    return sorted({str(q) for p in paths if p and Path(p).is_dir() for q in (Path(p).absolute(), Path(p).resolve())})
 
 
 def _others_can_read(path):

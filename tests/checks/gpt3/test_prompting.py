@@ -7,8 +7,7 @@ log-probabilities; hidden checks draw prompts and scores from the run's seed.
 import pytest
 import torch
 
-from grader import verdict
-from grader.checking import expect_close, fail
+from grader.checking import expect_close, fail, outcome
 
 FRENCH = "Translate English to French:"
 DEMOS = [("sea otter", "loutre de mer"), ("peppermint", "menthe poivrée"), ("plush girafe", "girafe peluche")]
@@ -20,20 +19,6 @@ def _gen(seed):
 
 def _randint(g, lo, hi):
     return int(torch.randint(lo, hi, (), generator=g))
-
-
-def _outcome(call):
-    """("ok", value) or (exception type name, message) for a call into the learner's code."""
-    try:
-        return "ok", call()
-    except (NotImplementedError, verdict.ImportFailed, verdict.LearnerTimeout, verdict.WorkerLost):
-        raise
-    except verdict.LearnerCodeError as exc:
-        if exc.type_name == "NotImplementedError":
-            raise
-        return exc.type_name, exc.message
-    except Exception as exc:  # noqa: BLE001 - in-process run: the solution's own exception
-        return type(exc).__name__, str(exc)
 
 
 # --- build_prompt --------------------------------------------------------------------------
@@ -181,12 +166,12 @@ def test_pick_choice_depends_on_the_method(impl):
 
 @pytest.mark.exercise("choice_scores")
 def test_choice_scores_rejects_bad_arguments(impl):
-    kind, message = _outcome(lambda: impl.choice_scores(COND, "max"))
+    kind, message = outcome(lambda: impl.choice_scores(COND, "max"))
     if kind != "ValueError":
         got = "returned a value" if kind == "ok" else f"raised {kind}: {message}"
         fail(f"`choice_scores(..., 'max')`: expected a ValueError naming the methods 'sum', 'mean' and "
              f"'unconditional', but it {got}.")
-    kind, message = _outcome(lambda: impl.choice_scores(COND, "unconditional"))
+    kind, message = outcome(lambda: impl.choice_scores(COND, "unconditional"))
     if kind != "ValueError":
         got = "returned a value" if kind == "ok" else f"raised {kind}: {message}"
         fail(f"`choice_scores(..., 'unconditional')` without unconditional_logprobs: expected a ValueError saying "

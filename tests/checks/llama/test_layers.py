@@ -14,16 +14,6 @@ import torch
 from grader.checking import expect_close, expect_equal, expect_shape, expect_tensor, fail
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are tiny: one thread is as fast, and much faster when other processes
-    compete for the cores (two spinning threads can make a check 10-50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
 

@@ -9,8 +9,7 @@ import hashlib
 
 import pytest
 
-from grader import verdict
-from grader.checking import fail
+from grader.checking import fail, outcome
 
 SALT = "fmgrade-survey-2302.09419"
 FAMILIES = ("encoder-only", "decoder-only", "encoder-decoder")
@@ -90,20 +89,6 @@ def _digest(question, model, answer):
     return hashlib.sha256(f"{SALT}|{question}|{model}|{answer}".encode()).hexdigest()[:24]
 
 
-def _outcome(call):
-    """("ok", value) or (exception type name, message) for a call into the learner's code."""
-    try:
-        return "ok", call()
-    except (NotImplementedError, verdict.ImportFailed, verdict.LearnerTimeout, verdict.WorkerLost):
-        raise
-    except verdict.LearnerCodeError as exc:
-        if exc.type_name == "NotImplementedError":
-            raise
-        return exc.type_name, exc.message
-    except Exception as exc:  # noqa: BLE001 - in-process run: the solution's own exception
-        return type(exc).__name__, str(exc)
-
-
 def _judge(answers, question, digests, allowed, constants):
     """answers: model -> what the learner returned. Fail with clues for the wrong ones."""
     for model, got in answers.items():
@@ -139,7 +124,7 @@ def test_names_match_loosely_and_unknown_models_are_errors(impl):
         for function in ("model_family", "pretraining_objective"):
             results = {}
             for spelling in spellings:
-                kind, value = _outcome(lambda: getattr(impl, function)(spelling))
+                kind, value = outcome(lambda: getattr(impl, function)(spelling))
                 if kind != "ok":
                     fail(f"`{function}({spelling!r})` raised {kind}: {value}. {spellings[0]!r} spelled {spelling!r} "
                          "is the same model: look names up with normalise(name), which ignores case, spaces, "
@@ -149,7 +134,7 @@ def test_names_match_loosely_and_unknown_models_are_errors(impl):
                 fail(f"`{function}` gave different answers for different spellings of one model: {results}. "
                      "Look names up with normalise(name), which ignores case, spaces, hyphens and underscores.")
     for function in ("model_family", "pretraining_objective"):
-        kind, message = _outcome(lambda: getattr(impl, function)("Word2Vec"))
+        kind, message = outcome(lambda: getattr(impl, function)("Word2Vec"))
         if kind != "ValueError":
             got = f"returned {message!r}" if kind == "ok" else f"raised {kind}: {message}"
             fail(f"`{function}('Word2Vec')`: expected a ValueError naming the models this exercise knows, but it {got}.")

@@ -6,8 +6,7 @@ answers only as salted hashes.
 import pytest
 import torch
 
-from grader import verdict
-from grader.checking import fail
+from grader.checking import fail, outcome
 
 pytestmark = [pytest.mark.exercise("model_families"), pytest.mark.hidden]
 
@@ -56,24 +55,11 @@ def test_table_with_random_spellings(impl, seed):
 NOT_IN_THE_TABLE = ["Word2Vec", "ResNet-50", "CLIP", "ViT", "AlexNet", "DALL-E", "Whisper", "ELMo", "GPT-5", "T6"]
 
 
-def _outcome(call):
-    try:
-        return "ok", call()
-    except (NotImplementedError, verdict.ImportFailed, verdict.LearnerTimeout, verdict.WorkerLost):
-        raise
-    except verdict.LearnerCodeError as exc:
-        if exc.type_name == "NotImplementedError":
-            raise
-        return exc.type_name, exc.message
-    except Exception as exc:  # noqa: BLE001 - in-process run: the solution's own exception
-        return type(exc).__name__, str(exc)
-
-
 def test_unknown_models_are_errors(impl, seed):
     g = torch.Generator().manual_seed(seed)
     for name in [NOT_IN_THE_TABLE[i] for i in torch.randperm(len(NOT_IN_THE_TABLE), generator=g)[:3].tolist()]:
         for function in ("model_family", "pretraining_objective"):
-            kind, message = _outcome(lambda: getattr(impl, function)(name))
+            kind, message = outcome(lambda: getattr(impl, function)(name))
             if kind != "ValueError":
                 got = f"returned {message!r}" if kind == "ok" else f"raised {kind}: {message}"
                 fail(f"`{function}({name!r})`: expected a ValueError, as for every model outside MODELS, but it {got}.")

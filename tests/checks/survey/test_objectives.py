@@ -7,8 +7,7 @@ hidden checks draw sequences from the run's seed.
 import pytest
 import torch
 
-from grader import verdict
-from grader.checking import fail
+from grader.checking import expect_raises, fail
 
 IGNORE = -100
 
@@ -19,27 +18,6 @@ def _gen(seed):
 
 def _randint(g, lo, hi):
     return int(torch.randint(lo, hi, (), generator=g))
-
-
-def _outcome(call):
-    """("ok", value) or (exception type name, message) for a call into the learner's code."""
-    try:
-        return "ok", call()
-    except (NotImplementedError, verdict.ImportFailed, verdict.LearnerTimeout, verdict.WorkerLost):
-        raise
-    except verdict.LearnerCodeError as exc:
-        if exc.type_name == "NotImplementedError":
-            raise
-        return exc.type_name, exc.message
-    except Exception as exc:  # noqa: BLE001 - in-process run: the solution's own exception
-        return type(exc).__name__, str(exc)
-
-
-def _expect_value_error(call, what, advice):
-    kind, message = _outcome(call)
-    if kind != "ValueError":
-        got = "returned a value" if kind == "ok" else f"raised {kind}: {message}"
-        fail(f"{what}: expected a ValueError ({advice}), but it {got}.")
 
 
 def _as_list(got, what):
@@ -149,7 +127,7 @@ def test_masked_lm_leaves_tokens_alone_and_checks_positions(impl, helpers):
     if after != _TOKENS:
         fail(f"masked_lm_labels changed the caller's list: it was {_TOKENS} and is {after} afterwards. Build "
              "new lists (list(tokens)); the caller may still need the original tokens, for the labels if nothing else.")
-    _expect_value_error(lambda: impl.masked_lm_labels(list(_TOKENS), [2, 6], _MASK),
+    expect_raises(lambda: impl.masked_lm_labels(list(_TOKENS), [2, 6], _MASK),
                         f"`masked_lm_labels({_TOKENS}, [2, 6], mask_id={_MASK})`",
                         "position 6 is outside a sequence of 6 tokens")
 
@@ -241,7 +219,7 @@ def test_span_corruption_rejects_bad_spans(impl):
         ([(3, 7)], [99, 98], "the span (3, 7) runs past the 5 tokens"),
         ([(0, 1), (2, 3)], [99, 98], "2 spans need 3 sentinels, one per span and one to close the targets"),
     ):
-        _expect_value_error(lambda: impl.span_corruption(list(tokens), spans, sentinels),
+        expect_raises(lambda: impl.span_corruption(list(tokens), spans, sentinels),
                             f"`span_corruption({tokens}, {spans}, {sentinels})`", advice)
 
 

@@ -1,0 +1,150 @@
+"""DeepSpeed-Chat's RLHF step in code: rewards, PPO losses, GAE, the reward model's loss, EMA.
+
+Follows microsoft/DeepSpeedExamples, ``applications/DeepSpeed-Chat``:
+``dschat/rlhf/ppo_trainer.py`` (compute_rewards, actor_loss_fn, critic_loss_fn,
+get_advantages_and_returns, train_rlhf), ``dschat/utils/model/reward_model.py`` (the pairwise
+loss of step 2) and ``dschat/utils/utils.py`` (moving_average). The names and default values
+are the same, so you can read the two side by side; the trainer's methods become functions
+here, with the trainer's settings as keyword arguments.
+
+The pipeline has three steps: (1) supervised fine-tuning of the actor, (2) a reward model
+trained on pairs (chosen, rejected), (3) PPO with four models: the actor being trained, a
+frozen reference copy of it, the frozen reward model, and a critic that predicts values.
+
+Alignment, as in the original. A sequence of length L is a prompt of length P followed by the
+generated response (right-padded). Log-probs come from logits[:, :-1] and tokens seq[:, 1:],
+so they have length L - 1 and position t scores token t + 1. The critic's values are cut the
+same way (values[:, :-1]), and so is the action mask: attention_mask[:, 1:]. The response's
+first log-prob is at start = P - 1.
+
+Shapes in comments: B = batch, L = sequence length, R = L - 1 - start (response positions).
+"""
+import torch
+import torch.nn.functional as F
+
+# The trainer's settings in DeepSpeedPPOTrainer.__init__
+KL_CTL = 0.1
+CLIP_REWARD_VALUE = 5
+CLIPRANGE = 0.2
+CLIPRANGE_VALUE = 0.2
+GAMMA = 1.0
+LAM = 0.95
+EMA_BETA = 0.992
+
+
+def gather_log_probs(logits, labels):
+    """log softmax(logits) at the label ids: logits (B, T, V), labels (B, T) -> (B, T)."""
+    log_probs = F.log_softmax(logits, dim=-1)
+    return log_probs.gather(dim=-1, index=labels.unsqueeze(-1)).squeeze(-1)
+
+
+# --- Rewards -------------------------------------------------------------------------------
+
+
+def compute_rewards(prompts_len, logprobs, ref_logprobs, reward_score, action_mask, kl_ctl=KL_CTL,
+                    clip_reward_value=CLIP_REWARD_VALUE):
+    """Per-position rewards: a KL penalty everywhere, plus the clipped reward-model score once.
+
+    logprobs, ref_logprobs: (B, L - 1) from the actor and the frozen reference model;
+    reward_score: (B,) the reward model's score of each whole sequence; action_mask: (B, L - 1),
+    the attention mask without its first position. Returns rewards (B, L - 1):
+      - every position gets -kl_ctl * (logprob - ref_logprob);
+      - with start = prompts_len - 1 and n = the number of 1s in action_mask[:, start:] (the
+        response's real tokens), ends = start + n + 1, and the score clipped to
+        [-clip_reward_value, clip_reward_value] is added to rewards[j, start:ends[j]][-1].
+        That is position start + n, or the last position when the response fills the
+        sequence (the slice stops at the end). Note start + n is one past the log-prob of the
+        last real response token: the original's indexing, kept here on purpose (see
+        DeepSpeedExamples pull request #672).
+    """
+    # TODO(compute_rewards): Per-token KL penalties plus the clipped reward-model score, added once at the end of the response.
+    raise NotImplementedError("exercise `compute_rewards` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
+
+
+# --- PPO losses ----------------------------------------------------------------------------
+
+
+def actor_loss_fn(logprobs, old_logprobs, advantages, mask, cliprange=CLIPRANGE):
+    """PPO's clipped surrogate for the actor, a masked mean over the response.
+
+    All inputs (B, R). ratio = exp(logprobs - old_logprobs) (0 where mask is 0);
+    loss = masked mean of max(-A * ratio, -A * clamp(ratio, 1 - cliprange, 1 + cliprange)).
+    """
+    # TODO(ppo_losses): The actor's clipped surrogate and the critic's clipped value loss.
+    raise NotImplementedError("exercise `ppo_losses` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
+
+
+def critic_loss_fn(values, old_values, returns, mask, cliprange_value=CLIPRANGE_VALUE):
+    """The critic's clipped value loss, a masked mean over the response.
+
+    All inputs (B, R). The new values are clipped to old_values +- cliprange_value; the loss
+    is 0.5 * the masked mean of the larger of the two squared errors against the returns.
+    """
+    # TODO(ppo_losses): The actor's clipped surrogate and the critic's clipped value loss.
+    raise NotImplementedError("exercise `ppo_losses` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
+
+
+# --- Advantages ------------------------------------------------------------------------------
+
+
+def get_advantages_and_returns(values, rewards, start, gamma=GAMMA, lam=LAM):
+    """Generalised advantage estimation over the response, computed backwards.
+
+    values, rewards: (B, L - 1). For t from the last position down to start:
+      delta_t = r_t + gamma * V_{t+1} - V_t   (V after the last position is 0)
+      A_t = delta_t + gamma * lam * A_{t+1}
+    Returns (advantages (B, R), returns = advantages + values[:, start:]), R = L - 1 - start;
+    the advantages are detached.
+    """
+    # TODO(advantages): GAE advantages and returns over the response.
+    raise NotImplementedError("exercise `advantages` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
+
+
+# --- One PPO step, as train_rlhf wires it ------------------------------------------------------
+
+
+def train_rlhf_losses(prompts_len, old_logprobs, ref_logprobs, reward_score, old_values, attention_mask,
+                      logprobs, values, kl_ctl=KL_CTL, clip_reward_value=CLIP_REWARD_VALUE, cliprange=CLIPRANGE,
+                      cliprange_value=CLIPRANGE_VALUE, gamma=GAMMA, lam=LAM):
+    """The actor's and the critic's losses for one batch of experience, as train_rlhf computes them.
+
+    Experience (no gradients): old_logprobs, ref_logprobs, old_values (B, L - 1), reward_score
+    (B,), attention_mask (B, L). New outputs of the models being trained: logprobs, values
+    (B, L - 1). Steps: rewards from compute_rewards with action_mask = attention_mask[:, 1:];
+    the rewards and the old values are zeroed from ends = start + n + 1 on (copies: the inputs
+    are not changed); GAE from start; then both losses on the response, [:, start:].
+    Returns (actor_loss, critic_loss).
+    """
+    # TODO(ppo_step): Wire rewards, GAE and both losses together for one batch, as train_rlhf does.
+    raise NotImplementedError("exercise `ppo_step` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
+
+
+# --- Step 2: the reward model's pairwise loss ------------------------------------------------------
+
+
+def reward_model_loss(chosen_ids, rejected_ids, chosen_rewards, rejected_rewards, pad_id):
+    """The pairwise loss of DeepSpeed-Chat's reward model, and its end scores.
+
+    chosen_ids, rejected_ids: (B, T) token ids, right-padded with pad_id; chosen_rewards,
+    rejected_rewards: (B, T) the scalar head's output at every position. Per pair:
+      - c_ind, r_ind: the first pad position of each sequence (T when there is none);
+      - if the two sequences are identical: end = T and the divergence is T - 1;
+        otherwise end = max(c_ind, r_ind) and the divergence is the first position where
+        they differ;
+      - loss = mean over positions divergence..end-1 of -logsigmoid(chosen - rejected);
+      - the end scores are the rewards at the last real token, c_ind - 1 and r_ind - 1.
+    Returns {"loss": mean over the batch, "chosen_end_scores": (B,), "rejected_end_scores": (B,)}.
+    (The original also skips `num_padding_at_beginning` pads for OPT; here there are none.)
+    """
+    # TODO(reward_model_loss): The pairwise loss from the first token where chosen and rejected differ.
+    raise NotImplementedError("exercise `reward_model_loss` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
+
+
+# --- EMA of the actor ----------------------------------------------------------------------------
+
+
+def moving_average(model, model_ema, beta=EMA_BETA):
+    """Update model_ema in place: ema = beta * ema + (1 - beta) * param for every pair of
+    parameters (model and model_ema have the same architecture). `model` is not changed."""
+    # TODO(moving_average): Keep an exponential moving average of the actor, ema = beta * ema + (1 - beta) * param.
+    raise NotImplementedError("exercise `moving_average` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
