@@ -161,7 +161,10 @@ def _decode(value, session):
             raise WorkerLost(f"your code returned more than {MAX_ITEMS} values in one result (exercise `{session.exercise}`)")
         if isinstance(item, dict):
             if wire.HANDLE in item:
-                return Handle(session, item[wire.HANDLE], str(item.get("type", "object")), session.generation)
+                return Handle(session, item[wire.HANDLE], str(item.get("type", "object")), session.generation,
+                              bool(item.get("function")))
+            if wire.METHOD in item:
+                return item  # resolved by Handle.__getattr__ into a RemoteMethod
             if wire.NDARRAY in item:
                 return item[wire.NDARRAY].numpy()
             return {k: walk(v) for k, v in item.items()}
@@ -175,18 +178,41 @@ def _decode(value, session):
 
 
 class ModuleProxy:
-    """`impl`: attribute access and calls go to the learner module in the worker."""
+    """`impl`: attribute access and calls go to the learner module in the worker. Functions
+    and classes are looked up once per worker; data attributes are read every time."""
 
     def __init__(self, session):
         object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_callables", {})
 
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        return object.__getattribute__(self, "_session").request("getattr", wire.MODULE, name)
+        session, cache = object.__getattribute__(self, "_session"), object.__getattribute__(self, "_callables")
+        cached = cache.get(name)
+        if cached is not None and object.__getattribute__(cached, "_gen") == session.generation:
+            return cached
+        value = session.request("getattr", wire.MODULE, name)
+        if isinstance(value, Handle) and (object.__getattribute__(value, "_function") or
+                                          object.__getattribute__(value, "_type") == "type"):
+            cache[name] = value
+        return value
 
     def __repr__(self):
         return f"<learner module {object.__getattribute__(self, '_session').module_file}>"
+
+
+class RemoteMethod:
+    """A method of an object in the worker: one round trip per call."""
+
+    def __init__(self, owner, name):
+        self._owner, self._name = owner, name
+
+    def __call__(self, *args, **kwargs):
+        return self._owner._request("call_attr", self._name, args, kwargs)
+
+    def __repr__(self):
+        return f"<method {self._name} of {self._owner!r}>"
 
 
 class HelpersProxy:
@@ -205,8 +231,9 @@ class Handle:
     """An object that lives in the worker. Supports attribute reads, calls, indexing,
     iteration and len; can be passed back into learner code as an argument."""
 
-    def __init__(self, session, handle_id, type_name, generation):
-        for key, value in (("_session", session), ("_id", handle_id), ("_type", type_name), ("_gen", generation)):
+    def __init__(self, session, handle_id, type_name, generation, function=False):
+        for key, value in (("_session", session), ("_id", handle_id), ("_type", type_name), ("_gen", generation),
+                           ("_function", function), ("_methods", {})):
             object.__setattr__(self, key, value)
 
     def _request(self, op, name=None, args=(), kwargs=None):
@@ -216,7 +243,13 @@ class Handle:
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        return self._request("getattr", name)
+        methods = object.__getattribute__(self, "_methods")
+        if name in methods:
+            return methods[name]
+        value = self._request("getattr", name)
+        if isinstance(value, dict) and set(value) == {wire.METHOD}:
+            value = methods[name] = RemoteMethod(self, name)
+        return value
 
     def __setattr__(self, name, value):
         raise TypeError("objects from your code are read-only in checks; call their methods instead")

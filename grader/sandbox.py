@@ -84,7 +84,7 @@ def python_dirs():
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages()}
     paths |= {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
     # Both spellings: a venv reached through a symlink runs as its unresolved path.
-    return sorted({str(q) for p in paths if p and Path(p).is_dir() for q in (Path(p).absolute(), Path(p).resolve())})
+    return sorted({str(q) for p in paths if p and Path(p).is_dir() for q in (os.path.abspath(p), Path(p).resolve())})
 
 
 def _others_can_read(path):
@@ -115,7 +115,7 @@ class WorkerProcess:
             "memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
             "file_mb": limits.file_mb, "processes": limits.processes,
         }
-        command = [sys.executable, "-I", "-c", WORKER_SOURCE, json.dumps(config)]
+        command = [os.path.abspath(sys.executable), "-I", "-c", WORKER_SOURCE, json.dumps(config)]
         if isolation == "bwrap":
             command = self._bwrap(hidden_roots) + command
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": config["scratch"], "TMPDIR": config["scratch"],

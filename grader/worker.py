@@ -14,6 +14,7 @@ Protocol: each message is an 8-byte big-endian length and a torch.save payload.
   worker -> grader  {"value": ...} or {"error": {"type", "message", "where"}}
 The first message from the worker is {"ready": True, "import_error": None or {...}}.
 """
+import inspect
 import io
 import json
 import os
@@ -23,6 +24,7 @@ import traceback
 
 HANDLE = "__fmgrade_handle__"
 NDARRAY = "__fmgrade_ndarray__"
+METHOD = "__fmgrade_method__"
 MODULE, HELPERS = 0, -1  # reserved handle ids
 HEADER = struct.Struct(">Q")
 OUTPUT_KEEP = 4096  # characters of learner output returned per call
@@ -50,6 +52,8 @@ def encode(value, register):
         return {k: encode(v, register) for k, v in value.items()}
     if _is_ndarray(value):
         return {NDARRAY: torch.from_numpy(value.copy())}
+    if type(value).__name__ == "Method" and type(value).__module__ == __name__:
+        return {METHOD: value.name}
     return register(value)  # subclasses of plain types too: their __eq__ is never trusted
 
 
@@ -106,20 +110,19 @@ class Worker:
     def __init__(self, config):
         self.config = config
         self.objects = {}
+        self.ids = {}
         self.next_id = 1
         self.module = None
         self.helpers = None
 
     # objects <-> handles
     def register(self, obj):
-        for handle_id, known in self.objects.items():
-            if known is obj:
-                break
-        else:
-            handle_id = self.next_id
+        handle_id = self.ids.get(id(obj))  # `objects` keeps obj alive, so its id stays its own
+        if handle_id is None:
+            handle_id = self.ids[id(obj)] = self.next_id
             self.next_id += 1
             self.objects[handle_id] = obj
-        return {HANDLE: handle_id, "type": type(obj).__name__, "callable": callable(obj)}
+        return {HANDLE: handle_id, "type": type(obj).__name__, "function": _is_function(obj)}
 
     def resolve(self, value):
         import torch
@@ -158,7 +161,12 @@ class Worker:
         kwargs = self.resolve(request.get("kwargs", {}))
         name = request.get("name")
         if op == "getattr":
-            return getattr(obj, name)
+            value = getattr(obj, name)
+            if inspect.ismethod(value) or inspect.isbuiltin(value) and getattr(value, "__self__", None) is obj:
+                return Method(name)  # called through "call_attr": no handle per bound method
+            return value
+        if op == "call_attr":
+            return getattr(obj, name)(*args, **kwargs)
         if op == "call":
             return obj(*args, **kwargs)
         if op == "call_helper":
@@ -220,6 +228,17 @@ class _Capture:
     def collect(self):
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         return "".join(self.kept), self.total
+
+
+class Method:
+    """A bound method, sent as {METHOD: name}; the grader calls it with "call_attr"."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def _is_function(obj):
+    return inspect.isfunction(obj) or inspect.isbuiltin(obj)
 
 
 def describe(exc, module_file):

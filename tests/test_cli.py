@@ -70,7 +70,8 @@ def test_unknown_topic_is_a_usage_error(run):
     assert "no topic 'attnetion'" in result.output
 
 
-def test_topic_not_yet_available(run):
+def test_topic_not_yet_available(run, course_copy):
+    (course_copy / "exercises" / "llama.py").unlink()
     result = run("check", "llama")
     assert result.exit_code == 2
     assert "not available yet" in result.output
@@ -84,7 +85,8 @@ def test_broken_course_yml_is_reported_with_its_line(run, course_copy):
     assert "course.yml:" in result.output and "titel" in result.output
 
 
-def test_progress_draws_the_outline_and_suggests_the_next_topic(run):
+def test_progress_draws_the_outline_and_suggests_the_next_topic(run, course_copy):
+    (course_copy / "exercises" / "llama.py").unlink()
     result = run("progress")
     assert result.exit_code == 0
     assert "Transformers and attention" in result.output and "not yet available" in result.output
