@@ -114,6 +114,8 @@ class WorkerProcess:
             "module_file": module_file, "module_name": Path(module_file).stem,
             "memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
             "file_mb": limits.file_mb, "processes": limits.processes,
+            # Code that builds a torch optimizer will import torch._dynamo (0.9 s): start early.
+            "warm_up": "optim" in source,
         }
         command = [os.path.abspath(sys.executable), "-I", "-c", WORKER_SOURCE, json.dumps(config)]
         if isolation == "bwrap":

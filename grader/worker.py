@@ -310,7 +310,8 @@ def main(argv):
         import_error = describe(exc, config["module_file"])
     output, total = capture.collect()
     write_message(replies_fd, dumps({"ready": True, "import_error": import_error, "output": output, "output_total": total}))
-    _warm_up_lazy_imports()
+    if config.get("warm_up"):
+        _warm_up_lazy_imports()
     worker.serve(requests_fd, replies_fd)
 
 
