@@ -70,15 +70,17 @@ def _stub_in_sync(course, topic):
 
 
 def signatures(path):
+    """{"name" or "Class.method": arguments} of the module's functions and methods; functions
+    nested inside a body (an L-BFGS closure in an answer region) are the answer's business."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     found = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[node.name] = ast.unparse(node.args)
+        elif isinstance(node, ast.ClassDef):
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     found[f"{node.name}.{item.name}"] = ast.unparse(item.args)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found.setdefault(node.name, ast.unparse(node.args))
     return found
 
 

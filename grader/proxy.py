@@ -35,7 +35,6 @@ class Session:
 
     # lifecycle
     def _start(self):
-        self.generation += 1
         self._helpers_loaded = self._ready = False
         self._worker = sandbox.WorkerProcess(self.module_file, self.source, self.worker_limits,
                                              self.isolation, self.hidden_roots)
@@ -79,6 +78,7 @@ class Session:
             self.last_output = self._worker.take_output()
             self._worker.close()
             self._worker = None
+            self.generation += 1  # handles into the old worker are now stale
 
     def close(self):
         self._discard()
@@ -142,10 +142,13 @@ def _encode(value):
         return items if isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
         return {k: _encode(v) for k, v in value.items()}
-    if type(value).__module__ == "numpy" and type(value).__name__ == "ndarray":
-        import torch
+    if type(value).__module__ == "numpy":
+        if type(value).__name__ == "ndarray":
+            import torch
 
-        return {wire.NDARRAY: torch.from_numpy(value.copy())}
+            return {wire.NDARRAY: torch.from_numpy(value.copy())}
+        if hasattr(value, "item"):  # numpy scalars (np.float64, np.int64, np.bool_) as Python numbers
+            return value.item()
     return value
 
 

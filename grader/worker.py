@@ -52,6 +52,8 @@ def encode(value, register):
         return {k: encode(v, register) for k, v in value.items()}
     if _is_ndarray(value):
         return {NDARRAY: torch.from_numpy(value.copy())}
+    if _is_numpy_scalar(value):
+        return value.item()
     if type(value).__name__ == "Method" and type(value).__module__ == __name__:
         return {METHOD: value.name}
     return register(value)  # subclasses of plain types too: their __eq__ is never trusted
@@ -60,6 +62,11 @@ def encode(value, register):
 def _is_ndarray(value):
     numpy = sys.modules.get("numpy")
     return numpy is not None and type(value) is numpy.ndarray and value.dtype.kind in "biufc"
+
+
+def _is_numpy_scalar(value):
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.generic) and value.dtype.kind in "biufc"
 
 
 def dumps(message):

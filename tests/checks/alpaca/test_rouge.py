@@ -19,7 +19,9 @@ def _tokens(text, variant="ok"):
         return re.findall(r"[A-Za-z0-9]+", text)
     if variant == "whitespace":
         return text.lower().split()
-    return re.findall(r"[a-z0-9]+", text.lower())
+    # lower-case ASCII letters and digits form tokens; every other character separates them
+    kept = "".join(c if c.isascii() and c.isalnum() else " " for c in text.lower())
+    return kept.split()
 
 
 def _lcs(a, b):
