@@ -9,7 +9,7 @@ import csv
 import io
 import multiprocessing
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader import runner
@@ -23,7 +23,6 @@ class Graded:
     submission: str
     report: Report
     problem: str = ""  # a note about the submission as a whole (e.g. folder missing)
-    topics: list = field(default_factory=list)
 
 
 def student_id(submission):
@@ -55,7 +54,7 @@ def grade_submission(course, submission, topics, seed, isolation="auto"):
     for topic in topics:
         learner_file = submission / "exercises" / f"{topic}.py"
         report.topics.append(runner.run_topic(course, topic, learner_file, hidden=True, seed=seed, isolation=isolation))
-    return Graded(student_id(submission), str(submission), report, problem, list(topics))
+    return Graded(student_id(submission), str(submission), report, problem)
 
 
 def new_seed():

@@ -115,11 +115,8 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
     plugins = [collector, _SeedReader()]
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
-    with _quiet_pytest():
-        try:
-            code = pytest.main(args, plugins=plugins)
-        finally:
-            _forget_check_modules(checks_dir)
+    with _quiet_pytest(), _fresh_check_modules():
+        code = pytest.main(args, plugins=plugins)
     if collector.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = "; ".join(collector.problems) or f"pytest exited with {code!r}"
         raise CourseError(f"the checks of topic '{topic_id}' could not be collected: {detail}")
@@ -132,13 +129,24 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
     return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0))
 
 
-def _forget_check_modules(checks_dir):
-    """Drop the imported check modules, so the next run (another submission, a mutant) starts
-    from fresh module state instead of caches filled for this one."""
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None) or ""
-        if file.startswith(str(checks_dir)):
+@contextlib.contextmanager
+def _fresh_check_modules():
+    """Check modules are imported afresh for every run and put back afterwards: another course's
+    (or another run's) `tests.checks.<topic>.test_x` must not stand in for this one's, and this
+    run's module state (caches filled for one submission) must not leak into the next."""
+    def check_modules():
+        return {name: module for name, module in sys.modules.items()
+                if f"{os.sep}tests{os.sep}checks{os.sep}" in (getattr(module, "__file__", None) or "")}
+
+    saved = check_modules()
+    for name in saved:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in check_modules():
             del sys.modules[name]
+        sys.modules.update(saved)
 
 
 def _order(topic, check):

@@ -7,7 +7,8 @@ import pytest
 from grader import course
 from grader.course import CourseError
 
-from conftest import ROOT
+ROOT = course.find_root(__file__)
+
 
 TOPIC_IDS = ["attention", "gpt3", "llama", "survey", "scaling", "instructgpt", "alpaca", "minigpt4", "deepspeed_chat"]
 

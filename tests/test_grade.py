@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from grader import cli, course, grade
 
-from conftest import ROOT
+ROOT = course.find_root(__file__)
+
 
 COURSE = course.load(ROOT)
 

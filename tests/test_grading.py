@@ -6,7 +6,8 @@ import pytest
 from grader import course, devcheck, mutants, runner
 from grader.results import NOT_STARTED, PASSED
 
-from conftest import ROOT
+ROOT = course.find_root(__file__)
+
 
 COURSE = course.load(ROOT)
 TOPICS = [t.id for t in COURSE.topics if COURSE.available(t.id)]

@@ -55,7 +55,8 @@ from grader import course as course_mod
 from grader import runner, sandbox
 from grader.results import STATUSES, CheckResult, TopicResult
 
-from conftest import ROOT
+ROOT = course_mod.find_root(__file__)
+
 
 TOPIC = "attention"
 BANK = Path(__file__).parent / "hostile" / TOPIC

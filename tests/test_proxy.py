@@ -9,7 +9,6 @@ import torch
 from grader import course, proxy, sandbox
 from grader.verdict import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
 
-from conftest import ROOT
 
 LIMITS = course.Limits(call_timeout=10)
 

@@ -6,7 +6,8 @@ import pytest
 from grader import course, devcheck, stubgen
 from grader.stubgen import StubError
 
-from conftest import ROOT
+ROOT = course.find_root(__file__)
+
 
 SOLUTION = '''\
 def f(x):
