@@ -8,6 +8,8 @@ import math
 
 import torch
 
+from grader.verdict import SUSPECT_MARK
+
 
 class CheckFailed(AssertionError):
     """A check's verdict: the message is written for the learner."""
@@ -69,7 +71,7 @@ def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hi
     for label, value in (suspects or {}).items():
         value = torch.as_tensor(value).detach().double()
         if _close(got, value, atol, rtol):
-            fail(f"{message} Your result matches what you get if you {label}.")
+            fail(f"{message} {SUSPECT_MARK}{label}.")
     fail(message + (f" {hint}" if hint else ""))
 
 

@@ -5,6 +5,7 @@ import re
 from click import style
 
 from grader.results import ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
+from grader.verdict import SUSPECT_MARK
 
 SYMBOL = {PASSED: ("✔", "green"), FAILED: ("✘", "red"), ERROR: ("!", "red"), TIMEOUT: ("⏱", "red"), NOT_STARTED: ("·", "yellow")}
 BAR_WIDTH = 20
@@ -41,6 +42,9 @@ def _first_line(summary):
     if summary.status == NOT_STARTED:
         return style("not started", fg="yellow")
     message = summary.message.strip().splitlines()[0] if summary.message.strip() else summary.status
+    diagnosis = message.partition(SUSPECT_MARK)[2]
+    if diagnosis:  # the named mistake teaches more than the numbers before it
+        message = f"{message.split(':')[0]}: looks like you {diagnosis}"
     return message if len(message) <= 160 else message[:157] + "..."
 
 

@@ -3,6 +3,10 @@ import traceback
 
 from grader.results import ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
 
+# How a check names the known mistake a wrong answer matches (grader.checking writes it,
+# the terminal report shortens a row to it).
+SUSPECT_MARK = "Your result matches what you get if you "
+
 
 class LearnerCodeError(Exception):
     """Learner code raised (in the worker); carries the type name and where it happened."""
