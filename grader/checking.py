@@ -98,15 +98,40 @@ def expect_equal(got, expected, what, hint=None):
     return got
 
 
-def expect_number(got, expected, what, *, rel=1e-6, abs_tol=0.0, hint=None):
-    """A real number within `rel` relative (or `abs_tol` absolute) tolerance."""
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
+def as_number(got, what):
+    """A float from a number or a one-element tensor/array; otherwise fail."""
+    if hasattr(got, "shape") and hasattr(got, "tolist") and math.prod(got.shape) == 1:
+        got = got.tolist()
+        while isinstance(got, list):
+            got = got[0]
     if isinstance(got, bool) or not isinstance(got, (int, float)):
-        fail(f"{what}: expected a number, got {type(got).__name__}.")
-    if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol):
-        fail(f"{what}: expected {_fmt(float(expected))}, got {_fmt(float(got))}." + (f" {hint}" if hint else ""))
-    return got
+        fail(f"{what}: expected a number, got {type(got).__name__} {got!r}"[:200] + ".")
+    return float(got)
+
+
+def as_array(got, shape, what, hint=None):
+    """A float64 numpy array of `shape` from an array or a tensor; otherwise fail."""
+    import numpy
+
+    if not (hasattr(got, "shape") and hasattr(got, "tolist")):
+        fail(f"{what}: expected an array of shape {tuple(shape)}, got {type(got).__name__}." + (f" {hint}" if hint else ""))
+    array = numpy.asarray(got.tolist(), dtype=numpy.float64)
+    if array.shape != tuple(shape):
+        fail(f"{what}: expected shape {tuple(shape)}, got {array.shape}.")
+    return array
+
+
+def expect_number(got, expected, what, *, rel=1e-6, abs_tol=0.0, suspects=None, hint=None):
+    """A real number within `rel` relative (or `abs_tol` absolute) tolerance; otherwise name the
+    suspect (label -> number a known mistake gives) that it matches."""
+    got = as_number(got, what)
+    if math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol):
+        return got
+    message = f"{what}: expected {_fmt(float(expected))}, got {_fmt(got)}."
+    for label, value in (suspects or {}).items():
+        if math.isclose(got, value, rel_tol=max(rel, 1e-6), abs_tol=abs_tol):
+            fail(f"{message} {SUSPECT_MARK}{label}.")
+    fail(message + (f" {hint}" if hint else ""))
 
 
 def outcome(call):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from grader.checking import fail
+from grader.checking import as_array, as_number, expect_number, fail
 
 PAPER = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. (2022), Approach 3
 CHINCHILLA_RUN = (70e9, 1.4e12)  # Chinchilla: 70B parameters trained on 1.4T tokens
@@ -28,24 +28,15 @@ def _call(helpers, what, name, *args, **kwargs):
     return out["value"]
 
 
-def _number(got, what):
-    """A float from a number, or a 1-element tensor/array; otherwise fail."""
-    if hasattr(got, "shape") and hasattr(got, "tolist") and int(np.prod(got.shape)) == 1:
-        got = np.asarray(got.tolist(), dtype=np.float64).reshape(-1)[0].item()
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
-        fail(f"{what}: expected a number, got {_describe(got)}.")
-    return float(got)
+ELEMENTWISE = "With array inputs the function must work element-wise: use numpy operations (np.asarray, **, np.log), not math."
 
 
 def _array(got, shape, what):
-    """A float64 numpy array of `shape` from an array or tensor; otherwise fail."""
-    if not (hasattr(got, "shape") and hasattr(got, "tolist")):
-        fail(f"{what}: expected an array of shape {shape}, got {_describe(got)}. With array inputs the "
-             "function must work element-wise: use numpy operations (np.asarray, **, np.log), not math.")
-    arr = np.asarray(got.tolist(), dtype=np.float64)
-    if arr.shape != tuple(shape):
-        fail(f"{what}: expected shape {tuple(shape)}, got {arr.shape}.")
-    return arr
+    return as_array(got, shape, what, hint=ELEMENTWISE)
+
+
+def _rel_close(got, expected, rel):
+    return math.isclose(got, expected, rel_tol=rel)
 
 
 def _pair(got, what):
@@ -60,22 +51,6 @@ def _describe(got):
     if isinstance(got, (tuple, list)):
         return f"a {type(got).__name__} of length {len(got)}"
     return f"{type(got).__name__} {got!r}"[:200]
-
-
-def _rel_close(got, expected, rel):
-    return math.isclose(got, expected, rel_tol=rel)
-
-
-def _expect_value(got, expected, what, *, rel=1e-6, suspects=None, hint=None):
-    """A number close to `expected`; else name the suspect (label -> value) it matches."""
-    got = _number(got, what)
-    if _rel_close(got, expected, rel):
-        return got
-    message = f"{what}: expected {expected:.6g}, got {got:.6g}."
-    for label, value in (suspects or {}).items():
-        if _rel_close(got, value, max(rel, 1e-6)):
-            fail(f"{message} Your result matches what you get if you {label}.")
-    fail(message + (f" {hint}" if hint else ""))
 
 
 def _expect_error(helpers, what, name, *args, **kwargs):
@@ -126,7 +101,7 @@ def _optimum_suspects(C, E, A, B, alpha, beta):
 
 def _expect_optimum(got, expected, what, suspects, rel=1e-6, hint=None, names=("N_opt", "D_opt")):
     N, D = _pair(got, what)
-    N, D = _number(N, f"{what}[0], {names[0]}"), _number(D, f"{what}[1], {names[1]}")
+    N, D = as_number(N, f"{what}[0], {names[0]}"), as_number(D, f"{what}[1], {names[1]}")
     if _rel_close(N, expected[0], rel) and _rel_close(D, expected[1], rel):
         return N, D
     message = (f"{what}: expected ({names[0]}, {names[1]}) = ({expected[0]:.6g}, {expected[1]:.6g}), "
@@ -145,7 +120,7 @@ def _expect_optimum(got, expected, what, suspects, rel=1e-6, hint=None, names=("
 @pytest.mark.exercise("chinchilla_loss")
 def test_training_flops_is_6ND(helpers):
     N, D = CHINCHILLA_RUN
-    _expect_value(
+    expect_number(
         _call(helpers, "`training_flops(70e9, 1.4e12)`", "training_flops", N, D), 5.88e23,
         "`training_flops(70e9, 1.4e12)`, Chinchilla's training compute",
         suspects={"counted only the forward pass, 2 N D; training is about 6 N D (2 N forward and 4 N backward "
@@ -172,7 +147,7 @@ def test_chinchilla_loss_paper_values(helpers):
         "forgot E, the irreducible loss": 406.4 / N ** 0.34 + 410.7 / D ** 0.28,
         "multiplied by N^alpha and D^beta instead of dividing": 1.69 + 406.4 * N ** 0.34 + 410.7 * D ** 0.28,
     }
-    _expect_value(
+    expect_number(
         _call(helpers, "`chinchilla_loss(70e9, 1.4e12)`", "chinchilla_loss", N, D), expected,
         "`chinchilla_loss(70e9, 1.4e12)`, the paper's law at Chinchilla's size", rel=1e-9, suspects=suspects,
         hint="L = E + A / N^alpha + B / D^beta = 1.69 + 406.4 / 70e9^0.34 + 410.7 / 1.4e12^0.28 = 1.9366.",
@@ -216,7 +191,7 @@ def test_chinchilla_loss_random(helpers, ref, seed):
     n, d = N.tolist(), D.tolist()  # plain floats: only plain data crosses to the worker
     for i in range(2):
         w = f"`training_flops({n[i]:.6g}, {d[i]:.6g})`"
-        _expect_value(_call(helpers, w, "training_flops", n[i], d[i]), ref.training_flops(n[i], d[i]), w, rel=1e-9,
+        expect_number(_call(helpers, w, "training_flops", n[i], d[i]), ref.training_flops(n[i], d[i]), w, rel=1e-9,
                       suspects={"used 2 N D instead of 6 N D": 2 * n[i] * d[i]})
     _expect_error(helpers, f"`training_flops({-n[0]:.6g}, {d[0]:.6g})`", "training_flops", -n[0], d[0])
     _expect_error(helpers, f"`chinchilla_loss({n[1]:.6g}, 0.0)`", "chinchilla_loss", n[1], 0.0)
@@ -259,7 +234,7 @@ def test_compute_optimal_arrays_and_errors(helpers):
     law = dict(PAPER, E=3.0)
     n3, _ = _pair(_call(helpers, "`compute_optimal(1e21, E=3.0)`", "compute_optimal", 1e21, **law),
                   "`compute_optimal(1e21, E=3.0)`")
-    n3 = _number(n3, "`compute_optimal(1e21, E=3.0)`[0]")
+    n3 = as_number(n3, "`compute_optimal(1e21, E=3.0)`[0]")
     if not _rel_close(n3, N[1], 1e-9):
         fail(f"`compute_optimal(1e21, E=3.0)` gives N_opt = {n3:.6g} but E = 1.69 gives {N[1]:.6g}: E is a constant "
              "added to the loss, it cannot move the optimum.")
@@ -280,7 +255,7 @@ def test_tokens_per_parameter(helpers):
     if not np.allclose(got, 16, rtol=1e-9):
         fail(f"{what}: expected [16, 16] (N = sqrt(C/6) / 4 and D = 4 sqrt(C/6)), got {got.tolist()}.")
     n, d = _brute_force_optimum(5.88e23, PAPER)
-    _expect_value(_call(helpers, "`tokens_per_parameter(5.88e23)`", "tokens_per_parameter", 5.88e23), d / n,
+    expect_number(_call(helpers, "`tokens_per_parameter(5.88e23)`", "tokens_per_parameter", 5.88e23), d / n,
                   "`tokens_per_parameter(5.88e23)` with the paper's parameters (Chinchilla's budget)", rel=1e-4,
                   suspects={"returned N_opt / D_opt; the ratio is D_opt / N_opt": n / d},
                   hint="At Chinchilla's budget the rounded Approach 3 law asks for about 93 tokens per parameter, "
@@ -397,19 +372,19 @@ def _plan(helpers, what, *args):
     if not isinstance(got, dict) or set(got) != keys:
         fail(f"{what}: expected a dict with the keys {sorted(keys)}, got "
              f"{sorted(got) if isinstance(got, dict) else _describe(got)}.")
-    return {k: _number(v, f"{what}[{k!r}]") for k, v in got.items()}
+    return {k: as_number(v, f"{what}[{k!r}]") for k, v in got.items()}
 
 
 def _expect_plan(plan, C, law, what, rel):
     n, d = _brute_force_optimum(C, law)
-    _expect_value(plan["n_params"], n, f"{what}['n_params']", rel=rel,
+    expect_number(plan["n_params"], n, f"{what}['n_params']", rel=rel,
                   suspects=dict((label, sn) for label, (sn, _) in _optimum_suspects(C, **law).items()),
                   hint="The model size to train is N_opt of compute_optimal(C, **law).")
-    _expect_value(plan["n_tokens"], d, f"{what}['n_tokens']", rel=rel, hint="Train on D_opt tokens.")
-    _expect_value(plan["tokens_per_parameter"], d / n, f"{what}['tokens_per_parameter']", rel=rel,
+    expect_number(plan["n_tokens"], d, f"{what}['n_tokens']", rel=rel, hint="Train on D_opt tokens.")
+    expect_number(plan["tokens_per_parameter"], d / n, f"{what}['tokens_per_parameter']", rel=rel,
                   suspects={"returned N / D; the ratio is tokens per parameter, D / N": n / d})
     loss = float(_loss(n, d, **law))
-    _expect_value(plan["loss"], loss, f"{what}['loss']", rel=1e-6,
+    expect_number(plan["loss"], loss, f"{what}['loss']", rel=1e-6,
                   suspects={"left out E, the irreducible loss": loss - law["E"]},
                   hint="The expected loss is the law's loss at the planned (N, D): chinchilla_loss(N, D, **law).")
 
@@ -434,7 +409,7 @@ def test_plan_uses_the_given_law(helpers):
         fail(f"{what}: you planned with the paper's parameters ({plan['n_params']:.6g} parameters); use the law "
              "you are given (None means CHINCHILLA).")
     for key, want in (("n_params", 2500.0), ("n_tokens", 40000.0), ("tokens_per_parameter", 16.0), ("loss", 2.04)):
-        _expect_value(plan[key], want, f"{what}[{key!r}]", rel=1e-6,
+        expect_number(plan[key], want, f"{what}[{key!r}]", rel=1e-6,
                       hint="Plan and predict the loss with the law you are given: here N = sqrt(C/6) / 4 = 2500, "
                            "D = 4 sqrt(C/6) = 40000, loss = 2 + 1/50 + 4/200 = 2.04.")
 
@@ -451,4 +426,4 @@ def test_plan_random(helpers, ref, seed):
     _expect_plan(plan, C, law, what, rel=1e-4)
     want = ref.plan_training_run(C, law)
     for key in want:
-        _expect_value(plan[key], want[key], f"{what}[{key!r}]", rel=1e-6)
+        expect_number(plan[key], want[key], f"{what}[{key!r}]", rel=1e-6)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.checking import fail
+from grader.checking import as_array, as_number, expect_number, fail
 
 PAPER = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. (2022), Approach 3
 BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
@@ -47,34 +47,6 @@ def _describe(got):
     if isinstance(got, (tuple, list)):
         return f"a {type(got).__name__} of length {len(got)}"
     return f"{type(got).__name__} {got!r}"[:200]
-
-
-def _number(got, what):
-    if hasattr(got, "shape") and hasattr(got, "tolist") and int(np.prod(got.shape)) == 1:
-        got = np.asarray(got.tolist(), dtype=np.float64).reshape(-1)[0].item()
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
-        fail(f"{what}: expected a number, got {_describe(got)}.")
-    return float(got)
-
-
-def _array(got, shape, what):
-    if not (hasattr(got, "shape") and hasattr(got, "tolist")):
-        fail(f"{what}: expected a tensor of shape {tuple(shape)}, got {_describe(got)}.")
-    arr = np.asarray(got.tolist(), dtype=np.float64)
-    if arr.shape != tuple(shape):
-        fail(f"{what}: expected shape {tuple(shape)}, got {arr.shape}.")
-    return arr
-
-
-def _expect_value(got, expected, what, *, rel=1e-6, suspects=None, hint=None):
-    got = _number(got, what)
-    if math.isclose(got, expected, rel_tol=rel):
-        return got
-    message = f"{what}: expected {expected:.6g}, got {got:.6g}."
-    for label, value in (suspects or {}).items():
-        if math.isclose(got, value, rel_tol=max(rel, 1e-6)):
-            fail(f"{message} Your result matches what you get if you {label}.")
-    fail(message + (f" {hint}" if hint else ""))
 
 
 def _expect_error(helpers, what, name, *args, why):
@@ -153,7 +125,7 @@ def _fit(helpers, N, D, L, what):
     if not isinstance(got, dict) or set(got) != set(KEYS):
         fail(f"{what}: expected a dict with the keys {list(KEYS)}, got "
              f"{sorted(got) if isinstance(got, dict) else _describe(got)}.")
-    fit = {k: _number(got[k], f"{what}[{k!r}]") for k in KEYS}
+    fit = {k: as_number(got[k], f"{what}[{k!r}]") for k in KEYS}
     if not all(math.isfinite(v) for v in fit.values()) or min(fit["E"], fit["A"], fit["B"]) <= 0:
         fail(f"{what}: E, A and B must be positive and finite, got {_show(fit)}. Return E = exp(e), A = exp(a), "
              f"B = exp(b) of the fitted (a, b, e, alpha, beta).")
@@ -237,7 +209,7 @@ def test_isoflop_exact_parabola(helpers):
     N = 4e8 * np.exp([-1.5, -1.0, -0.6, -0.1, 0.3, 0.9, 1.4])
     L = 2.5 + 0.05 * (np.log(N) - math.log(4e8)) ** 2
     what = "`isoflop_optimum(n_params, losses)` for losses 2.5 + 0.05 (log N - log 4e8)^2"
-    _expect_value(_call(helpers, what, "isoflop_optimum", N, L), 4e8, what, rel=1e-6, suspects=_isoflop_suspects(N, L),
+    expect_number(_call(helpers, what, "isoflop_optimum", N, L), 4e8, what, rel=1e-6, suspects=_isoflop_suspects(N, L),
                   hint="Fit loss = c2 x^2 + c1 x + c0 with x = log N (np.polyfit(x, losses, 2)); the minimum is at "
                        "x = -c1 / (2 c2), so N = exp(-c1 / (2 c2)).")
 
@@ -251,7 +223,7 @@ def test_isoflop_on_a_chinchilla_profile(helpers):
     N = n_star * np.geomspace(0.25, 4.0, 9)
     L = _law_loss(N, C / (6 * N), **PAPER)
     what = "`isoflop_optimum(n_params, losses)` on the paper's law's IsoFLOP profile at 1e21 FLOPs"
-    got = _number(_call(helpers, what, "isoflop_optimum", N, L), what)
+    got = as_number(_call(helpers, what, "isoflop_optimum", N, L), what)
     if not math.isclose(got, n_star, rel_tol=0.03):
         fail(f"{what}: expected about {n_star:.4g} (within 3% of the law's optimum), got {got:.4g}. The minimum of "
              "a parabola fitted to the loss against log N.")
@@ -274,7 +246,7 @@ def test_isoflop_random(helpers, ref, seed):
     N = n_star * np.exp(np.sort(rng.uniform(-2, 2, k)))
     L = floor + curve * (np.log(N / n_star)) ** 2 + rng.normal(0, 1e-4, k)
     what = f"`isoflop_optimum(n_params, losses)` for {k} runs around N = {n_star:.4g}"
-    _expect_value(_call(helpers, what, "isoflop_optimum", N, L), ref.isoflop_optimum(N, L), what, rel=1e-6,
+    expect_number(_call(helpers, what, "isoflop_optimum", N, L), ref.isoflop_optimum(N, L), what, rel=1e-6,
                   suspects=_isoflop_suspects(N, L))
     _expect_error(helpers, f"{what}, upside down", "isoflop_optimum", N, 2 * floor - L,
                   why="A parabola that opens downwards has no minimum: raise ValueError.")
@@ -297,7 +269,7 @@ def _power_suspects(x, y):
 def _expect_power(got, expected, what, suspects, hint=None, rel=1e-6):
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         fail(f"{what}: expected a pair (coefficient, exponent), got {_describe(got)}.")
-    g, a = _number(got[0], f"{what}[0]"), _number(got[1], f"{what}[1]")
+    g, a = as_number(got[0], f"{what}[0]"), as_number(got[1], f"{what}[1]")
     if math.isclose(g, expected[0], rel_tol=rel) and math.isclose(a, expected[1], rel_tol=rel, abs_tol=1e-9):
         return g, a
     message = f"{what}: expected (coefficient, exponent) = ({expected[0]:.6g}, {expected[1]:.6g}), got ({g:.6g}, {a:.6g})."
@@ -331,10 +303,10 @@ def test_power_law_reads_the_laws_exponents(helpers):
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             fail(f"{what}: expected a pair (coefficient, exponent), got {_describe(got)}.")
         g, a = got
-        a = _number(a, f"{what}[1]")
+        a = as_number(a, f"{what}[1]")
         if not math.isclose(a, exponent, rel_tol=1e-5):
             fail(f"{what}: expected the exponent {exponent:.4f}, got {a:.6g}. Fit log {name} against log C.")
-        at = _number(g, f"{what}[0]") * 1e21 ** a
+        at = as_number(g, f"{what}[0]") * 1e21 ** a
         if not math.isclose(at, y[3], rel_tol=1e-4):
             fail(f"{what}: your power law G C^a predicts {at:.6g} at C = 1e21, the optimum there is {y[3]:.6g}; "
                  "check the coefficient G = exp(intercept).")
@@ -382,12 +354,12 @@ def test_huber_objective_hand_worked(helpers):
     what = "`huber_objective(theta, N, D, L, delta=1e-3)` for theta = (log 400, log 400, log 1.7, 0.34, 0.28)"
     theta = torch.tensor(_THETA3, dtype=torch.float64)
     got = _call(helpers, what, "huber_objective", theta, _N3, _D3, L, 1e-3)
-    _expect_value(got, expected, what, rel=1e-6, suspects=_objective_suspects(_THETA3, _N3, _D3, L, 1e-3),
+    expect_number(got, expected, what, rel=1e-6, suspects=_objective_suspects(_THETA3, _N3, _D3, L, 1e-3),
                   hint="Expected sum_i Huber_delta(LSE(a - alpha log N_i, b - beta log D_i, e) - log L_i), with "
                        "F.huber_loss(..., delta=delta, reduction='none') summed over the runs.")
     thetas = np.stack([_THETA3, _theta(PAPER)])
     what = "`huber_objective(thetas, N, D, L)` for a stack of 2 parameter sets, thetas of shape (2, 5)"
-    got = _array(_call(helpers, what, "huber_objective", torch.tensor(thetas), _N3, _D3, L), (2,), what)
+    got = as_array(_call(helpers, what, "huber_objective", torch.tensor(thetas), _N3, _D3, L), (2,), what)
     want = _objective(thetas, _N3, _D3, L)
     if not np.allclose(got, want, rtol=1e-6):
         fail(f"{what}: expected {want.tolist()}, got {got.tolist()}. Each row of thetas is one parameter set; "
@@ -448,9 +420,9 @@ def test_huber_objective_random(helpers, ref, seed):
         got = _call(helpers, what, "huber_objective", torch.tensor(theta), N, D, L, delta)
         want = ref.huber_objective(torch.tensor(theta), N, D, L, delta).numpy()
         if shape == ():
-            _expect_value(got, float(want), what, rel=1e-6, suspects=_objective_suspects(theta, N, D, L, delta))
+            expect_number(got, float(want), what, rel=1e-6, suspects=_objective_suspects(theta, N, D, L, delta))
         else:
-            got = _array(got, shape, what)
+            got = as_array(got, shape, what)
             if not np.allclose(got, want, rtol=1e-6):
                 fail(f"{what}: expected {want.tolist()}, got {got.tolist()}.")
 
