@@ -19,15 +19,6 @@ sol = load_module(ROOT / "solutions" / "llama.py", "llama_solution")
 TINY = dict(dim=32, n_layers=2, n_heads=4, vocab_size=50, multiple_of=16, max_batch_size=4, max_seq_len=32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is as fast, and much faster when another process competes for the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def close(a, b, atol=1e-5, rtol=1e-4):
     a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
     assert a.shape == b.shape, (a.shape, b.shape)

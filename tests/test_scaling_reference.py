@@ -35,14 +35,6 @@ def runs(law, noise, seed, per_budget=8):
     return N, D, loss(N, D, **law) * np.exp(noise * rng.standard_normal(N.size))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- compute and the parametric loss --------------------------------------------------------
 
 

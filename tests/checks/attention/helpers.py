@@ -127,14 +127,9 @@ def _train(module, steps, seed):
         lrs.append(float(optimizer.param_groups[0]["lr"]))
 
     handle = register_optimizer_step_pre_hook(record)
-    # One thread: these tensors are tiny, and on a busy machine two spinning threads can make
-    # the training 10-20x slower (measured: 0.75 s alone, up to 17 s with a contended second core).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
-        model = module.train_copy_model(steps=steps, seed=seed)
+        model = module.train_copy_model(steps=steps, seed=seed)  # one torch thread: the worker's setting
     finally:
-        torch.set_num_threads(threads)
         handle.remove()
     _TRAINED[key] = (module, model, lrs)
     return model, lrs

@@ -4,7 +4,6 @@ Each `name(module, *args)` runs next to the learner's module (in the grading wor
 grading) and returns plain data. Nothing here decides pass or fail: the checks score the
 returned weights themselves.
 """
-import torch
 
 _TRAINED = {}  # (id(module), steps, seed) -> (module, state_dict)
 
@@ -15,13 +14,7 @@ def reward_model_weights(module, steps, seed):
     key = (id(module), steps, seed)
     hit = _TRAINED.get(key)
     if hit is None or hit[0] is not module:
-        # One thread: the tensors are tiny, and a second spinning thread only slows a busy machine.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            model = module.train_reward_model(steps=steps, seed=seed)
-        finally:
-            torch.set_num_threads(threads)
+        model = module.train_reward_model(steps=steps, seed=seed)
         state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
         hit = _TRAINED[key] = (module, state)
     return hit[1]

@@ -8,7 +8,6 @@ attempt", Epoch AI) digitised from Figure 4 of Hoffmann et al. (2022), shipped n
 file as chinchilla_epoch_data.csv (columns "Model Size", "Training FLOP", "loss").
 The Huber objective is written out here in numpy; visible checks never use the reference.
 """
-import contextlib
 import csv
 import math
 from pathlib import Path
@@ -130,17 +129,6 @@ def _fit(helpers, N, D, L, what):
         fail(f"{what}: E, A and B must be positive and finite, got {_show(fit)}. Return E = exp(e), A = exp(a), "
              f"B = exp(b) of the fitted (a, b, e, alpha, beta).")
     return fit
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """The reference fit runs in this process: one thread, as tiny tensors gain nothing from two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _show(law):
@@ -446,8 +434,7 @@ def test_fit_random_law(helpers, ref, seed):
     what = f"`fit_parametric_loss(N, D, L)` on 72 runs of the law {_show(law)} with {100 * noise:.2g}% noise"
     fit = _fit(helpers, N, D, L, what)
     _expect_recovered(fit, law, what)
-    with _one_thread():
-        best = float(_objective(_theta(ref.fit_parametric_loss(N, D, L)), N, D, L))
+    best = float(_objective(_theta(ref.fit_parametric_loss(N, D, L)), N, D, L))
     value = float(_objective(_theta(fit), N, D, L))
     if value > best * 1.01 + 1e-12:
         fail(f"{what}: your fit's Huber objective is {value:.6g}, but the reference fit reaches {best:.6g}: the "
