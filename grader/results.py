@@ -2,7 +2,8 @@
 from dataclasses import asdict, dataclass, field
 
 PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED = "passed", "failed", "error", "timeout", "not_started"
-STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED)
+BLOCKED = "blocked"  # not run: an exercise it builds on (course.yml `depends`) does not pass yet
+STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED, BLOCKED)
 
 
 @dataclass
@@ -15,6 +16,7 @@ class CheckResult:
     hidden: bool = False
     message: str = ""
     output: str = ""  # what learner code printed during this check (truncated)
+    mistake: str = ""  # id of the known mistake (tests/mutants/<topic>/mutants.yml) the answer matched
 
 
 @dataclass
