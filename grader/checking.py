@@ -36,7 +36,8 @@ def begin_check(messages=None):
 
 
 def saw_fingerprints(fingerprints):
-    """A recorded answer was used: {mistake id: encoded answer of that mistake}."""
+    """A recorded answer was used: {mistake id: encoded answer of that mistake}, or a function
+    that makes that mapping when it is first needed (live mistakes in hidden checks)."""
     if fingerprints:
         _seen["fingerprints"].append(fingerprints)
 
@@ -45,8 +46,12 @@ def _known_mistake(matches):
     """(id, message) of the first known mistake one of whose answers `matches(value)` accepts."""
     from grader.recording import data
 
+    seen = _seen["fingerprints"]
+    for i, fingerprints in enumerate(seen):
+        if callable(fingerprints):
+            seen[i] = fingerprints() or {}
     for mistake, message in _seen["messages"].items():
-        for fingerprints in _seen["fingerprints"]:
+        for fingerprints in seen:
             form = fingerprints.get(mistake)
             if form is None:
                 continue

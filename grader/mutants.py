@@ -74,6 +74,7 @@ def load(course, topic_id):
 def write_mutant(course, topic_id, mutant, folder):
     """Write the mutated solution as `folder/<topic>.py` and return its path."""
     solution = course.solution_path(topic_id)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{topic_id}.py"
     path.write_text(mutant.apply(solution.read_text(encoding="utf-8"), str(solution)), encoding="utf-8")
     return path

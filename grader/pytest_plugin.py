@@ -190,10 +190,22 @@ def impl(request):
 
 @pytest.fixture
 def ref(request):
-    """The reference solution; hidden checks only (the student release has no solutions)."""
+    """The reference solution; hidden checks only (the student release has no solutions). A wrong
+    answer compared with one of its functions' answers is named after the mutant it matches."""
+    from grader.recording.live import LiveSolution
+
     root, topic = _topic(request)
     path = root / "solutions" / f"{topic}.py"
-    return _module(request.config, ("ref", str(path)), path)
+    checking.begin_check(_recording(request.config, root, topic).mistakes)
+    course = _course_of(request.config, root)[0]
+    return LiveSolution(_module(request.config, ("ref", str(path)), path), course, topic, request.config.stash[MODULES])
+
+
+def _recording(config, root, topic):
+    recordings = _course_of(config, root)[1]
+    if topic not in recordings:
+        recordings[topic] = store.load(root / "tests" / "checks" / topic, topic)
+    return recordings[topic]
 
 
 @pytest.fixture
@@ -205,10 +217,7 @@ def recorded(request):
     book = request.config.stash.get(RECORDER, None)
     if book is not None:
         return book.root(check_id)
-    recordings = _course_of(request.config, root)[1]
-    if topic not in recordings:
-        recordings[topic] = store.load(root / "tests" / "checks" / topic, topic)
-    recording = recordings[topic]
+    recording = _recording(request.config, root, topic)
     checking.begin_check(recording.mistakes)
     return nodes.Replay(recording, check_id, lambda key: checking.saw_fingerprints(recording.fingerprints.get(key))).root()
 

@@ -233,5 +233,7 @@ def build_kit(course, kit):
     _copy_package(course, kit)
     shutil.copytree(course.root / "solutions", kit / "solutions", ignore=IGNORED)
     shutil.copytree(course.root / "tests" / "checks", kit / "tests" / "checks", ignore=IGNORED)
+    if (course.root / "tests" / "mutants").is_dir():  # hidden checks name known mistakes with them
+        shutil.copytree(course.root / "tests" / "mutants", kit / "tests" / "mutants", ignore=IGNORED)
     (kit / "README.md").write_text((TEMPLATES / "kit_README.md").read_text(encoding="utf-8"), encoding="utf-8")
     return kit
