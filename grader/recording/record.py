@@ -82,7 +82,7 @@ def _differ_loosely(a, b):
     if len(left) != len(right):
         return True
     for x, y in zip(left, right):
-        tx, ty = torch.as_tensor(x) if not isinstance(x, str) else x, torch.as_tensor(y) if not isinstance(y, str) else y
+        tx, ty = (v if isinstance(v, str) else nodes._real_view(torch.as_tensor(v)) for v in (x, y))
         if isinstance(tx, str) or isinstance(ty, str):
             if tx != ty:
                 return True
