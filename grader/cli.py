@@ -122,6 +122,21 @@ def dev_check(topics):
     click.echo(click.style("The course is sound.", fg="green", bold=True))
 
 
+@dev.command("record")
+@click.option("--topics", help="Comma-separated topic ids (default: every available topic).")
+def dev_record(topics):
+    """Record the solution's answers (and each known mistake's) on the visible checks' inputs."""
+    from grader.recording import record
+
+    course = _load_course()
+    selected = [t.strip() for t in topics.split(",")] if topics else [t.id for t in course.topics if course.available(t.id)]
+    try:
+        for topic, path, answers, fingerprints in record.record(course, selected):
+            click.echo(f"{topic}: {answers} answers, {fingerprints} mistake fingerprints -> {path.relative_to(course.root)}")
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
+
+
 @dev.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that differ; exit 1 if any.")
 @click.option("--topics", help="Comma-separated topic ids (default: every topic with a solution).")
