@@ -20,6 +20,8 @@ from grader import stubgen
 
 TEMPLATES = Path(__file__).parent / "templates"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# Templates only the instructor's side uses (they name secrets and the kit): not in the release.
+INSTRUCTOR_TEMPLATES = ("grade-classroom.yml", "gradescope_*")
 LEAK_RUN = 3  # consecutive solution lines that count as a leak
 MIN_LEAK_CHARS = 40  # a shorter region ("return x * 2") is not evidence
 
@@ -192,8 +194,8 @@ def _fresh(folder):
     return folder
 
 
-def _copy_package(course, out):
-    shutil.copytree(course.root / "grader", out / "grader", ignore=IGNORED)
+def _copy_package(course, out, ignore=IGNORED):
+    shutil.copytree(course.root / "grader", out / "grader", ignore=ignore)
     shutil.copy(course.root / "pyproject.toml", out / "pyproject.toml")
     shutil.copy(course.root / "course.yml", out / "course.yml")
     shutil.copytree(course.root / "exercises", out / "exercises", ignore=IGNORED)
@@ -202,7 +204,7 @@ def _copy_package(course, out):
 def build_release(course, out):
     """Write the student release into `out`; returns the leak report (empty when clean)."""
     out = _fresh(out)
-    _copy_package(course, out)
+    _copy_package(course, out, shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", *INSTRUCTOR_TEMPLATES))
     for topic in course.topics:
         source_dir = course.checks_dir(topic.id)
         if not source_dir.is_dir():
@@ -221,7 +223,7 @@ def build_release(course, out):
     (out / "README.md").write_text((TEMPLATES / "student_README.md").read_text(encoding="utf-8"), encoding="utf-8")
     workflow = out / ".github" / "workflows"
     workflow.mkdir(parents=True)
-    shutil.copy(TEMPLATES / "grade.yml", workflow / "grade.yml")
+    shutil.copy(TEMPLATES / "classroom.yml", workflow / "classroom.yml")  # visible checks only, no secret
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.fmgrade/\n", encoding="utf-8")
     return find_leaks(course, out)
 
@@ -234,4 +236,7 @@ def build_kit(course, kit):
     shutil.copytree(course.root / "solutions", kit / "solutions", ignore=IGNORED)
     shutil.copytree(course.root / "tests" / "checks", kit / "tests" / "checks", ignore=IGNORED)
     (kit / "README.md").write_text((TEMPLATES / "kit_README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    workflows = kit / ".github" / "workflows"  # the instructor's grading of a whole classroom
+    workflows.mkdir(parents=True)
+    shutil.copy(TEMPLATES / "grade-classroom.yml", workflows / "grade-classroom.yml")
     return kit
