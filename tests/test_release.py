@@ -64,7 +64,7 @@ def test_release_has_no_solutions_hidden_checks_mutants_or_leaks(built):
     for path in (out / "tests" / "checks").rglob("*.py"):
         text = path.read_text()
         assert "mark.hidden" not in text and "ref)" not in text, path
-    assert (out / ".github" / "workflows" / "grade.yml").is_file()
+    assert [p.name for p in (out / ".github" / "workflows").iterdir()] == ["classroom.yml"]
     assert "fmgrade check attention" in (out / "README.md").read_text()
 
 

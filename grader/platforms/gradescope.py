@@ -12,13 +12,15 @@ The bundle (Gradescope unpacks it into /autograder/source):
 
 Every path honours AUTOGRADER_ROOT (default /autograder), so the bundle runs anywhere.
 
-Limits. Gradescope's default container has 768 MB of memory and half a CPU (its docs' "0.5
-CPU, 768MB RAM" default). Measured here under those limits, grading a solved copy of the whole
-course peaks near 505 MB with the worker's address space capped at 768 MB (torch alone maps
-about 640 MB of address space, 224 MB resident). So the bundle caps each topic's worker at
-`memory_mb` = 768 (never raising a course's lower value): a learner's runaway allocation then
-fails that check instead of the container killing the grader. Wall-clock timeouts are
-stretched by 1/cpu_share, since the same work takes twice as long on half a CPU.
+Limits. Gradescope's default container has 768 MB of memory and half a CPU. The worker's
+memory limit is on its address space, and importing torch alone maps about 640 MB of it (224 MB
+resident), so a cap of M MB leaves a learner's code about M - 640 MB it can fill. Measured here
+in a 768 MB, half-CPU cgroup (bench/gradescope_limits.py): a solved copy of the whole course
+peaks near 510 MB; a submission that fills all the memory it can peaks at 514 MB with a cap of
+768 and 642 MB with 896, while the scaling topic's curve fit needs more than 768 to run at all.
+So the bundle caps every topic's worker at 896 MB (never raising a course's lower value): a
+runaway allocation then fails that check instead of the container killing the grader.
+Wall-clock timeouts are stretched by 1/cpu_share: the same work takes twice as long on half a CPU.
 """
 import argparse
 import dataclasses
@@ -51,7 +53,7 @@ class BundleError(Exception):
 class Config:
     topics: tuple = ()  # empty: every available topic of the kit
     hidden_visibility: str = "after_published"
-    memory_mb: int = 768  # the worker's address-space cap, at most (see the module's docstring)
+    memory_mb: int = 896  # the worker's address-space cap, at most (see the module's docstring)
     cpu_share: float = 0.5  # of one CPU: wall-clock timeouts are divided by it
     isolation: str = "auto"
     seed: int = None  # None: a new seed per submission

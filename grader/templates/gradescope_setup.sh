@@ -17,7 +17,6 @@ fi
 # FMGRADE_VENV_OPTIONS=--system-site-packages tries the bundle on a machine that has torch already.
 # shellcheck disable=SC2086
 python3 -m venv ${FMGRADE_VENV_OPTIONS:-} "$VENV"
-"$VENV/bin/python3" -m pip install -q --upgrade pip
 # The CPU build: the default index would bring a CUDA build of several GB.
 "$VENV/bin/python3" -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 "$VENV/bin/python3" -m pip install -q "$SOURCE/kit"
