@@ -137,13 +137,30 @@ def open_batch(root, assignment, topics, due=None, students=None):
 
 
 def parse_time(text):
-    """A time as nbgrader reads it (nbgrader.utils.parse_utc): naive UTC. ValueError if not a time."""
-    from nbgrader.utils import parse_utc  # nbgrader (and dateutil) only when this layout is used
+    """A time as nbgrader reads it (nbgrader.utils.parse_utc), as naive UTC; ValueError if it is
+    not one. "2026-03-01 17:00:00.000000 UTC" (what `nbgrader submit` writes), an offset
+    ("... +0100") or a zone name ("... Europe/Paris") after the time; no zone means UTC.
+    The same rules as nbgrader's, without importing nbgrader (seconds) to read a timestamp."""
+    import dateutil.parser
+    import dateutil.tz
 
+    text = str(text).strip()
     try:
-        return parse_utc(text.strip())
+        parts = text.split(" ")
+        if len(parts) == 3:
+            zone = parts[2]
+            try:
+                zone = int(zone)
+            except ValueError:
+                zone = dateutil.tz.gettz(zone)
+            moment = dateutil.parser.parse(" ".join(parts[:2] + ["TZ"]), tzinfos={"TZ": zone})
+        else:
+            moment = dateutil.parser.parse(text)
     except (ValueError, OverflowError, TypeError) as exc:
-        raise ValueError(f"{text.strip()!r} is not a date and time ({exc})") from None
+        raise ValueError(f"{text!r} is not a date and time ({exc})") from None
+    if moment.tzinfo is not None:
+        moment = (moment - moment.utcoffset()).replace(tzinfo=None)
+    return moment
 
 
 def _read_timestamp(submission):
