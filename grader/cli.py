@@ -173,6 +173,8 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
         course = course_mod.load(kit) if kit else _load_course()
         selected = grade_mod.select_topics(course, [t.strip() for t in topics.split(",") if t.strip()] if topics else None)
     except CourseError as exc:
+        if output is not None:  # a CI job still finds its results file, naming why there are no grades
+            _write_grades(None, platform_commands.failed_results(submissions, str(exc)), fmt, output)
         raise CourseProblem(str(exc)) from None
     submissions, selected, layout = platform_commands.prepare_grading(
         list(submissions), selected, bool(topics), shard, nbgrader_root, assignment, due, gradebook)
@@ -184,8 +186,8 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
     _write_grades(course, results, fmt, output)
     if gradebook:
         _record_grades(gradebook, results, student, course, layout)
-    if not layout_written:
-        sys.exit(2)
+    if not layout_written or any(g.report.problem for g in results):
+        sys.exit(2)  # the grader failed somewhere (named in every format): not the learners' doing
     sys.exit(0 if all(g.report.score == g.report.max_score for g in results) else 1)
 
 
@@ -227,6 +229,8 @@ def _text_grade(course, graded):
     parts = [f"submission {graded.submission} (student {graded.student})"]
     if graded.problem:
         parts.append(click.style(graded.problem, fg="red"))
+    if graded.report.problem:
+        parts.append(click.style(f"The autograder failed: {graded.report.problem}", fg="red"))
     parts += [report_text.topic_report(course, topic) for topic in graded.report.topics]
     parts.append(f"Total: {graded.report.score:g}/{graded.report.max_score:g}")
     return "\n\n".join(parts) + "\n"

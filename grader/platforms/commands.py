@@ -221,3 +221,11 @@ def gradescope_bundle(course, kit, zip_path, topics, hidden_visibility):
         return gradescope.build_bundle(kit, zip_path, gradescope.Config(topics=chosen, hidden_visibility=hidden_visibility))
     except (CourseError, gradescope.BundleError) as exc:
         raise _problem(f"--gradescope: {exc}") from None
+
+
+def failed_results(submissions, reason):
+    """One Graded per submission whose report only says why grading could not start."""
+    from grader import grade as grade_mod
+    from grader.results import Report
+
+    return [grade_mod.Graded(grade_mod.student_id(s), str(s), Report(problem=reason)) for s in submissions or []]
