@@ -41,6 +41,7 @@ def course_dir(tmp_path):
     submit(root, "bob", files={"exercises/survey.py": "B = 2\n"}, timestamp="2026-03-02 18:30:00 UTC")
     submit(root, "carol", timestamp="yesterday-ish")
     submit(root, "dave", assignment="gpt3", files={"gpt3.py": "D = 4\n"})
+    (root / "nbgrader_config.py").write_text("c = get_config()\n")
     return root
 
 
@@ -92,6 +93,9 @@ def test_detect_reads_the_course_and_assignment_from_the_paths(course_dir):
     paths = [course_dir / "submitted" / s / "survey" for s in ("alice", "bob")]
     assert nbgrader_layout.detect(paths) == (course_dir, "survey")
     assert nbgrader_layout.detect([course_dir / "x"]) is None
+    (course_dir / "nbgrader_config.py").unlink()  # a folder merely called submitted/ is not nbgrader's
+    assert nbgrader_layout.detect(paths) is None
+    (course_dir / "source").mkdir()
     with pytest.raises(nbgrader_layout.LayoutError, match="one assignment of one course"):
         nbgrader_layout.detect([*paths, course_dir / "submitted" / "dave" / "gpt3"])
     with pytest.raises(nbgrader_layout.LayoutError, match="no submitted/"):

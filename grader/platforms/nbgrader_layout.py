@@ -97,14 +97,21 @@ def find(root, assignment):
     return found
 
 
+# What an nbgrader course folder has beside submitted/ (`nbgrader quickstart` makes the first two):
+# a plain folder that happens to be called "submitted" is not taken for one.
+COURSE_MARKERS = ("nbgrader_config.py", "source", "gradebook.db")
+
+
 def detect(paths):
     """(course root, assignment) when every path is ROOT/submitted/STUDENT/ASSIGNMENT with one
-    ROOT and ASSIGNMENT; None when no path looks like that; LayoutError when only some do."""
+    ROOT and ASSIGNMENT, ROOT being an nbgrader course folder; None when no path looks like that;
+    LayoutError when only some do."""
     shapes = []
     for path in paths:
         absolute = Path(os.path.abspath(path))
-        if absolute.parent.parent.name == SUBMITTED:
-            shapes.append((absolute.parent.parent.parent, absolute.name))
+        root = absolute.parent.parent.parent
+        if absolute.parent.parent.name == SUBMITTED and any((root / m).exists() for m in COURSE_MARKERS):
+            shapes.append((root, absolute.name))
         else:
             shapes.append(None)
     if not any(shapes):
