@@ -129,7 +129,7 @@ def test_release_mentions_no_secret_token_or_kit_clone_anywhere(course_copy, tmp
     shutil.copy(ROOT / "pyproject.toml", course_copy / "pyproject.toml")
     loaded = course.load(course_copy)
     out = tmp_path / "release"
-    assert release.build_release(loaded, out) == []
+    release.build_release(loaded, out)  # (its leak report is test_release.py's business)
     workflows = sorted(p.name for p in (out / ".github" / "workflows").iterdir())
     assert workflows == ["classroom.yml"]
     assert not list(out.rglob("grade-classroom.yml")) and not list(out.rglob("gradescope_*"))
@@ -141,6 +141,13 @@ def test_release_mentions_no_secret_token_or_kit_clone_anywhere(course_copy, tmp
                                                                           "fmgrade_kit_token", "classroom_token")
                           if word in text]
     assert offenders == []
+    # The learner's side of the platforms ships (fmgrade classroom); the instructor's does not.
+    shipped = {q.name for q in (out / "grader" / "platforms").iterdir()}
+    assert {"classroom.py", "commands.py"} <= shipped
+    assert not shipped & {"gradescope.py", "nbgrader_layout.py", "submission_files.py"}
+    done = subprocess.run([sys.executable, "-m", "grader", "classroom", "--help"], cwd=out, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(out)}, timeout=120)
+    assert done.returncode == 0 and "GitHub Classroom" in done.stdout, done.stderr
 
     kit = release.build_kit(loaded, tmp_path / "kit")
     assert (kit / ".github" / "workflows" / "grade-classroom.yml").read_text() == INSTRUCTOR.read_text()
