@@ -4,6 +4,8 @@ Results come from one course version: the version of the course the report is ma
 there is one, else the version most of the files carry. A file from another version, or one
 that is not fmgrade's results, is skipped and named, in the terminal and on the page.
 """
+import concurrent.futures
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from grader.classreport.stats import ClassStats
 from grader.course import version_of
 
 OUTPUTS = ("report.html", "exercises.csv", "checks.csv", "mistakes.csv")
+PARALLEL_FROM, MAX_JOBS = 400, 8  # files from which reading is spread over processes; at most this many
 SHOWN_IN_TERMINAL = 5  # skipped files, mistakes, exercises named in the terminal summary
 
 
@@ -28,19 +31,29 @@ class ReportContext:
     from_gradebook: bool = False
 
 
-def collect_results(paths, course=None):
-    """(ClassStats, version, skipped) from the results files and folders in `paths`."""
+def collect_results(paths, course=None, jobs=None):
+    """(ClassStats, version, skipped) from the results files and folders in `paths`. Files are
+    read in `jobs` processes (default: one per CPU for a large batch), in contiguous chunks
+    whose counts are merged in order, so the result is the same as reading them one by one."""
     found, skipped = load.find_results(paths)
+    if jobs is None:
+        jobs = min(os.cpu_count() or 1, MAX_JOBS) if len(found) >= PARALLEL_FROM else 1
+    if jobs > 1:
+        size = -(-len(found) // (jobs * 4))  # a few chunks per process: even out a busy machine
+        chunks = [found[i:i + size] for i in range(0, len(found), size)]
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+            parts = list(pool.map(_count_files, chunks))
+    else:
+        parts = [_count_files(found)]
     by_version = {}  # course version -> (ClassStats, [source, ...])
-    for path in found:
-        try:
-            submission = load.read_submission(path)
-        except load.NotResults as exc:
-            skipped.append(Skipped(str(path), str(exc)))
-            continue
-        stats, sources = by_version.setdefault(submission.course_version, (ClassStats(), []))
-        stats.add(submission)
-        sources.append(submission.source)
+    for part, part_skipped in parts:
+        skipped.extend(part_skipped)
+        for version, (stats, sources) in part.items():
+            if version in by_version:
+                by_version[version][0].merge(stats)
+                by_version[version][1].extend(sources)
+            else:
+                by_version[version] = (stats, sources)
     expected = version_of(course) if course is not None else None
     if not by_version:
         return ClassStats(), expected or "", skipped
@@ -56,6 +69,21 @@ def collect_results(paths, course=None):
         if other != version:
             skipped.extend(Skipped(source, f"from course version {other}, not {version}") for source in sources)
     return by_version[version][0], version, skipped
+
+
+def _count_files(paths):
+    """({course version: (ClassStats, [source, ...])}, [Skipped]) for some results files."""
+    by_version, skipped = {}, []
+    for path in paths:
+        try:
+            submission = load.read_submission(path)
+        except load.NotResults as exc:
+            skipped.append(Skipped(str(path), str(exc)))
+            continue
+        stats, sources = by_version.setdefault(submission.course_version, (ClassStats(), []))
+        stats.add(submission)
+        sources.append(submission.source)
+    return by_version, skipped
 
 
 def collect_gradebook(url):

@@ -108,20 +108,24 @@ class MistakeRow:
 
 
 class ClassStats:
-    """Add Submissions (grader.classreport.load), then read the rows in course order."""
+    """Add Submissions (grader.classreport.load), then read the rows in course order. Counts
+    made from parts of a batch (in parallel) are joined with merge(), in the batch's order."""
 
     def __init__(self, has_checks=True):
         self.has_checks = has_checks  # False for a gradebook: exercise scores only
         self.submissions = 0
         self.students = Counter()
-        self.topics, self.exercises, self.checks = {}, {}, {}
+        self.topics = {}  # topic id -> TopicStats
+        self.exercises = {}  # (topic id, exercise id) -> ExerciseStats
+        self.checks = {}  # topic id -> {check id -> CheckStats}
 
     def add(self, submission):
         self.submissions += 1
         self.students[submission.student] += 1
-        student = submission.student
         for topic in submission.topics:
-            stats = self.topics.get(topic.id) or self.topics.setdefault(topic.id, TopicStats(topic.id))
+            stats = self.topics.get(topic.id)
+            if stats is None:
+                stats = self.topics[topic.id] = TopicStats(topic.id)
             stats.submissions += 1
             if topic.max_score > 0:
                 stats.percents.append(100.0 * topic.score / topic.max_score)
@@ -130,12 +134,15 @@ class ClassStats:
             if topic.seed is not None:
                 stats.seeds[topic.seed] += 1
             self._add_exercises(topic)
-            self._add_checks(topic, student)
+            if topic.checks:
+                self._add_checks(topic, submission.student)
 
     def _add_exercises(self, topic):
         for outcome in topic.exercises:
             key = (topic.id, outcome.id)
-            stats = self.exercises.get(key) or self.exercises.setdefault(key, ExerciseStats(*key))
+            stats = self.exercises.get(key)
+            if stats is None:
+                stats = self.exercises[key] = ExerciseStats(*key)
             stats.submissions += 1
             stats.statuses[outcome.status] += 1
             stats.score_sum += outcome.score
@@ -147,21 +154,55 @@ class ClassStats:
                 stats.mistakes.update(outcome.mistakes)
 
     def _add_checks(self, topic, student):
+        """The hot loop: every check of every submission passes here once."""
+        checks = self.checks.get(topic.id)
+        if checks is None:
+            checks = self.checks[topic.id] = {}
         for check in topic.checks:
-            key = (topic.id, check["id"])
-            stats = self.checks.get(key)
+            stats = checks.get(check["id"])
             if stats is None:
-                stats = self.checks[key] = CheckStats(topic.id, check["id"], check["exercise"], check.get("hidden", False))
+                stats = checks[check["id"]] = CheckStats(topic.id, check["id"], check["exercise"], check.get("hidden", False))
             status = check["status"]
             stats.statuses[status] += 1
             if status in PROBLEMS:
                 if not stats.example_failure:
                     stats.example_failure = (student, first_line(check.get("message", "")))
-                exercise = self.exercises[(topic.id, check["exercise"])]
-                if status == TIMEOUT and not exercise.example_timeout:
-                    exercise.example_timeout = (student, first_line(check.get("message", "")))
-                elif status == ERROR and not exercise.example_error:
-                    exercise.example_error = (student, first_line(check.get("message", "")))
+                if status == TIMEOUT or status == ERROR:
+                    exercise = self.exercises[(topic.id, check["exercise"])]
+                    if status == TIMEOUT and not exercise.example_timeout:
+                        exercise.example_timeout = (student, first_line(check.get("message", "")))
+                    elif status == ERROR and not exercise.example_error:
+                        exercise.example_error = (student, first_line(check.get("message", "")))
+
+    def merge(self, later):
+        """Add the counts of `later`, made from the submissions that come after these."""
+        self.submissions += later.submissions
+        self.students.update(later.students)
+        for key, theirs in later.topics.items():
+            mine = self.topics.setdefault(key, TopicStats(key))
+            mine.submissions += theirs.submissions
+            mine.percents += theirs.percents
+            mine.isolation.update(theirs.isolation)
+            mine.seeds.update(theirs.seeds)
+        for key, theirs in later.exercises.items():
+            mine = self.exercises.setdefault(key, ExerciseStats(*key))
+            mine.submissions += theirs.submissions
+            mine.statuses.update(theirs.statuses)
+            mine.score_sum += theirs.score_sum
+            mine.max_score = max(mine.max_score, theirs.max_score)
+            mine.timed_out += theirs.timed_out
+            mine.errored += theirs.errored
+            mine.with_mistake += theirs.with_mistake
+            mine.mistakes.update(theirs.mistakes)
+            mine.example_timeout = mine.example_timeout or theirs.example_timeout
+            mine.example_error = mine.example_error or theirs.example_error
+        for topic, checks in later.checks.items():
+            mine_by_id = self.checks.setdefault(topic, {})
+            for key, theirs in checks.items():
+                mine = mine_by_id.setdefault(key, CheckStats(theirs.topic, theirs.id, theirs.exercise, theirs.hidden))
+                mine.statuses.update(theirs.statuses)
+                mine.example_failure = mine.example_failure or theirs.example_failure
+        return self
 
     # --- Reading, in course order (course.yml's order; anything else after it, as first seen) ---
 
@@ -177,8 +218,8 @@ class ClassStats:
 
     def check_rows(self, course=None):
         order = {(e.topic, e.id): i for i, e in enumerate(self.exercise_rows(course))}
-        seen = {key: i for i, key in enumerate(self.checks)}
-        return sorted(self.checks.values(), key=lambda c: (order[(c.topic, c.exercise)], seen[(c.topic, c.id)]))
+        checks = [c for by_id in self.checks.values() for c in by_id.values()]  # as first seen
+        return [c for _, c in sorted(enumerate(checks), key=lambda ic: (order[(ic[1].topic, ic[1].exercise)], ic[0]))]
 
     def mistake_rows(self, course=None, messages=None):
         """Per exercise in course order, its named mistakes, most submissions first."""
