@@ -29,7 +29,7 @@ BUDGET_SECONDS = 10.0
 
 
 def outline(course):
-    """[(topic id, [(exercise, check id, points, hidden)], [mistake id])] of the available topics."""
+    """[(topic id, [(exercise, check id, points, hidden)], {exercise: [mistake id]})] of the available topics."""
     topics = []
     for topic in course.topics:
         if not course.available(topic.id):
@@ -37,7 +37,11 @@ def outline(course):
         index = checks_index.scan(course.checks_dir(topic.id))
         checks = [(e.id, f"{info.file}::{info.name}", float(info.points), info.hidden)
                   for e in topic.exercises for info in index.get(e.id, [])]
-        topics.append((topic.id, checks, [m.id for m in mutants.load(course, topic.id)]))
+        exercise_of = {check_id: exercise for exercise, check_id, _, _ in checks}
+        known = {}  # exercise -> the mistakes whose check belongs to it
+        for mutant in mutants.load(course, topic.id):
+            known.setdefault(exercise_of.get(mutant.check), []).append(mutant.id)
+        topics.append((topic.id, checks, known))
     return topics
 
 
@@ -56,7 +60,10 @@ def synthetic_result(rng, student, topics, version, seed):
                 status = "passed"
             else:
                 status = rng.choices(("failed", "error", "timeout", "blocked"), (70, 18, 4, 8))[0]
-            mistake = rng.choice(known) if status == "failed" and known and rng.random() < 0.6 else ""
+            mistakes = known.get(exercise)
+            # a class's mistakes are skewed: the first known mistakes of an exercise are the common ones
+            mistake = rng.choices(mistakes, [1 / (k + 1) for k in range(len(mistakes))])[0] \
+                if status == "failed" and mistakes and rng.random() < 0.6 else ""
             message = {
                 "passed": "",
                 "not_started": f"not started: {exercise} still raises NotImplementedError",
@@ -104,11 +111,10 @@ def main():
     work = args.keep or Path(tempfile.mkdtemp(prefix="fmgrade-report-scale-"))
     try:
         results, out = work / "results", work / "report"
-        load_before = os.getloadavg()[0]
         start = time.perf_counter()
         size = make_class(results, args.submissions, course_mod.load(ROOT))
         print(f"made {args.submissions} results files ({size / 2**20:.0f} MB) in {time.perf_counter() - start:.1f} s")
-        cpu_before = _children_cpu()
+        load_before, cpu_before = os.getloadavg()[0], _children_cpu()
         start = time.perf_counter()
         done = subprocess.run(fmgrade_command() + ["report", str(results), "--output", str(out), "--course", str(ROOT)],
                               capture_output=True, text=True, check=False)

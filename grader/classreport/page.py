@@ -10,6 +10,7 @@ from grader.classreport import plots
 from grader.classreport.stats import status_columns
 from grader.classreport.tables import number
 
+MISTAKES_SHOWN = 10  # per exercise; mistakes.csv has them all
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1d1d1f;
@@ -117,7 +118,7 @@ def _exercises(exercises):
     out.append(plots.exercise_statuses(exercises))
     statuses = status_columns()
     rows = [(f"<code>{_e(e.topic)}</code>", f"<code>{_e(e.id)}</code>", e.submissions, _percent(e.pass_rate),
-             *(e.statuses[s] for s in statuses), f"{number(e.mean_score)} / {number(e.max_score)}")
+             *(e.statuses[s] for s in statuses), f"{e.mean_score:.2f} / {number(e.max_score)}")
             for e in exercises]
     header = ("topic", "exercise", "submissions", "pass rate", *(s.replace("_", " ") for s in statuses), "mean points")
     out.append(_table(header, rows, numeric=tuple(range(2, 4 + len(statuses) + 1))))
@@ -141,7 +142,9 @@ def _mistakes(context, mistakes):
         out.append(f"<h3><code>{_e(topic)}</code> · <code>{_e(exercise)}</code></h3>")
         out.append(_table(("rank", "mistake", "what it is", "submissions", "share"), [
             (m.rank, f"<code>{_e(m.mistake)}</code>", _e(m.message) if m.message else "<em>not in this course's "
-             "mutants files</em>", m.submissions, _percent(m.share)) for m in rows], numeric=(0, 3, 4)))
+             "mutants files</em>", m.submissions, _percent(m.share)) for m in rows[:MISTAKES_SHOWN]], numeric=(0, 3, 4)))
+        if len(rows) > MISTAKES_SHOWN:
+            out.append(f"<p>... and {len(rows) - MISTAKES_SHOWN} more, made by fewer submissions (mistakes.csv).</p>")
     return out
 
 

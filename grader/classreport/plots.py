@@ -53,8 +53,8 @@ def score_distributions(topics):
     columns = min(3, max(1, len(topics)))
     rows = -(-len(topics) // columns) or 1
     figure = _figure(3.6 * columns, 2.4 * rows)
-    figure.subplots_adjust(left=0.5 / (3.6 * columns), right=0.98, bottom=0.55 / (2.4 * rows), top=1 - 0.3 / (2.4 * rows),
-                           wspace=0.3, hspace=0.62)
+    figure.subplots_adjust(left=0.65 / (3.6 * columns), right=0.98, bottom=0.55 / (2.4 * rows), top=1 - 0.3 / (2.4 * rows),
+                           wspace=0.42, hspace=0.62)
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     edges = list(range(0, 101, 10))
     for ax, topic in zip(axes, topics):
@@ -88,7 +88,7 @@ def exercise_statuses(exercises):
                 ax.barh(positions, widths, left=left, color=colour, label=status.replace("_", " "), height=0.75)
                 left = [a + b for a, b in zip(left, widths)]
         ax.set_yticks(list(positions), labels, fontsize=8)
-        ax.invert_yaxis()
+        ax.set_ylim(len(exercises) - 0.5, -0.5)  # first exercise on top, no empty band
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of submissions", fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
@@ -107,7 +107,7 @@ def top_mistakes(mistakes, limit=15):
     with _no_math():
         ax.barh(range(len(top)), [m.submissions for m in top], color=COLOURS[FAILED], height=0.7)
         ax.set_yticks(list(range(len(top))), labels, fontsize=8)
-        ax.invert_yaxis()
+        ax.set_ylim(len(top) - 0.5, -0.5)
         ax.set_xlabel("submissions that made the mistake", fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
     return _svg(figure, "mistakes")
