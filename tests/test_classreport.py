@@ -199,6 +199,7 @@ def _bad_files(folder, course):
         "bigscore.json": json.dumps(good | {"topics": [good["topics"][0] | {"checks": [
             good["topics"][0]["checks"][0] | {"score": 5}]}]}),
         "oldcourse.json": json.dumps(good | {"course_version": "2024-spring"}),
+        "deep.json": "[" * 100_000,
     }
     for name, text in bad.items():
         (folder / name).write_text(text)
@@ -211,6 +212,7 @@ def _bad_files(folder, course):
                           "not_started, blocked",
         "bigscore.json": "topics[0].checks[0]: score 5 of max_score 1 is not a number from 0 to max_score",
         "oldcourse.json": f"from course version 2024-spring, not {course_mod.version_of(course)}",
+        "deep.json": "not JSON that fmgrade writes (nested too deeply)",
     }
 
 
@@ -224,8 +226,8 @@ def test_files_that_are_not_this_course_s_results_are_named_and_skipped(results,
     assert context.stats.submissions == 10
     assert read_csv(tmp_path / "out" / "exercises.csv") == EXERCISES_CSV  # nothing of a bad file is counted
     page = (tmp_path / "out" / "report.html").read_text()
-    assert "10 submission(s) from results files" in page and "8 skipped" in page
-    assert "8 results file(s) skipped" in page and "oldcourse.json" in page
+    assert "10 submission(s) from results files" in page and "9 skipped" in page
+    assert "9 results file(s) skipped" in page and "oldcourse.json" in page
 
 
 def test_without_a_course_the_most_common_version_wins(results, course, tmp_path):

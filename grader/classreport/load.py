@@ -74,6 +74,8 @@ def find_results(paths):
             found.extend(inside)
         elif path.is_file():
             found.append(path)
+        elif path.exists():
+            raise ReportInputError(f"{path}: not a regular file or a folder")
         else:
             raise ReportInputError(f"{path}: no such file or folder")
     return found, skipped
@@ -90,9 +92,11 @@ def read_submission(path):
         raise NotResults(f"cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise NotResults("not UTF-8 text") from None
-    except ValueError as exc:  # JSONDecodeError, or a number too large for Python
+    except ValueError as exc:  # JSONDecodeError, or an integer too long for Python
         where = f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
         raise NotResults(f"not JSON{where}") from None
+    except RecursionError:
+        raise NotResults("not JSON that fmgrade writes (nested too deeply)") from None
     return parse_submission(data, default_student=path.stem, source=str(path))
 
 
