@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader import cli, course as course_mod, reporters
-from grader.classreport import build, mistakes, tables
+from grader.classreport import build, mistakes, plots, tables
 from grader.classreport.load import ReportInputError
 from grader.grade import Graded
 from grader.results import CheckResult, Report, TopicResult
@@ -143,25 +143,33 @@ def test_course_version_follows_the_outline_or_the_version_field(tmp_path):
         course_mod.parse(OUTLINE.replace("title: A tiny course", "version: [1]\ntitle: A tiny course"), tmp_path, "course.yml")
 
 
-def test_csv_numbers_of_a_batch_with_known_mistakes(results, course, tmp_path):
-    context = build.make_report([results], tmp_path / "out", course)
-    assert read_csv(tmp_path / "out" / "exercises.csv") == EXERCISES_CSV
-    assert read_csv(tmp_path / "out" / "checks.csv") == CHECKS_CSV
-    assert read_csv(tmp_path / "out" / "mistakes.csv") == MISTAKES_CSV
+def test_csv_numbers_of_a_batch_with_known_mistakes(results, course):
+    stats, version, skipped = build.collect_results([results], course)
+    assert version == course_mod.version_of(course) and skipped == []  # summary.csv beside them is not read
+    assert list(csv.reader(tables.exercises_csv(stats.exercise_rows(course)).splitlines())) == EXERCISES_CSV
+    assert list(csv.reader(tables.checks_csv(stats.check_rows(course)).splitlines())) == CHECKS_CSV
+    assert list(csv.reader(tables.mistakes_csv(stats.mistake_rows(course)).splitlines())) == MISTAKES_CSV
     # the page's topic numbers: attn scores 4,2,1,2,0,2,1,3,3,4 of 5 points
-    attn = context.stats.topic_rows(course)[0]
+    attn = stats.topic_rows(course)[0]
     assert (attn.id, attn.submissions, attn.mean_percent, attn.median_percent) == ("attn", 10, 44.0, 40.0)
     assert attn.isolation == {"bwrap": 9, "process": 1} and attn.seeds == {7: 10}
-    assert context.skipped == []  # summary.csv beside the results is not a results file
 
 
-def test_mistakes_are_ranked_with_the_course_s_own_words(results, course, tmp_path, monkeypatch):
-    words = {("attn", "no_scaling"): "forgets to divide by sqrt(d_k) <b>", ("scale", "wrong_exponent"): "uses 0.5"}
+def test_the_report_folder_holds_the_page_and_the_same_numbers(results, course, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
+    _bad_files(results, course)
+    words = {("attn", "no_scaling"): "forgot to divide by sqrt(d_k) <b>", ("scale", "wrong_exponent"): "used 0.5"}
     monkeypatch.setattr(mistakes, "messages", lambda course: (words, []))
-    build.make_report([results], tmp_path / "out", course)
-    rows = read_csv(tmp_path / "out" / "mistakes.csv")
-    assert [r[3] for r in rows[1:]] == ["no_scaling", "softmax_rows", "wrong_exponent"]
-    assert [r[6] for r in rows[1:]] == ["forgets to divide by sqrt(d_k) <b>", "", "uses 0.5"]
+    context = build.make_report([results], tmp_path / "out", course)
+    assert len(context.skipped) == 8 and context.stats.submissions == 10
+    assert read_csv(tmp_path / "out" / "exercises.csv") == EXERCISES_CSV  # nothing of a bad file is counted
+    assert read_csv(tmp_path / "out" / "checks.csv") == CHECKS_CSV
+    assert [r[6] for r in read_csv(tmp_path / "out" / "mistakes.csv")[1:]] == [
+        "forgot to divide by sqrt(d_k) <b>", "", "used 0.5"]
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "10 submission(s) from results files" in page and "8 results file(s) skipped" in page
+    assert "oldcourse.json" in page and "forgot to divide by sqrt(d_k) &lt;b&gt;" in page
+    assert "<td><em>not in this course's mutants files</em></td>" in page  # softmax_rows has no text
 
 
 def test_the_real_course_s_mutants_give_the_messages():
@@ -220,14 +228,11 @@ def test_files_that_are_not_this_course_s_results_are_named_and_skipped(results,
     expected = _bad_files(results, course)
     empty = tmp_path / "empty"
     empty.mkdir()
-    context = build.make_report([results, empty], tmp_path / "out", course)
-    reasons = {s.source.rsplit("/", 1)[-1]: s.reason for s in context.skipped}
-    assert reasons == expected | {"empty": "folder has no .json results files"}
-    assert context.stats.submissions == 10
-    assert read_csv(tmp_path / "out" / "exercises.csv") == EXERCISES_CSV  # nothing of a bad file is counted
-    page = (tmp_path / "out" / "report.html").read_text()
-    assert "10 submission(s) from results files" in page and "9 skipped" in page
-    assert "9 results file(s) skipped" in page and "oldcourse.json" in page
+    stats, _, skipped = build.collect_results([results, empty], course)
+    assert {s.source.rsplit("/", 1)[-1]: s.reason for s in skipped} == expected | {
+        "empty": "folder has no .json results files"}
+    assert stats.submissions == 10
+    assert list(csv.reader(tables.exercises_csv(stats.exercise_rows(course)).splitlines())) == EXERCISES_CSV
 
 
 def test_without_a_course_the_most_common_version_wins(results, course, tmp_path):
@@ -244,7 +249,7 @@ def test_results_from_another_course_version_only_are_refused(results, tmp_path)
 
 
 def test_the_page_escapes_learner_text_and_loads_nothing(results, course, tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
     data = json.loads((results / "s0.json").read_text())
     data["student"] = "eve<img src=x onerror=alert(1)>"
     data["topics"][0]["checks"][0]["exercise"] = "softmax<svg onload=alert(2)>"
@@ -264,7 +269,7 @@ def test_the_page_escapes_learner_text_and_loads_nothing(results, course, tmp_pa
 
 
 def test_report_command(results, course, tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
     (results / "junk.json").write_text("{")
     monkeypatch.chdir(tmp_path)  # outside any course: --course names it
     out = tmp_path / "out"
@@ -280,6 +285,7 @@ def test_report_command(results, course, tmp_path, monkeypatch):
 
 def test_report_command_usage_errors(results, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plots, "require", lambda: None)  # these are refused before anything is drawn
 
     def run(*args):
         return CliRunner().invoke(cli.main, ["report", *args, "--output", str(tmp_path / "out")])
@@ -300,9 +306,19 @@ def test_report_command_usage_errors(results, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()  # nothing written for a refused report
 
 
+def test_without_matplotlib_the_command_says_what_to_install(results, tmp_path, monkeypatch):
+    def missing():
+        raise plots.PlotsUnavailable("the report's plots need matplotlib: pip install 'fmgrade[instructor]'")
+
+    monkeypatch.setattr(plots, "require", missing)
+    result = CliRunner().invoke(cli.main, ["report", str(results), "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "pip install 'fmgrade[instructor]'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow  # imports nbgrader and writes a gradebook: several seconds
 def test_a_gradebook_gives_exercise_scores_and_says_what_it_lacks(results, course, tmp_path):
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
     from grader import gradebook
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
