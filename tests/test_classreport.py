@@ -345,3 +345,9 @@ def test_a_missing_gradebook_file_is_an_error_and_is_not_created(tmp_path):
         from_gradebook.read(f"sqlite:///{tmp_path / 'nope.db'}")
     assert not (tmp_path / "nope.db").exists()
 
+
+
+def test_a_student_with_two_results_files_is_counted_twice_and_named(results, course):
+    shutil.copy(results / "s1.json", results / "s1-resubmitted.json")  # its `student` field says s1
+    stats, _, _ = build.collect_results([results], course)
+    assert stats.submissions == 11 and stats.duplicate_students() == ["s1"]
