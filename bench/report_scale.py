@@ -105,15 +105,19 @@ def _children_cpu():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--submissions", type=int, default=5000)
-    parser.add_argument("--keep", type=Path, help="Write the results and the report here and keep them.")
+    parser.add_argument("--keep", type=Path, help="Write the results and the report here and keep them "
+                                                  "(a second run reuses the results).")
     parser.add_argument("--screenshot", type=Path, help="Also render report.html to this PNG with headless Chromium.")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="fmgrade-report-scale-"))
     try:
         results, out = work / "results", work / "report"
-        start = time.perf_counter()
-        size = make_class(results, args.submissions, course_mod.load(ROOT))
-        print(f"made {args.submissions} results files ({size / 2**20:.0f} MB) in {time.perf_counter() - start:.1f} s")
+        if args.keep and results.is_dir() and len(list(results.glob("*.json"))) == args.submissions:
+            print(f"reusing the {args.submissions} results files in {results}")
+        else:
+            start = time.perf_counter()
+            size = make_class(results, args.submissions, course_mod.load(ROOT))
+            print(f"made {args.submissions} results files ({size / 2**20:.0f} MB) in {time.perf_counter() - start:.1f} s")
         load_before, cpu_before = os.getloadavg()[0], _children_cpu()
         start = time.perf_counter()
         done = subprocess.run(fmgrade_command() + ["report", str(results), "--output", str(out), "--course", str(ROOT)],
