@@ -57,7 +57,7 @@ def check(topic, fmt, seed):
         raise CourseProblem(str(exc)) from None
     progress = progress_mod.record(course.root, result, state)
     if fmt == "json":
-        click.echo(reporters.to_json(Report([result])), nl=False)
+        click.echo(reporters.to_json(Report([result]), course=course), nl=False)
     else:
         path = course.exercise_path(topic)
         click.echo(report_text.topic_report(course, result))
@@ -224,6 +224,7 @@ def _write_grades(course, results, fmt, output):
     from grader import grade as grade_mod
 
     render = {"text": lambda r: _text_grade(course, r)} | {k: (lambda f: lambda r: f(r.report))(f) for k, f in reporters.FORMATS.items()}
+    render["json"] = lambda r: reporters.to_json(r.report, course=course, student=r.student)  # marked for `report`
     if len(results) == 1 and (output is None or output.suffix):
         text = render[fmt](results[0])
         if output is None:
@@ -284,6 +285,43 @@ def release(out, kit, gradescope_zip, gradescope_topics, gradescope_hidden):
             click.echo(f"wrote Gradescope's autograder bundle to {bundle} (private: it holds the kit)")
     except release_mod.ReleaseError as exc:
         raise CourseProblem(str(exc)) from None
+
+
+@main.command()
+@click.argument("results", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for report.html, exercises.csv, checks.csv and mistakes.csv.")
+@click.option("--gradebook", metavar="URL", help="Read exercise scores from an nbgrader gradebook instead (it holds no mistakes).")
+@click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The course the results were graded with (default: the course in this folder, if any).")
+def report(results, output, gradebook, course_dir):
+    """What the class gets wrong: a report from grade's JSON RESULTS (files or folders)."""
+    try:
+        from grader.classreport import build, plots
+        from grader.gradebook import GradebookError
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("grader."):
+            raise
+        raise CourseProblem("`fmgrade report` is an instructor command: the student release does not have it") from None
+
+    if bool(results) == bool(gradebook):
+        raise CourseProblem("give grade's JSON RESULTS (files or folders) or --gradebook URL, not both"
+                            if results else "nothing to report on: give grade's JSON RESULTS or --gradebook URL")
+    try:
+        course = course_mod.load(course_dir) if course_dir else _course_here()
+        context = build.make_report(results, output, course, gradebook)
+    except (CourseError, build.ReportInputError, GradebookError, plots.PlotsUnavailable) as exc:
+        raise CourseProblem(str(exc)) from None
+    click.echo(build.terminal_summary(context, output))
+
+
+def _course_here():
+    """The course around the current folder, or None outside any course."""
+    try:
+        root = course_mod.find_root()
+    except CourseError:
+        return None
+    return course_mod.load(root)
 
 
 for _command in platform_commands.COMMANDS:  # classroom, shards (grader/platforms/)
