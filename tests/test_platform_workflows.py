@@ -113,7 +113,7 @@ def test_instructor_workflow_lists_repositories_shards_and_merges():
     assert jobs["grade"]["env"]["SHARD"] == "${{ matrix.shard }}/${{ needs.plan.outputs.count }}"
     merge_runs = "\n".join(s.get("run", "") for s in steps(jobs["merge"]))
     assert "fmgrade shards merge results/shard-*/summary.csv --expect plan/students.txt --output summary.csv" in merge_runs
-    assert "fmgrade report results --course kit --output report" in merge_runs
+    assert "fmgrade report results/shard-*/ --course kit --output report" in merge_runs
     # The token reaches only the steps that list and clone; grading gets the gradebook URL only.
     for job in jobs.values():
         for step in steps(job):
