@@ -10,7 +10,7 @@ import click
 
 from grader import course as course_mod
 from grader import progress as progress_mod
-from grader import files, report_text, reporters, stubgen
+from grader import files, interrupts, report_text, reporters, stubgen
 from grader.course import CourseError
 from grader.results import Report
 
@@ -19,6 +19,11 @@ class CourseProblem(click.ClickException):
     """A broken course or a bad argument: exit code 2, never a traceback."""
 
     exit_code = 2
+
+
+def _interrupted(what):
+    click.echo(f"\ninterrupted: {what}", err=True)
+    sys.exit(interrupts.EXIT_CODE)
 
 
 def _load_course():
@@ -51,10 +56,13 @@ def check(topic, fmt, seed):
     course = _load_course()
     state = _progress(course.root)  # read before learner code runs: it cannot forge what we keep
     try:
-        result = check_mod.check_topic(course, topic, seed=seed)
+        with interrupts.handled():
+            result = check_mod.check_topic(course, topic, seed=seed)
+            progress = progress_mod.record(course.root, result, state)
+    except KeyboardInterrupt:
+        _interrupted(f"nothing was recorded for {topic}")
     except (CourseError, stubgen.StubError) as exc:
         raise CourseProblem(str(exc)) from None
-    progress = progress_mod.record(course.root, result, state)
     if fmt == "json":
         click.echo(reporters.to_json(Report([result])), nl=False)
     else:
@@ -152,9 +160,15 @@ def stubs(check_only, topics):
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Submissions graded in parallel.")
 @click.option("--gradebook", metavar="URL", help="Record topic scores in an nbgrader gradebook (e.g. sqlite:///gradebook.db).")
 @click.option("--student", metavar="ID", help="Student id in the gradebook (default: the submission folder's name).")
-def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student):
-    """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks."""
+@click.option("--timeout", "seconds", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Wall-clock time one submission may take in all (default: the sum of its topics' limits).")
+def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student, seconds):
+    """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks.
+
+    Each result is written as soon as its submission is graded. Ctrl-C stops at once and keeps
+    the results finished; the kit must not change while it grades (exit 2 if it does)."""
     from grader import grade as grade_mod
+    from grader import kit as kit_mod
 
     if student and len(submissions) > 1:
         raise CourseProblem("--student names one student: with several submissions, their folder names are used")
@@ -166,14 +180,38 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student)
         selected = grade_mod.select_topics(course, [t.strip() for t in topics.split(",") if t.strip()] if topics else None)
     except CourseError as exc:
         raise CourseProblem(str(exc)) from None
+    duplicates = grade_mod.duplicate_ids(submissions)
+    if duplicates:
+        raise CourseProblem("two submissions would get one result: " + "; ".join(duplicates) +
+                            ". Give each submission a folder named for its student (e.g. submissions/<id>/) and grade again.")
     seed = seed if seed is not None else grade_mod.new_seed()
-    with click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
-                           show_pos=True) as bar:
-        results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=lambda _: bar.update(1))
-    _write_grades(course, results, fmt, output)
+    writer = _GradeWriter(course, fmt, output, submissions)
+    guard = kit_mod.Guard(course.root, skip=[output] if output else [])
+
+    def done(graded):
+        guard.check()  # a submission that changed the kit is not written, and the batch stops
+        writer.add(graded)
+        bar.update(1)
+
+    try:
+        with interrupts.handled(), kit_mod.no_bytecode(), \
+                click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
+                                  show_pos=True) as bar:
+            results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=done, seconds=seconds)
+        guard.check()
+    except KeyboardInterrupt:
+        writer.flush()
+        _interrupted(f"{writer.kept()}; nothing was recorded for the submissions being graded")
+    except kit_mod.KitChanged as exc:
+        raise CourseProblem("the grading kit changed while grading, so the batch was stopped (a submission may have "
+                            f"written into it): {', '.join(exc.changed)}. {writer.kept().capitalize()}; rebuild the kit "
+                            "(fmgrade release --kit) and grade the rest again.") from None
+    except CourseError as exc:
+        raise CourseProblem(f"{exc} ({writer.kept()})") from None
+    writer.flush()
     if gradebook:
         _record_grades(gradebook, results, student, course)
-    sys.exit(0 if all(g.report.score == g.report.max_score for g in results) else 1)
+    sys.exit(0 if all(g.report.score == g.report.max_score and not g.problem for g in results) else 1)
 
 
 def _record_grades(url, results, student, course):
@@ -187,26 +225,52 @@ def _record_grades(url, results, student, course):
     click.echo(f"recorded {len(results)} submission(s) in the gradebook", err=True)
 
 
-def _write_grades(course, results, fmt, output):
-    from grader import grade as grade_mod
+class _GradeWriter:
+    """Writes each submission's result the moment it is graded; summary.csv always lists the
+    finished ones, in the order the submissions were given."""
 
-    render = {"text": lambda r: _text_grade(course, r)} | {k: (lambda f: lambda r: f(r.report))(f) for k, f in reporters.FORMATS.items()}
-    if len(results) == 1 and (output is None or output.suffix):
-        text = render[fmt](results[0])
-        if output is None:
-            click.echo(text, nl=False)
+    EXTENSIONS = {"text": "txt", "json": "json", "junit": "xml", "gradescope": "json"}
+
+    def __init__(self, course, fmt, output, submissions):
+        self.course, self.fmt, self.output = course, fmt, output
+        self.order = {str(Path(s)): i for i, s in enumerate(submissions)}
+        self.single = len(submissions) == 1 and (output is None or bool(output.suffix))
+        self.finished = []
+        if output is not None and not self.single:
+            output.mkdir(parents=True, exist_ok=True)
+
+    def render(self, graded):
+        if self.fmt == "text":
+            return _text_grade(self.course, graded)
+        return reporters.FORMATS[self.fmt](graded.report)
+
+    def add(self, graded):
+        from grader import grade as grade_mod
+
+        self.finished.append(graded)
+        self.finished.sort(key=lambda g: self.order.get(g.submission, len(self.order)))
+        if self.single and self.output is None:
+            click.echo(self.render(graded), nl=False)
+        elif self.single:
+            files.write_atomically(self.output, self.render(graded))
+        elif self.output is not None:
+            files.write_atomically(self.output / f"{graded.student}.{self.EXTENSIONS[self.fmt]}", self.render(graded))
+            files.write_atomically(self.output / "summary.csv", grade_mod.summary_csv(self.finished))
+
+    def flush(self):
+        """What is printed once, at the end (or when interrupted)."""
+        from grader import grade as grade_mod
+
+        if self.single or not self.finished:
+            return
+        if self.output is None:
+            click.echo(grade_mod.summary_table(self.finished), nl=False)
         else:
-            files.write_atomically(output, text)
-        return
-    if output is None:
-        click.echo(grade_mod.summary_table(results), nl=False)
-        return
-    output.mkdir(parents=True, exist_ok=True)
-    extension = {"text": "txt", "json": "json", "junit": "xml", "gradescope": "json"}[fmt]
-    for graded in results:
-        files.write_atomically(output / f"{graded.student}.{extension}", render[fmt](graded))
-    files.write_atomically(output / "summary.csv", grade_mod.summary_csv(results))
-    click.echo(f"wrote {len(results)} result(s) and summary.csv to {output}")
+            click.echo(f"wrote {len(self.finished)} result(s) and summary.csv to {self.output}")
+
+    def kept(self):
+        where = f" in {self.output}" if self.output is not None else ""
+        return f"{len(self.finished)} finished result(s) kept{where}"
 
 
 def _text_grade(course, graded):
@@ -235,7 +299,7 @@ def release(out, kit):
         click.echo(f"wrote the student release to {out} and {archive}")
         if kit:
             release_mod.build_kit(course, kit)
-            kit_archive = release_mod.write_archive(kit, kit.with_name(kit.name + ".tar.gz"))
+            kit_archive = release_mod.write_archive(kit, kit.with_name(kit.name + ".tar.gz"), private=True)
             click.echo(f"wrote the grading kit to {kit} and {kit_archive} (keep them private)")
     except release_mod.ReleaseError as exc:
         raise CourseProblem(str(exc)) from None

@@ -22,6 +22,7 @@ class Limits:
     topic_timeout: float = 120.0  # seconds for all checks of one topic
     memory_mb: int = 2048  # address space of the worker
     cpu_seconds: int = 120
+    source_kb: float = 1024  # largest learner source file read (grader.submission)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ _SCHEMA = {
     "topic": ({"id", "title", "exercises"}, {"summary", "material", "prerequisites", "optional", "limits"}),
     "exercise": ({"id", "goal"}, {"hints"}),
     "material": ({"title", "url"}, set()),
-    "limits": (set(), {"call_timeout", "topic_timeout", "memory_mb", "cpu_seconds"}),
+    "limits": (set(), {"call_timeout", "topic_timeout", "memory_mb", "cpu_seconds", "source_kb"}),
 }
 
 
