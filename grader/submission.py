@@ -54,17 +54,18 @@ def read_source(root, relative, max_bytes=DEFAULT_MAX_BYTES):
 
 
 def _kind(mode):
-    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    for test, name in ((stat.S_ISREG, "a file"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
         if test(mode):
             return name
-    return "not a regular file"
+    return "something other than a file"
 
 
 def _require(st, shown, folder):
     """Refuse anything but a real folder (inner components) or a real, singly linked file."""
     if stat.S_ISLNK(st.st_mode) or getattr(st, "st_file_attributes", 0) & _REPARSE_POINT:
-        raise Unusable(f"{shown} is a symbolic link; links are never followed, so submit the "
+        raise Unusable(f"{shown.rstrip('/')} is a symbolic link; links are never followed, so submit the "
                        f"{'folder' if folder else 'file'} itself")
     if folder and not stat.S_ISDIR(st.st_mode):
         raise Unusable(f"{shown} is {_kind(st.st_mode)}, not a folder")
@@ -73,6 +74,12 @@ def _require(st, shown, folder):
             raise Unusable(f"{shown} is {_kind(st.st_mode)}, not a regular file")
         if st.st_nlink > 1:
             raise Unusable(f"{shown} is a hard link to another file ({st.st_nlink} names); submit a plain copy")
+
+
+def _shown(parts, i):
+    """(how component i is named in messages, whether it must be a folder)."""
+    folder = i < len(parts) - 1
+    return "/".join(parts[: i + 1]) + ("/" if folder else ""), folder
 
 
 def _missing(shown, exc):
@@ -94,7 +101,7 @@ def _open_beneath(root, parts):
         raise Unusable(f"the folder {root} could not be opened ({exc.strerror})") from None
     try:
         for i, name in enumerate(parts):
-            shown, folder = "/".join(parts[: i + 1]), i < len(parts) - 1
+            shown, folder = _shown(parts, i)
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except OSError as exc:
@@ -121,7 +128,7 @@ def _open_checked(root, parts):
     checked, path = [], root
     for i, name in enumerate(parts):
         path = path / name
-        shown, folder = "/".join(parts[: i + 1]), i < len(parts) - 1
+        shown, folder = _shown(parts, i)
         try:
             st = os.lstat(path)
         except OSError as exc:

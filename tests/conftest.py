@@ -78,6 +78,12 @@ def make_tiny_course(folder, call_timeout=20, topic_timeout=60):
     return folder
 
 
+@pytest.fixture(scope="session")
+def make_tiny():
+    """make_tiny_course, for fixtures and tests that build several or set limits."""
+    return make_tiny_course
+
+
 @pytest.fixture
 def tiny_course(tmp_path):
     return make_tiny_course(tmp_path / "tiny")
