@@ -3,6 +3,7 @@ size-capped and as UTF-8; every refusal names the file and never shows its conte
 
 Each reader test runs twice: with the openat-style walk (Linux, macOS) and with the lstat
 fallback that native Windows uses."""
+import json
 import os
 import shutil
 import socket
@@ -201,18 +202,31 @@ def test_read_learner_file_names_the_module_and_takes_the_cap(sub):
 # --- the cap in course.yml ------------------------------------------------------------------
 
 
-def test_source_kb_is_a_course_limit(course_copy):
-    text = (course_copy / "course.yml").read_text()
-    assert "  cpu_seconds: 120\n" in text
-    loaded = course_mod.parse(text.replace("  cpu_seconds: 120\n", "  cpu_seconds: 120\n  source_kb: 64\n", 1), course_copy)
-    assert {t.limits.source_kb for t in loaded.topics} == {64}
+def test_source_kb_is_a_course_limit(tiny_course):
+    text = (tiny_course / "course.yml").read_text().replace("limits:\n", "limits:\n  source_kb: 64\n", 1)
+    assert course_mod.parse(text, tiny_course).topic("tiny").limits.source_kb == 64
     assert course_mod.Limits().source_kb == 1024
 
 
 @pytest.mark.parametrize("value", ["big", "0", "-5", "true"])
-def test_a_bad_source_kb_is_named_with_its_line(course_copy, value):
-    text = (course_copy / "course.yml").read_text().replace("  cpu_seconds: 120\n", f"  cpu_seconds: 120\n  source_kb: {value}\n", 1)
+def test_a_bad_source_kb_is_named_with_its_line(tiny_course, value):
+    text = (tiny_course / "course.yml").read_text().replace("limits:\n", f"limits:\n  source_kb: {value}\n", 1)
     line = text.splitlines().index(f"  source_kb: {value}") + 1
     with pytest.raises(course_mod.CourseError) as caught:
-        course_mod.parse(text, course_copy, "course.yml")
+        course_mod.parse(text, tiny_course, "course.yml")
     assert str(caught.value).startswith(f"course.yml:{line}: limits.source_kb: expected a positive number")
+
+
+def test_the_cap_of_course_yml_is_applied_when_checking(tiny_course, monkeypatch):
+    from click.testing import CliRunner
+
+    from grader import cli
+
+    yml = tiny_course / "course.yml"
+    yml.write_text(yml.read_text().replace("limits:\n", "limits:\n  source_kb: 0.5\n", 1))
+    (tiny_course / "exercises" / "tiny.py").write_text("def double(x):\n    return 2 * x\n" + "# padding\n" * 100)
+    monkeypatch.chdir(tiny_course)
+    result = CliRunner().invoke(cli.main, ["check", "tiny", "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 1
+    (message,) = {c["message"] for c in json.loads(result.output)["topics"][0]["checks"]}
+    assert message == "exercises/tiny.py is larger than the 0.5 KB allowed for a source file (1.00781 KB)"
