@@ -237,7 +237,13 @@ class _GradeWriter:
         self.single = len(submissions) == 1 and (output is None or bool(output.suffix))
         self.finished = []
         if output is not None and not self.single:
-            output.mkdir(parents=True, exist_ok=True)
+            self._safely(output, lambda: output.mkdir(parents=True, exist_ok=True))
+
+    def _safely(self, path, write):
+        try:
+            write()
+        except OSError as exc:
+            raise CourseProblem(f"cannot write {path}: {exc.strerror or exc} ({self.kept()})") from None
 
     def render(self, graded):
         if self.fmt == "text":
@@ -252,10 +258,12 @@ class _GradeWriter:
         if self.single and self.output is None:
             click.echo(self.render(graded), nl=False)
         elif self.single:
-            files.write_atomically(self.output, self.render(graded))
+            self._safely(self.output, lambda: files.write_atomically(self.output, self.render(graded)))
         elif self.output is not None:
-            files.write_atomically(self.output / f"{graded.student}.{self.EXTENSIONS[self.fmt]}", self.render(graded))
-            files.write_atomically(self.output / "summary.csv", grade_mod.summary_csv(self.finished))
+            path = self.output / f"{graded.student}.{self.EXTENSIONS[self.fmt]}"
+            self._safely(path, lambda: files.write_atomically(path, self.render(graded)))
+            summary = self.output / "summary.csv"
+            self._safely(summary, lambda: files.write_atomically(summary, grade_mod.summary_csv(self.finished)))
 
     def flush(self):
         """What is printed once, at the end (or when interrupted)."""

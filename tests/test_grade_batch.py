@@ -185,3 +185,11 @@ def test_grading_in_parallel_leaves_the_kit_as_it_was(kit, tmp_path):
     assert result.exit_code == 0, result.output
     assert kit_mod.fingerprint(kit) == before
     assert not list(kit.rglob("__pycache__"))
+
+
+def test_an_output_that_cannot_be_written_is_a_clear_error(kit, tmp_path):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder")
+    subs = [submission(tmp_path, name, solution(kit)) for name in ("alice", "bob")]
+    result = run(*subs, "--kit", kit, "--output", blocker)
+    assert result.exit_code == 2 and f"cannot write {blocker}" in result.output
