@@ -11,6 +11,7 @@ process grades which submission, so
 """
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import sys
 import time
@@ -19,10 +20,6 @@ from collections import deque
 from grader import interrupts
 
 STOP_GRACE = 15  # seconds an interrupted grading process may take to clean up before SIGKILL
-
-
-class _Interrupted(Exception):
-    """A grading process was stopped by Ctrl-C or SIGTERM (sent to it, not to us)."""
 
 
 def _context():
@@ -39,14 +36,28 @@ def _die_with_parent():
     try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _release_the_forkserver():
+    """A forkserver's child inherits the grader's end of the pipe whose closing tells the
+    forkserver that the grader is gone. Kept open here, a grader killed outright would leave
+    the forkserver, and with it this process (see _die_with_parent), running for ever."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        os.close(fd)
+        server._forkserver_alive_fd = None
 
 
 def _serve(conn):
     """A grading process: run (index, function, args) requests until told to stop."""
     interrupts.install()
+    _release_the_forkserver()
     _die_with_parent()
     sys.dont_write_bytecode = True  # the grader writes nothing into the kit (see grader.kit)
     try:
@@ -160,8 +171,8 @@ def run(count, task, fallback, last_resort, jobs, on_result, time_limit=None):
                         process.index = process.deadline = None
                         finish(index, value)
                         continue
-                    if process.process.exitcode == interrupts.EXIT_CODE:
-                        raise _Interrupted()
+                    if process.process.exitcode == interrupts.EXIT_CODE:  # Ctrl-C or SIGTERM reached it
+                        raise KeyboardInterrupt
                     lost = f"its grading process died ({_exit_text(process.process.exitcode)})"
                 elif process.deadline is not None and time.monotonic() >= process.deadline:
                     lost = f"its grading did not finish within {time_limit:g} s, so it was stopped"
@@ -171,15 +182,12 @@ def run(count, task, fallback, last_resort, jobs, on_result, time_limit=None):
                     with interrupts.protected():
                         process.stop(interrupt=True)
                         process.reap(time.monotonic() + STOP_GRACE)
-                    reason = f"not graded: {lost}"
                     if was_fallback:
                         finish(index, last_resort(index, process.reason))
                     else:
-                        pending.appendleft((index, reason))
+                        pending.appendleft((index, f"not graded: {lost}"))
         aborted = False
         return results
-    except _Interrupted:
-        raise KeyboardInterrupt from None
     finally:
         with interrupts.protected():
             for process in processes:

@@ -128,11 +128,10 @@ def grade_many(course, submissions, topics, seed, jobs=1, isolation="auto", on_d
             results.append(grade_or_report(course, submission, topics, seed, isolation, seconds))
             on_done(results[-1])
         return results
-    common = (topics, seed)
     return batch.run(
         len(submissions),
-        task=lambda i: (grade_or_report, (course, submissions[i], *common, isolation, seconds)),
-        fallback=lambda i, reason: (ungraded, (course, submissions[i], *common, reason, isolation)),
+        task=lambda i: (grade_or_report, (course, submissions[i], topics, seed, isolation, seconds)),
+        fallback=lambda i, reason: (ungraded, (course, submissions[i], topics, seed, reason, isolation)),
         last_resort=lambda i, reason: unlisted(submissions[i], reason),
         jobs=jobs, on_result=lambda i, graded: on_done(graded), time_limit=seconds + HARD_LIMIT_GRACE,
     )

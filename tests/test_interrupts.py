@@ -210,3 +210,22 @@ def test_grade_interrupted_keeps_finished_results_and_records_nothing_else(make_
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [(r["student"], r["total"], r["max_total"]) for r in rows] == [("alice", "2", "2")]
     command.assert_clean(mark)
+
+
+@pytest.mark.slow
+def test_grade_in_parallel_killed_outright_still_leaves_nothing_behind(make_tiny, tmp_path):
+    """SIGKILL cannot be handled by the grader; its grading processes notice its death
+    (PR_SET_PDEATHSIG via the forkserver) and clean up their workers and scratch folders."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("parent-death signals are Linux's")
+    kit = _hanging_course(make_tiny, tmp_path)
+    marks = [_mark(), _mark()]
+    for name, mark in zip(("bob", "carol"), marks):
+        (tmp_path / "subs" / name / "exercises").mkdir(parents=True)
+        (tmp_path / "subs" / name / "exercises" / "tiny.py").write_text(HANGING.format(mark=mark))
+    command = Command(tmp_path, ["grade", str(tmp_path / "subs" / "bob"), str(tmp_path / "subs" / "carol"),
+                                 "--kit", str(kit), "--jobs", "2", "--output", str(tmp_path / "out")], tmp_path)
+    wait_for(lambda: all(pids_with_cmdline(f"sleep {m}") for m in marks), command.proc, "both submissions' learner code")
+    assert command.send(signal.SIGKILL) == -signal.SIGKILL  # returns once the grading processes closed its pipes
+    assert gone(lambda: pids_with_cmdline(f"sleep {marks[0]}"))
+    command.assert_clean(marks[1])
