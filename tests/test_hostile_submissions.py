@@ -151,3 +151,15 @@ def test_grade_refuses_a_linked_exercises_folder_and_never_shows_the_secret(link
     assert {c["message"] for c in data["topics"][0]["checks"]} == {
         "exercises is a symbolic link; links are never followed, so submit the folder itself"}
     assert TOKEN not in result.output + (out / "m.json").read_text()
+
+
+def test_check_on_a_fifo_answers_at_once(tmp_path, make_tiny):
+    """`fmgrade check` in a subprocess with a time guard: a reader that opened the FIFO (here,
+    or to find the TODO line to point at) would wait for a writer for ever."""
+    course = make_tiny(tmp_path / "course")
+    (course / FILE).unlink()
+    os.mkfifo(course / FILE)
+    done = subprocess.run([sys.executable, "-m", "grader", "check", "tiny"], cwd=course, capture_output=True,
+                          text=True, timeout=GRADING_TIMEOUT)
+    assert done.returncode == 1, done.stderr
+    assert "exercises/tiny.py is a FIFO (named pipe), not a regular file" in done.stdout
