@@ -3,6 +3,7 @@
 Every problem is one line naming the file, the line and the field, e.g.
 `course.yml:42: sections[1].topics[0].prerequisites: unknown topic 'scalling'`.
 """
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +93,9 @@ class Course:
         return self.root / "tests" / "mutants" / topic_id
 
     def available(self, topic_id):
-        """A topic is available once its stub and its checks exist."""
-        return self.exercise_path(topic_id).is_file() and self.checks_dir(topic_id).is_dir()
+        """A topic is available once its stub and its checks exist (a link or a FIFO in the stub's
+        place counts: reading it then says what is wrong with it)."""
+        return os.path.lexists(self.exercise_path(topic_id)) and self.checks_dir(topic_id).is_dir()
 
 
 def find_root(start=None):
