@@ -14,8 +14,8 @@ import stat
 import sys
 from pathlib import Path
 
-# What grading reads: these folders, hashed whole, and these files.
-FOLDERS = ("grader", "exercises", "solutions", "tests/checks")
+# What grading reads (hidden checks name known mistakes from tests/mutants): these folders, hashed whole, and these files.
+FOLDERS = ("grader", "exercises", "solutions", "tests/checks", "tests/mutants")
 FILES = ("course.yml", "pyproject.toml", "conftest.py", "tests/conftest.py", "tests/__init__.py")
 
 

@@ -40,6 +40,7 @@ class _Collector:
             id=check_id, exercise=exercise, status=status,
             score=points if status == PASSED else 0, max_score=points, hidden=hidden,
             message=message, output=getattr(report, "fmgrade_output", ""),
+            mistake=getattr(report, "fmgrade_mistake", ""),
         )
 
     def pytest_collectreport(self, report):
@@ -48,12 +49,13 @@ class _Collector:
 
 
 def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=(), only=(),
-              root=None, budget=None, unusable=None):
+              plugins=(), root=None, budget=None, unusable=None):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
     isolation: "none" imports the module in this process (trusted solutions only); "auto",
     "bwrap" or "process" run it in a worker (see grader.sandbox).
     only: check ids ("test_x.py::test_y") to run instead of all of them.
+    plugins: more pytest plugin objects (`fmgrade dev record` passes its recorder).
     root: the learner's folder (default: the one holding exercises/); nothing under it is
     trusted (see grader.submission).
     budget: a grader.budget.Budget the run must end within (checks cut short get a timeout).
@@ -78,7 +80,7 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
             if budget is not None:
                 watchdog = budget.watch(session)
     try:
-        return _run(course, topic, impl_path, hidden, seed, session, only, budget)
+        return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget)
     finally:
         if watchdog is not None:
             watchdog.cancel()
@@ -119,7 +121,7 @@ def read_learner_file(path, module_file, root=None, max_bytes=submission.DEFAULT
         return None, str(exc)
 
 
-def _run(course, topic, impl_path, hidden, seed, session, only, budget=None):
+def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=(), budget=None):
     topic_id, checks_dir = topic.id, course.checks_dir(topic.id)
     collector = _Collector(topic_id, checks_dir, budget)
     targets = [str(checks_dir / check_id.split("[")[0]) for check_id in only] or [str(checks_dir)]
@@ -141,7 +143,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only, budget=None):
     import torch  # here, not at the top: the worker must start before this 1.4 s import
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
-    plugins = [collector, _SeedReader()]
+    plugins = [collector, _SeedReader(), *extra_plugins]
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():
