@@ -10,7 +10,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, cli, grade
+from grader import batch, cli, grade, sandbox
 from grader import course as course_mod
 
 HANG_AT_IMPORT = "while True:\n    pass\n"
@@ -71,19 +71,33 @@ def test_a_spent_budget_gives_every_check_a_timeout_without_running_learner_code
     assert "budget of 1e-09 s" in graded.problem
 
 
+BUDGET_REASON = "not finished: grading this submission took longer than its budget of 20 s"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_a_submission_that_hangs_at_import_times_out_and_the_batch_goes_on(kit, tmp_path, jobs):
+@pytest.mark.parametrize("level", ["process", "bwrap"])
+def test_a_submission_that_hangs_at_import_times_out_under_either_isolation(kit, tmp_path, level):
+    if level == "bwrap" and not sandbox.bwrap_available():
+        pytest.skip("bubblewrap is not available here")
+    subs = [submission(tmp_path, "hank", HANG_AT_IMPORT), submission(tmp_path, "alice", solution(kit))]
+    hank, alice = grade.grade_many(course_mod.load(kit), subs, ["tiny"], 3, isolation=level, seconds=20)
+    assert hank.problem == BUDGET_REASON and hank.report.topics[0].isolation == level
+    assert {(c.status, c.message) for c in hank.report.topics[0].checks} == {("timeout", BUDGET_REASON)}
+    assert alice.report.score == alice.report.max_score == 2
+
+
+@pytest.mark.slow
+def test_a_submission_that_hangs_at_import_times_out_and_the_parallel_batch_goes_on(kit, tmp_path):
     hanging = submission(tmp_path, "hank", HANG_AT_IMPORT)
     honest = submission(tmp_path, "alice", solution(kit))
     out = tmp_path / "out"
-    result = run(hanging, honest, "--kit", kit, "--format", "json", "--output", out, "--timeout", 20, "--jobs", jobs)
+    result = run(hanging, honest, "--kit", kit, "--format", "json", "--output", out, "--timeout", 20, "--jobs", 2)
     assert result.exit_code == 1, result.output
     hank = json.loads((out / "hank.json").read_text())
     assert hank["score"] == 0 and hank["max_score"] == 2
     for check in hank["topics"][0]["checks"]:
         assert check["status"] == "timeout"
-        assert check["message"] == "not finished: grading this submission took longer than its budget of 20 s"
+        assert check["message"] == BUDGET_REASON
     assert json.loads((out / "alice.json").read_text())["score"] == 2
 
 
