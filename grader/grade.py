@@ -3,8 +3,9 @@
 Only `exercises/<topic>.py` is taken from a submission, read without following links (see
 grader.submission); its own tests, grader, conftest or course.yml are never read. A missing,
 linked, oversized or unreadable file gives that topic's checks one clear error and zero
-points; a submission that fails in any other way, or overruns its time budget, gets a result
-saying so. Nothing about one submission stops the batch; a broken kit (CourseError) does.
+points; a submission that overruns its time budget gets a timeout for the checks cut short.
+A failure of the grader itself (a topic whose checks cannot run, a grading process that dies)
+is named in the result's `problem` and the rest is graded: nothing stops the batch.
 """
 import csv
 import io
@@ -63,10 +64,15 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
     problem = _folder_problem(submission)
     clock = budget_mod.Budget(seconds) if seconds else None
     report = Report()
+    failures = []
     for topic in topics:
         learner_file = submission / "exercises" / f"{topic}.py"
-        report.topics.append(runner.run_topic(course, topic, learner_file, hidden=True, seed=seed, isolation=isolation,
-                                              root=submission, budget=clock))
+        try:
+            report.topics.append(runner.run_topic(course, topic, learner_file, hidden=True, seed=seed,
+                                                  isolation=isolation, root=submission, budget=clock))
+        except Exception as exc:  # the grader's own failure: every format names it, the other topics still run
+            failures.append(f"grading {topic} failed: {type(exc).__name__}: {exc}")
+    report.problem = "; ".join(failures)
     if clock is not None and any(c.message == clock.reason for t in report.topics for c in t.checks):
         problem = problem or clock.reason
     return Graded(student_id(submission), str(submission), report, problem)
@@ -84,31 +90,30 @@ def _folder_problem(submission):
 
 
 def grade_or_report(course, submission, topics, seed, isolation="auto", seconds=None):
-    """grade_submission, except that a failure gives this submission a result naming it
-    instead of ending the batch. A broken kit (CourseError) still ends it."""
+    """grade_submission, except that a failure outside any topic gives this submission a
+    result naming it instead of ending the batch."""
     try:
         return grade_submission(course, submission, topics, seed, isolation, seconds)
-    except CourseError:
-        raise
     except Exception as exc:  # noqa: BLE001 - one submission must never end the batch
         return ungraded(course, submission, topics, seed, f"not graded: the grader failed on this submission "
                                                           f"({type(exc).__name__}: {exc})", isolation)
 
 
 def ungraded(course, submission, topics, seed, reason, isolation="auto"):
-    """A result for a submission that could not be graded: every check of `topics` at 0 points
-    with `reason` (so every format shows it, and max scores stay comparable); no learner code runs."""
+    """A result for a submission the grader failed on: every check of `topics` at 0 points with
+    `reason` (so every format shows it, and max scores stay comparable) and the report's problem
+    set; no learner code runs."""
     try:
         report = Report([runner.run_topic(course, topic, os.devnull, hidden=True, seed=seed, isolation=isolation,
-                                          unusable=reason) for topic in topics])
+                                          unusable=reason) for topic in topics], problem=reason)
     except Exception:  # noqa: BLE001 - even the checks cannot be listed: the reason alone
-        report = Report()
-    return Graded(student_id(submission), str(submission), report, reason)
+        report = Report(problem=reason)
+    return Graded(student_id(submission), str(submission), report)
 
 
 def unlisted(submission, reason):
     """The last resort, made without pytest: no checks, just the reason."""
-    return Graded(student_id(submission), str(submission), Report(), reason)
+    return Graded(student_id(submission), str(submission), Report(problem=reason))
 
 
 def new_seed():

@@ -124,11 +124,11 @@ def test_an_exception_while_grading_one_submission_gives_it_an_error_result(kit,
     bob, alice = submission(tmp_path, "bob", solution(kit)), submission(tmp_path, "alice", solution(kit))
     out = tmp_path / "out"
     result = run(bob, alice, "--kit", kit, "--format", "json", "--output", out)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # the grader failed: not the learner's doing
     failed = json.loads((out / "bob.json").read_text())
-    assert failed["score"] == 0 and failed["max_score"] == 2
-    assert {c["message"] for c in failed["topics"][0]["checks"]} == {
-        "not graded: the grader failed on this submission (RuntimeError: the disk went away)"}
+    reason = "not graded: the grader failed on this submission (RuntimeError: the disk went away)"
+    assert failed["score"] == 0 and failed["max_score"] == 2 and failed["problem"] == reason
+    assert {c["message"] for c in failed["topics"][0]["checks"]} == {reason}
     rows = {r["student"]: r for r in csv.DictReader((out / "summary.csv").open())}
     assert (rows["alice"]["total"], rows["bob"]["total"], rows["bob"]["max_total"]) == ("2", "0", "2")
 
