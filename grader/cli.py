@@ -233,7 +233,7 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
             results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=done, seconds=seconds)
         guard.check()
     except KeyboardInterrupt:
-        writer.flush()
+        writer.flush(interrupted=True)
         _interrupted(f"{writer.kept()}; nothing was recorded for the submissions being graded")
     except kit_mod.KitChanged as exc:
         raise CourseProblem("the grading kit changed while grading, so the batch was stopped (a submission may have "
@@ -312,16 +312,19 @@ class _GradeWriter:
             summary = self.output / "summary.csv"
             self._safely(summary, lambda: files.write_atomically(summary, grade_mod.summary_csv(self.finished)))
 
-    def flush(self):
-        """What is printed once, at the end (or when interrupted)."""
+    def flush(self, interrupted=False):
+        """What is printed once, at the end (or when interrupted: then only if something finished)."""
         from grader import grade as grade_mod
 
-        if self.single or not self.finished:
+        if self.single or (interrupted and not self.finished):
             return
         if self.output is None:
             click.echo(grade_mod.summary_table(self.finished), nl=False)
-        else:
-            click.echo(f"wrote {len(self.finished)} result(s) and summary.csv to {self.output}")
+            return
+        if not self.finished:  # an empty batch (an empty shard) still has its summary
+            summary = self.output / "summary.csv"
+            self._safely(summary, lambda: files.write_atomically(summary, grade_mod.summary_csv([])))
+        click.echo(f"wrote {len(self.finished)} result(s) and summary.csv to {self.output}")
 
     def kept(self):
         where = f" in {self.output}" if self.output is not None else ""
