@@ -81,7 +81,8 @@ def lines_of(source):
 
 
 def _stub_regions(stub_source):
-    lines = [line.rstrip("\r\n") for line in lines_of(stub_source)]
+    ended = lines_of(stub_source)
+    lines = [line.rstrip("\r\n") for line in ended]
     tree = ast.parse(stub_source)
     raises = {}  # line of the raise -> exercise
     for number, line in enumerate(lines, start=1):
@@ -97,7 +98,7 @@ def _stub_regions(stub_source):
             continue
         bounds = [-1, *positions, len(body)]
         runs = tuple(tuple(body[bounds[k] + 1:bounds[k + 1]]) for k in range(len(bounds) - 1))
-        header_end = _header_end(stub_source, owner)
+        header_end = _header_end(ended, owner)
         for k, i in enumerate(positions):
             first = body[i - 1].end_lineno + 1 if i > 0 else header_end + 1
             last = _first_line(body[i + 1]) - 1 if i + 1 < len(body) else _trailing_comments(lines, body[i].end_lineno,
@@ -137,11 +138,12 @@ def _find(region, tree, source, filename):
         raise LocateError(f"{filename}: `{where}` no longer has the code the stub has around {what}: "
                           f"put it back, or reset the whole file")
     start, stop = bounds[region.index]  # body[start:stop] are the learner's statements of the region
-    header_end = _header_end(source, owner)
+    ended = lines_of(source)
+    header_end = _header_end(ended, owner)
     if start == 0 and body and body[0].lineno <= header_end:
         raise LocateError(f"{filename}: `{where}` has its body on the line of its header; put it on lines of its own")
     first = body[start - 1].end_lineno + 1 if start > 0 else header_end + 1
-    lines = [line.rstrip("\r\n") for line in lines_of(source)]
+    lines = [line.rstrip("\r\n") for line in ended]
     indent = _indent(lines[body[0].lineno - 1]) if body else region.span.indent
     last = _first_line(body[stop]) - 1 if stop < len(body) else _trailing_comments(lines, body[-1].end_lineno, indent)
     return Span(region.exercise, first, max(last, first - 1), indent)
@@ -217,11 +219,11 @@ def _indent(line):
     return line[:len(line) - len(line.lstrip(" \t"))]
 
 
-def _header_end(source, node):
-    """The line of the colon that ends a def/class header (0 for the module)."""
+def _header_end(lines, node):
+    """The line of the colon that ends a def/class header (0 for the module); `lines` keep their ends."""
     if isinstance(node, ast.Module):
         return 0
-    text = "".join(lines_of(source)[node.lineno - 1:node.body[0].lineno])
+    text = "".join(lines[node.lineno - 1:node.body[0].lineno])
     depth = 0
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):

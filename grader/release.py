@@ -16,7 +16,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from grader import stubgen
+from grader import reset, stubgen
 
 TEMPLATES = Path(__file__).parent / "templates"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -223,6 +223,7 @@ def build_release(course, out):
     workflow.mkdir(parents=True)
     shutil.copy(TEMPLATES / "grade.yml", workflow / "grade.yml")
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.fmgrade/\n", encoding="utf-8")
+    reset.save_originals(course, out)  # what `fmgrade reset` restores: the release has no solutions
     return find_leaks(course, out)
 
 
