@@ -105,6 +105,11 @@ def watch(topic, poll):
         topic = watch_mod.topic_in_progress(course, _progress(course.root))
         if topic is None:
             raise CourseProblem("every available topic is complete: name the topic to watch, e.g. `fmgrade watch attention`")
+    try:
+        if not course.available(course.topic(topic).id):
+            raise CourseProblem(f"topic '{topic}' is not available yet in this course")
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
     commands = queue.Queue()
     clear = sys.stdout.isatty()
     with keys.reader(commands) as has_keys:

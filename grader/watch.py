@@ -216,12 +216,15 @@ def topic_in_progress(course, progress):
 # --- the loop ---------------------------------------------------------------------------
 
 
-def network_file_system(path):
-    """The type of the network file system `path` is on, or None (Linux; elsewhere None)."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return None
+def network_file_system(path, mounts=None):
+    """The type of the network file system `path` is on, or None (read from /proc/self/mounts
+    on Linux, or the text `mounts` in that format; elsewhere None)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return None
+    mounts = mounts.splitlines()
     path, best = os.path.realpath(path), ("", None)
     for line in mounts:
         parts = line.split()
