@@ -10,7 +10,7 @@ import click
 
 from grader import course as course_mod
 from grader import progress as progress_mod
-from grader import files, report_text, reporters, stubgen
+from grader import files, report_text, reporters
 from grader.course import CourseError
 from grader.results import Report
 
@@ -24,7 +24,7 @@ class CourseProblem(click.ClickException):
 def _load_course():
     try:
         return course_mod.load()
-    except (CourseError, stubgen.StubError) as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
 
 
@@ -52,7 +52,7 @@ def check(topic, fmt, seed):
     state = _progress(course.root)  # read before learner code runs: it cannot forge what we keep
     try:
         result = check_mod.check_topic(course, topic, seed=seed)
-    except (CourseError, stubgen.StubError) as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
     progress = progress_mod.record(course.root, result, state)
     if fmt == "json":
@@ -121,7 +121,7 @@ def watch(topic, poll):
         click.echo(f"watching exercises/{topic}.py: checking every exercise first...")
         try:
             watch_mod.run(course, topic, show, commands=commands, poll=poll)
-        except (CourseError, stubgen.StubError) as exc:
+        except CourseError as exc:
             raise CourseProblem(str(exc)) from None
         except KeyboardInterrupt:
             pass
@@ -190,11 +190,28 @@ def dev_check(topics):
     click.echo(click.style("The course is sound.", fg="green", bold=True))
 
 
+@dev.command("record")
+@click.option("--topics", help="Comma-separated topic ids (default: every available topic).")
+def dev_record(topics):
+    """Record the solution's answers (and each known mistake's) on the visible checks' inputs."""
+    from grader.recording import record
+
+    course = _load_course()
+    selected = [t.strip() for t in topics.split(",")] if topics else [t.id for t in course.topics if course.available(t.id)]
+    try:
+        for topic, path, answers, fingerprints in record.record(course, selected):
+            click.echo(f"{topic}: {answers} answers, {fingerprints} mistake fingerprints -> {path.relative_to(course.root)}")
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
+
+
 @dev.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that differ; exit 1 if any.")
 @click.option("--topics", help="Comma-separated topic ids (default: every topic with a solution).")
 def stubs(check_only, topics):
     """Regenerate exercises/ from solutions/ (answer regions become TODOs)."""
+    from grader import stubgen
+
     course = _load_course()
     selected = [t.strip() for t in topics.split(",")] if topics else None
     try:
@@ -205,7 +222,7 @@ def stubs(check_only, topics):
             sys.exit(1 if stale else 0)
         for path in stubgen.write_stubs(course, selected):
             click.echo(f"wrote {path.relative_to(course.root)}")
-    except stubgen.StubError as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
 
 

@@ -35,6 +35,7 @@ class Exercise:
     id: str
     goal: str
     hints: tuple = ()
+    depends: tuple = ()  # earlier exercises of the topic this one builds on
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ _SCHEMA = {
     "course": ({"format_version", "title", "sections"}, {"limits"}),
     "section": ({"id", "title", "topics"}, set()),
     "topic": ({"id", "title", "exercises"}, {"summary", "material", "prerequisites", "optional", "limits"}),
-    "exercise": ({"id", "goal"}, {"hints"}),
+    "exercise": ({"id", "goal"}, {"hints", "depends"}),
     "material": ({"title", "url"}, set()),
     "limits": (set(), {"call_timeout", "topic_timeout", "memory_mb", "cpu_seconds"}),
 }
@@ -245,7 +246,13 @@ def _topic(r, raw, path, section_id, defaults):
         ids.add(ex_id)
         hints = r.sequence(raw_ex.get("hints", []), epath + ("hints",), allow_empty=True)
         hints = tuple(r.text(h, epath + ("hints", hi)) for hi, h in enumerate(hints))
-        exercises.append(Exercise(ex_id, r.text(raw_ex["goal"], epath + ("goal",)), hints))
+        depends = r.sequence(raw_ex.get("depends", []), epath + ("depends",), allow_empty=True)
+        depends = tuple(r.ident(d, epath + ("depends", di)) for di, d in enumerate(depends))
+        for di, dep in enumerate(depends):
+            if dep not in ids - {ex_id}:
+                r.error(epath + ("depends", di), f"'{dep}' is not an earlier exercise of this topic "
+                        "(an exercise may depend only on exercises listed before it)")
+        exercises.append(Exercise(ex_id, r.text(raw_ex["goal"], epath + ("goal",)), hints, depends))
     material = []
     for mi, raw_m in enumerate(r.sequence(raw.get("material", []), path + ("material",), allow_empty=True)):
         mpath = path + ("material", mi)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import files, regions, stubgen
+from grader import files, regions
 from grader.progress import PROGRESS_DIR
 
 BACKUPS = "backups"
@@ -35,6 +35,8 @@ class ResetDone:
 def original_stub(course, topic_id):
     """The stub of `topic_id` as released."""
     if course.solution_path(topic_id).is_file():
+        from grader import stubgen  # an instructor module: the student release has neither it nor solutions
+
         try:
             return stubgen.stub_for(course, topic_id)
         except (stubgen.StubError, SyntaxError) as exc:
@@ -51,6 +53,8 @@ def original_stub(course, topic_id):
 
 def save_originals(course, out):
     """Write `exercises/.original/<topic>.py` into the release folder `out`."""
+    from grader import stubgen
+
     for topic in course.topics:
         if course.solution_path(topic.id).is_file():
             files.write_atomically(Path(out) / ORIGINALS / f"{topic.id}.py", stubgen.stub_for(course, topic.id))

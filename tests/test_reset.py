@@ -167,15 +167,28 @@ def test_a_missing_file_is_brought_back_whole(loaded):
     assert done.backup is None and path.read_text() == reset.original_stub(loaded, "attention")
 
 
-def test_the_release_ships_the_originals(course_copy, tmp_path):
-    loaded = course.load(course_copy)
+def test_reset_works_in_the_student_release(course_copy, tmp_path, solve_exercise):
+    import os
     import shutil
+    import subprocess
+    import sys
 
+    loaded = course.load(course_copy)
     shutil.copytree(course.find_root(__file__) / "grader", course_copy / "grader", ignore=release.IGNORED)
     shutil.copy(course.find_root(__file__) / "pyproject.toml", course_copy / "pyproject.toml")
     out = tmp_path / "release"
-    assert release.build_release(loaded, out) == []
-    assert (out / "exercises" / ".original" / "attention.py").read_text() == reset.original_stub(loaded, "attention")
+    leaks = release.build_release(loaded, out)
+    assert [leak for leak in leaks if leak.startswith("exercises/")] == []  # the originals are stubs: no answers
+    original = out / "exercises" / ".original" / "attention.py"
+    assert original.read_text() == reset.original_stub(loaded, "attention")
+    mine = (out / "exercises" / "attention.py")
+    shutil.copy(solve_exercise(course_copy, "attention", "attention"), mine)
+    env = {**os.environ, "PYTHONPATH": str(out)}  # the release's own grader: no stubgen, no solutions
+    done = subprocess.run([sys.executable, "-m", "grader", "reset", "attention", "attention"], cwd=out / "exercises",
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert mine.read_text() == original.read_text()
+    assert len(list((out / ".fmgrade" / "backups" / "attention").iterdir())) == 1
 
 
 # --- the command --------------------------------------------------------------------------
