@@ -25,7 +25,7 @@ from pathlib import Path
 from grader import checks_index, regions, reset, runner
 from grader import progress as progress_mod
 from grader.course import CourseError
-from grader.results import PASSED, TopicResult
+from grader.results import BLOCKED, PASSED, TopicResult
 
 STEP_MS = 50  # a save is handled once the folder has been quiet this long
 WAKE_MS = 200  # the loop wakes this often to read keys and to stat the file
@@ -131,12 +131,13 @@ class Watch:
             return None
         print_now = fingerprint(self.stub, source, self.exercise_ids) if self.stub and source else None
         if self.result is None:
-            ran = list(self.exercise_ids)
+            ran = edited = list(self.exercise_ids)
         else:
             ran = changed_exercises(self.checked_print, print_now, self.exercise_ids)
             if not ran:
                 self.checked_source, self.checked_print = source, print_now
                 return Note("saved; no exercise's code changed, so nothing was re-run")
+            edited, ran = ran, self.with_blocked_dependents(ran)
         only = [] if len(ran) == len(self.exercise_ids) else self._check_ids(ran)
         result = runner.run_topic(self.course, self.topic.id, self.path, hidden=False, only=only,
                                   worker_factory=self.pool)
@@ -146,10 +147,24 @@ class Watch:
         self.progress = progress_mod.record(self.course.root, self.result, self.progress)
         self.pool.replenish(warm_up="optim" in (source or ""))  # after the run: they would share the CPU
         if len(ran) < len(self.exercise_ids):
-            self.focus = ran[0]
+            self.focus = edited[0]
         elif self._status(self.focus) == PASSED:
             self.focus = self._next_pending(self.focus) or self.focus
         return Rechecked(self.result, tuple(ran), seconds, self.focus)
+
+    def with_blocked_dependents(self, exercises):
+        """`exercises` and the blocked ones (course.yml `depends`) that may run now: all they
+        build on is re-run or passes. In course order: an exercise runs after what it builds on."""
+        chosen, grew = set(exercises), True
+        while grew:
+            grew = False
+            for exercise in self.topic.exercises:
+                depends = set(getattr(exercise, "depends", ()))
+                if exercise.id not in chosen and self._status(exercise.id) == BLOCKED and depends & chosen \
+                        and all(d in chosen or self._status(d) == PASSED for d in depends):
+                    chosen.add(exercise.id)
+                    grew = True
+        return [e for e in self.exercise_ids if e in chosen]
 
     def _check_ids(self, exercises):
         return [f"{c.file}::{c.name}" for e in exercises for c in self.checks.get(e, ()) if not c.hidden]

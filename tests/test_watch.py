@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader import cli, course, keys, progress, reset, warm, watch, watch_screen
-from grader.results import NOT_STARTED, PASSED, CheckResult, TopicResult
+from grader.results import BLOCKED, NOT_STARTED, PASSED, CheckResult, TopicResult
 
 DEADLINE = 300  # seconds; a busy 2-core machine can be slow, a broken watch never answers
 
@@ -26,8 +26,23 @@ def wait_for(events, wanted, seen=None):
         except queue.Empty:
             pytest.fail(f"no such event within {DEADLINE} s; got: {seen}")
         seen.append(event)
+        if isinstance(event, BaseException):
+            raise event
         if wanted(event):
             return event
+
+
+def start_watch(loaded, events, **options):
+    """watch.run in a thread; an exception in it arrives on `events` (and fails the test there)."""
+    def target():
+        try:
+            watch.run(loaded, "attention", events.put, **options)
+        except BaseException as exc:  # noqa: B036 - handed to the test, which re-raises it
+            events.put(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
 
 
 def status(event, exercise):
@@ -49,9 +64,7 @@ EXPECT_NO_STATE = ("    import builtins\n    if hasattr(builtins, 'fmgrade_state
 @pytest.mark.slow
 def test_a_save_rechecks_the_edited_exercise_in_a_fresh_worker(loaded, solve_exercise):
     events, commands, stop, pool = queue.Queue(), queue.Queue(), threading.Event(), warm.SparePool()
-    thread = threading.Thread(target=watch.run, args=(loaded, "attention", events.put),
-                              kwargs=dict(stop=stop, commands=commands, pool=pool), daemon=True)
-    thread.start()
+    thread = start_watch(loaded, events, stop=stop, commands=commands, pool=pool)
     try:
         first = wait_for(events, lambda e: isinstance(e, watch.Rechecked))
         assert set(first.ran) == {e.id for e in loaded.topic("attention").exercises}
@@ -62,7 +75,9 @@ def test_a_save_rechecks_the_edited_exercise_in_a_fresh_worker(loaded, solve_exe
         answer = "    d_k = query.size(-1)\n"
         path.write_text(path.read_text().replace(answer, LEAVE_STATE + answer))
         v1 = wait_for(events, lambda e: isinstance(e, watch.Rechecked))
-        assert v1.ran == ("attention",) and status(v1, "attention") == PASSED, v1
+        assert v1.ran == ("attention", "multi_head_attention") and status(v1, "attention") == PASSED, v1
+        assert status(first, "multi_head_attention") == BLOCKED  # it builds on attention: re-run now that it passes
+        assert status(v1, "multi_head_attention") == NOT_STARTED
         assert status(v1, "subsequent_mask") == NOT_STARTED  # kept from the first run
         assert progress.load(loaded.root).topics["attention"]["exercises"]["attention"] == PASSED
 
@@ -121,6 +136,17 @@ def test_comments_and_blank_lines_outside_the_regions_rerun_nothing(texts):
     assert watch.changed_exercises(watch.fingerprint(stub, solved, ids), watch.fingerprint(stub, edited, ids), ids) == []
 
 
+def test_blocked_exercises_run_again_once_what_they_build_on_is_rerun(loaded):
+    state = watch.Watch(loaded, "attention")
+    statuses = {"attention": "failed", "multi_head_attention": BLOCKED, "layer_norm": PASSED,
+                "sublayer_connection": PASSED, "encoder_decoder_layers": BLOCKED, "subsequent_mask": BLOCKED}
+    state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 0, 1) for e, s in statuses.items()])
+    assert state.with_blocked_dependents(["attention"]) == ["attention", "multi_head_attention", "encoder_decoder_layers"]
+    statuses["layer_norm"] = "failed"  # encoder_decoder_layers would still be blocked by it
+    state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 0, 1) for e, s in statuses.items()])
+    assert state.with_blocked_dependents(["attention"]) == ["attention", "multi_head_attention"]
+
+
 def test_an_exercise_whose_function_is_gone_is_rerun(texts):
     stub, ids, solved = texts
     renamed = solved.replace("def rate(", "def my_rate(")
@@ -170,8 +196,7 @@ def test_a_change_that_no_file_event_reports_switches_to_polling(loaded, monkeyp
     monkeypatch.setattr(watchfiles, "watch", silent_watch)
     monkeypatch.setattr(watch.Watch, "recheck", fake_recheck)
     monkeypatch.setattr(watch, "network_file_system", lambda path, mounts=None: None)
-    thread = threading.Thread(target=watch.run, args=(loaded, "attention", events.put), kwargs=dict(stop=stop), daemon=True)
-    thread.start()
+    thread = start_watch(loaded, events, stop=stop)
     try:
         assert wait_for(events, lambda e: "rechecked" in e.text).text == "rechecked 1"
         path = loaded.exercise_path("attention")
