@@ -112,6 +112,7 @@ class Watch:
         self.checked_print = None
         self.focus = self.exercise_ids[0]
         self.hint_levels = {}
+        self.delivered_state = None  # the file's (mtime, size) when it was last read for a check
 
     def close(self):
         self.pool.close()
@@ -270,14 +271,13 @@ def run(course, topic_id, sink, *, stop=None, commands=None, poll=False, pool=No
             first = next(changes, set())  # the watch is armed from here on: no save is missed while checking
             if state.result is None or any(_same_file(path, state.path) for _, path in first):
                 _deliver(state, sink, time.perf_counter())
-            seen, unreported_since = state.file_state(), None
+            unreported_since = None
             for batch in changes:
                 noticed = time.perf_counter()
                 if _handle_commands(state, commands, sink, stop):
                     break
                 ours = any(_same_file(path, state.path) for _, path in batch)
-                now_state = state.file_state()
-                if not ours and now_state != seen:  # stat saw a change that no event reported
+                if not ours and state.file_state() != state.delivered_state:  # a change no event reported
                     unreported_since = unreported_since or noticed
                     if noticed - unreported_since < MISSED_EVENT_S:
                         continue
@@ -288,7 +288,7 @@ def run(course, topic_id, sink, *, stop=None, commands=None, poll=False, pool=No
                         break  # restart the watch, polling
                     ours = True
                 if ours:
-                    unreported_since, seen = None, now_state
+                    unreported_since = None
                     _deliver(state, sink, noticed)
             else:
                 break
@@ -297,6 +297,7 @@ def run(course, topic_id, sink, *, stop=None, commands=None, poll=False, pool=No
 
 
 def _deliver(state, sink, noticed):
+    state.delivered_state = state.file_state()  # before the file is read: a save during the check still counts
     if not state.path.is_file():
         sink(Note(f"{state.module_file} is not there; waiting for it to come back", "problem"))
         return
