@@ -5,6 +5,7 @@ recorded) on the file as it is SAVED in exercises/, and shows the result as an H
 Everything that comes from learner code or a check's message is escaped.
 """
 import html
+import inspect
 import shlex
 
 from IPython.core.error import UsageError
@@ -66,10 +67,12 @@ def check(topic, exercises=(), root=None):
     try:
         course = course_mod.load(root)
         state = progress_mod.load(course.root)  # read before learner code runs
-        if exercises:
+        if not exercises:
+            result = check_mod.check_topic(course, topic)
+        elif "exercises" in inspect.signature(check_mod.check_topic).parameters:  # `fmgrade check TOPIC EXERCISE...`
             result = check_mod.check_topic(course, topic, tuple(exercises))
         else:
-            result = check_mod.check_topic(course, topic)
+            raise UsageError("this fmgrade checks whole topics only: %fmgrade check TOPIC")
     except CourseError as exc:
         raise UsageError(str(exc)) from None
     progress_mod.record(course.root, result, state)
