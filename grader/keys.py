@@ -36,11 +36,14 @@ def reader(commands, stream=None):
     import termios
     import tty
 
-    fd = stream.fileno()
+    # A descriptor of our own for the terminal: pytest, run in this process by each check, puts
+    # /dev/null on descriptor 0 while it runs, which would end a reader of descriptor 0.
+    fd = os.dup(stream.fileno())
     try:
         saved = termios.tcgetattr(fd)
         tty.setcbreak(fd)  # keys arrive one by one, without echo; Ctrl-C still interrupts
     except termios.error:
+        os.close(fd)
         yield False
         return
     thread = threading.Thread(target=_read_posix, args=(fd, commands, stop), daemon=True)
@@ -51,6 +54,7 @@ def reader(commands, stream=None):
         stop.set()
         thread.join(1)
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        os.close(fd)
 
 
 def _read_posix(fd, commands, stop):

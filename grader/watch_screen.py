@@ -3,7 +3,7 @@ import time
 
 import click
 
-from grader.report_text import SYMBOL
+from grader.report_text import ISOLATION_NOTES, SYMBOL
 from grader.results import NOT_STARTED, PASSED
 from grader.verdict import SUSPECT_MARK
 from grader.watch import Note, Rechecked
@@ -44,6 +44,8 @@ def _screen(course, event, keys):
     focus = next((s for s in summaries if s.id == event.focus), None)
     if focus is not None:
         lines.append(_focus(topic, focus))
+    if event.result.isolation in ISOLATION_NOTES:
+        lines += ["", click.style(ISOLATION_NOTES[event.result.isolation], fg="yellow")]
     lines += ["", click.style(KEYS_LINE if keys else NO_KEYS_LINE, dim=True)]
     return "\n".join(lines)
 
