@@ -267,7 +267,8 @@ def run(course, topic_id, sink, *, stop=None, commands=None, poll=False, pool=No
     try:
         while not stop.is_set():
             changes = watchfiles.watch(folder, watch_filter=None, step=STEP_MS, stop_event=stop, rust_timeout=WAKE_MS,
-                                       yield_on_timeout=True, force_polling=polling, raise_interrupt=False)
+                                       yield_on_timeout=True, raise_interrupt=False,
+                                       force_polling=True if polling else None)  # None: watchfiles polls on WSL itself
             first = next(changes, set())  # the watch is armed from here on: no save is missed while checking
             if state.result is None or any(_same_file(path, state.path) for _, path in first):
                 _deliver(state, sink, time.perf_counter())
