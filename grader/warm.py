@@ -19,8 +19,8 @@ class SparePool:
         self._key = None  # the arguments of the last worker asked for
         self.hits = self.misses = 0
 
-    def __call__(self, module_file, source, limits, isolation, hidden_roots=()):
-        key = (module_file, limits, isolation, tuple(str(r) for r in hidden_roots))
+    def __call__(self, module_file, source, limits, isolation, hidden_roots=(), **options):
+        key = (module_file, limits, isolation, tuple(str(r) for r in hidden_roots), tuple(sorted(options.items())))
         with self._lock:
             spare, self._spare = self._spare, None
             self._key = key
@@ -34,16 +34,16 @@ class SparePool:
         if spare is not None:
             spare[1].close()
         self.misses += 1
-        return sandbox.WorkerProcess(module_file, source, limits, isolation, hidden_roots)
+        return sandbox.WorkerProcess(module_file, source, limits, isolation, hidden_roots, **options)
 
     def replenish(self, warm_up=False):
         """Start the next spare (like the last worker asked for), unless one is waiting."""
         with self._lock:
             if self._key is None or self._spare is not None:
                 return
-            module_file, limits, isolation, hidden_roots = self._key
+            module_file, limits, isolation, hidden_roots, options = self._key
             self._spare = (self._key, sandbox.WorkerProcess(module_file, None, limits, isolation, hidden_roots,
-                                                            warm_up=warm_up))
+                                                            warm_up=warm_up, **dict(options)))
 
     def close(self):
         with self._lock:

@@ -312,3 +312,27 @@ def test_cli_watch_shows_each_event_and_names_bad_topics(loaded, monkeypatch):
     assert watch_screen.NO_KEYS_LINE in result.output and result.output.rstrip().endswith("bye")
     result = CliRunner().invoke(cli.main, ["watch", "nope"])
     assert result.exit_code == 2 and "no topic 'nope'" in result.output
+
+
+@pytest.mark.slow
+def test_the_spare_worker_is_handed_out_only_to_a_worker_like_the_last_one():
+    from grader import sandbox
+
+    pool, limits = warm.SparePool(), sandbox.WorkerLimits()
+    made = []
+    try:
+        made.append(pool("exercises/m.py", "x = 1\n", limits, "process"))
+        assert (pool.hits, pool.misses) == (0, 1)
+        pool.replenish()
+        spare = pool._spare[1]
+        made.append(pool("exercises/m.py", "x = 2\n", limits, "process"))
+        assert made[-1] is spare and (pool.hits, pool.misses) == (1, 1)
+        assert made[-1].wait_ready(DEADLINE) is None  # it imported the source it was given
+        pool.replenish()
+        other = pool._spare[1]
+        made.append(pool("exercises/m.py", "x = 3\n", sandbox.WorkerLimits(memory_mb=1024), "process"))
+        assert made[-1] is not other and other.proc.poll() is not None  # a spare unlike it is closed
+    finally:
+        pool.close()
+        for worker in made:
+            worker.close()
