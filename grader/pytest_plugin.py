@@ -104,6 +104,9 @@ def pytest_collection_modifyitems(config, items):
         exercise, points, hidden = check_marks(item)
         if "ref" in item.fixturenames and not hidden:
             raise pytest.UsageError(f"{item.nodeid}: only hidden checks may use the `ref` fixture")
+        if "recorded" in item.fixturenames and hidden:
+            raise pytest.UsageError(f"{item.nodeid}: hidden checks compare with `ref`; `recorded` holds "
+                                    "only the visible checks' answers")
         item.stash[CHECK] = (exercise, points, hidden)
         (drop if hidden and visible_only else keep).append(item)
     if drop:
