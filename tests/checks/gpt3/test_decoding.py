@@ -263,8 +263,8 @@ def test_samples_stay_in_the_kept_set(helpers, recorded):
     # tokens 0, 5, 1 and 2 (0.83).
     for temperature, top_k, top_p in ((2.0, None, 0.8), (1.0, 2, None), (0.7, 4, 0.9)):
         what = f"`sample_next_token` with temperature={temperature}, top_k={top_k}, top_p={top_p}"
-        kept = recorded.filter_logits(LOGITS / temperature, top_k=top_k, top_p=top_p)
         samples = _samples(helpers.sample_rows(LOGITS, n, 5, temperature, top_k, top_p), n, 6, what)
+        kept = recorded.filter_logits(LOGITS / temperature, top_k=top_k, top_p=top_p)  # -inf where removed
         _judge_samples(samples, kept.double().softmax(-1), what)
 
 
