@@ -179,7 +179,7 @@ def _by_id(result):
 
 
 @pytest.mark.parametrize("value", [
-    None, True, 3, -2.5, float("inf"), "text", [1, (2.0, "x")], {"a": 1, 2: [3]},
+    None, True, 3, -2.5, float("inf"), "text", torch.tensor(2.5), torch.tensor(7), [1, (2.0, "x")], {"a": 1, 2: [3]},
     torch.arange(6, dtype=torch.float64).reshape(2, 3), torch.tensor([True, False]), torch.zeros(0, 4),
     torch.tensor([1.5], dtype=torch.bfloat16), numpy.arange(4, dtype=numpy.int32).reshape(2, 2),
 ])

@@ -40,7 +40,7 @@ def encode(value):
         tensor = value.detach().cpu().contiguous()
         if tensor.is_sparse or str(tensor.dtype).removeprefix("torch.") not in _TORCH_DTYPES:
             raise NotData(f"a tensor of dtype {tensor.dtype}")
-        raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""  # 0-d too
+        raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
         return {"tensor": str(tensor.dtype).removeprefix("torch."), "shape": list(tensor.shape),
                 "data": base64.b64encode(raw).decode("ascii")}
     if isinstance(value, numpy.ndarray) and value.dtype.kind in _NUMPY_KINDS:

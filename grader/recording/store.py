@@ -3,7 +3,7 @@
     {"format": "fmgrade-recording", "version": 1, "topic": "attention",
      "calls": {key: {"value": <data>} | {"object": true}},
      "fingerprints": {key: {mistake id: <data>}},   # what each known mistake returns instead
-     "mistakes": {mistake id: message for the learner}}
+     "mistakes": [[mistake id, message for the learner], ...]}  # in mutants.yml's order
 
 Loaded with `json` only: a recording holds data, never code.
 """
@@ -27,7 +27,7 @@ class Recording:
 
     def to_text(self):
         body = {"format": FORMAT, "version": VERSION, "topic": self.topic, "calls": self.calls,
-                "fingerprints": self.fingerprints, "mistakes": self.mistakes}
+                "fingerprints": self.fingerprints, "mistakes": [[k, v] for k, v in self.mistakes.items()]}
         return json.dumps(body, sort_keys=True, indent=1) + "\n"
 
 
@@ -47,10 +47,15 @@ def load(checks_dir, topic):
         raise CourseError(f"{where}: not a recording ({exc}); run `fmgrade dev record --topics {topic}`") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT or body.get("version") != VERSION:
         raise CourseError(f"{where}: not a version-{VERSION} fmgrade recording; run `fmgrade dev record --topics {topic}`")
-    for name in ("calls", "fingerprints", "mistakes"):
+    for name in ("calls", "fingerprints"):
         if not isinstance(body.get(name), dict):
             raise CourseError(f"{where}: field '{name}' must be a mapping")
-    return Recording(topic, body["calls"], body["fingerprints"], body["mistakes"])
+    mistakes = body.get("mistakes")
+    if isinstance(mistakes, dict):  # written before the order was kept
+        mistakes = sorted(mistakes.items())
+    if not isinstance(mistakes, list) or not all(isinstance(m, list) and len(m) == 2 for m in mistakes):
+        raise CourseError(f"{where}: field 'mistakes' must be a list of [id, message] pairs")
+    return Recording(topic, body["calls"], body["fingerprints"], dict(mistakes))
 
 
 def save(checks_dir, recording):
