@@ -4,10 +4,10 @@ import re
 
 from click import style
 
-from grader.results import ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
+from grader.results import BLOCKED, ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
 from grader.verdict import SUSPECT_MARK
 
-SYMBOL = {PASSED: ("✔", "green"), FAILED: ("✘", "red"), ERROR: ("!", "red"), TIMEOUT: ("⏱", "red"), NOT_STARTED: ("·", "yellow")}
+SYMBOL = {PASSED: ("✔", "green"), FAILED: ("✘", "red"), ERROR: ("!", "red"), TIMEOUT: ("⏱", "red"), NOT_STARTED: ("·", "yellow"), BLOCKED: ("–", "yellow")}
 BAR_WIDTH = 20
 ISOLATION_NOTES = {
     "process": "note: bubblewrap (bwrap) is not available, so your code ran in a separate process with "
