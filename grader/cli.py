@@ -99,6 +99,74 @@ def hint(topic, exercise):
         raise CourseProblem(str(exc)) from None
 
 
+@main.command()
+@click.argument("topic", required=False)
+@click.option("--poll", is_flag=True, help="Poll the file for changes (for network drives and WSL, where file events may not arrive).")
+def watch(topic, poll):
+    """Re-check the exercise you are editing on every save (default TOPIC: the one in progress)."""
+    import queue
+
+    from grader import keys, watch_screen
+    from grader import watch as watch_mod
+
+    course = _load_course()
+    if topic is None:
+        topic = watch_mod.topic_in_progress(course, _progress(course.root))
+        if topic is None:
+            raise CourseProblem("every available topic is complete: name the topic to watch, e.g. `fmgrade watch attention`")
+    try:
+        if not course.available(course.topic(topic).id):
+            raise CourseProblem(f"topic '{topic}' is not available yet in this course")
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
+    commands = queue.Queue()
+    clear = sys.stdout.isatty()
+    with keys.reader(commands) as has_keys:
+        def show(event):
+            if clear and isinstance(event, watch_mod.Rechecked):
+                click.clear()
+            click.echo(watch_screen.render(course, event, keys=has_keys))
+
+        click.echo(f"watching exercises/{topic}.py: checking every exercise first...")
+        try:
+            watch_mod.run(course, topic, show, commands=commands, poll=poll)
+        except CourseError as exc:
+            raise CourseProblem(str(exc)) from None
+        except KeyboardInterrupt:
+            pass
+
+
+@main.command()
+@click.argument("topic")
+@click.argument("exercise", required=False)
+@click.option("--undo", is_flag=True, help="Bring back the newest backup (the current file is backed up first).")
+@click.option("--yes", "-y", is_flag=True, help="Reset the whole file without asking.")
+def reset(topic, exercise, undo, yes):
+    """Put the stub of EXERCISE (or of the whole file) back; your version is kept in .fmgrade/backups/."""
+    from grader import reset as reset_mod
+
+    course = _load_course()
+    try:
+        if undo:
+            if exercise:
+                raise CourseProblem("--undo brings back the whole file: leave out the EXERCISE")
+            done = reset_mod.undo(course, topic)
+        elif exercise:
+            done = reset_mod.reset_exercise(course, topic, exercise)
+        else:
+            course.topic(topic)
+            if not yes:
+                click.confirm(f"Reset the whole of exercises/{topic}.py to the stub? (your version is backed up first)",
+                              abort=True)
+            done = reset_mod.reset_file(course, topic)
+    except (CourseError, reset_mod.ResetError) as exc:
+        raise CourseProblem(str(exc)) from None
+    click.echo(done.summary)
+    if done.backup is not None:
+        click.echo(f"your previous version is kept in {done.backup.relative_to(course.root).as_posix()} "
+                   f"(`fmgrade reset {topic} --undo` brings it back)")
+
+
 @main.command("list")
 def list_topics():
     """The topics of the course and where you stand in each."""

@@ -20,7 +20,7 @@ import tarfile
 from pathlib import Path
 
 from grader import kit as kit_mod
-from grader import leaks, stubgen
+from grader import leaks, reset, stubgen
 
 TEMPLATES = Path(__file__).parent / "templates"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -257,6 +257,7 @@ def build_release(course, out):
     workflow.mkdir(parents=True)
     shutil.copy(TEMPLATES / "classroom.yml", workflow / "classroom.yml")  # visible checks only, no secret
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.fmgrade/\n", encoding="utf-8")
+    reset.save_originals(course, out)  # what `fmgrade reset` restores: the release has no solutions
     return find_leaks(course, out)
 
 

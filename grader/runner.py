@@ -49,13 +49,14 @@ class _Collector:
 
 
 def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=(), only=(),
-              plugins=(), root=None, budget=None, unusable=None):
+              plugins=(), root=None, budget=None, unusable=None, worker_factory=None):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
     isolation: "none" imports the module in this process (trusted solutions only); "auto",
     "bwrap" or "process" run it in a worker (see grader.sandbox).
     only: check ids ("test_x.py::test_y") to run instead of all of them.
     plugins: more pytest plugin objects (`fmgrade dev record` passes its recorder).
+    worker_factory: starts the worker (see proxy.Session); default a new sandbox.WorkerProcess.
     root: the learner's folder (default: the one holding exercises/); nothing under it is
     trusted (see grader.submission).
     budget: a grader.budget.Budget the run must end within (checks cut short get a timeout).
@@ -76,7 +77,7 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
         if unusable is not None:
             session = proxy.Session(f"exercises/{topic.id}.py", None, limits, _level(isolation), unreadable=unusable)
         elif isolation != "none":
-            session = _start_session(course, topic, limits, impl_path, isolation, hidden_roots, root)
+            session = _start_session(course, topic, limits, impl_path, isolation, hidden_roots, root, worker_factory)
             if budget is not None:
                 watchdog = budget.watch(session)
     try:
@@ -93,14 +94,15 @@ def _level(isolation):
     return "in-process" if isolation == "none" else sandbox.choose_isolation(isolation)
 
 
-def _start_session(course, topic, limits, impl_path, isolation, hidden_roots, root=None):
+def _start_session(course, topic, limits, impl_path, isolation, hidden_roots, root=None, worker_factory=None):
     """Start the worker now: it imports torch while pytest starts and collects here."""
     module_file = f"exercises/{topic.id}.py"
     source, unreadable = read_learner_file(impl_path, module_file, root, int(limits.source_kb * 1024))
     helpers_path = course.checks_dir(topic.id) / "helpers.py"
     helpers_source = helpers_path.read_text(encoding="utf-8") if helpers_path.is_file() else None
     return proxy.Session(module_file, source, limits, _level(isolation),
-                         helpers_source, hidden_roots=(course.root, *hidden_roots), unreadable=unreadable)
+                         helpers_source, hidden_roots=(course.root, *hidden_roots), unreadable=unreadable,
+                         worker_factory=worker_factory)
 
 
 def read_learner_file(path, module_file, root=None, max_bytes=submission.DEFAULT_MAX_BYTES):
@@ -128,6 +130,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
     args = [
         *targets, "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(checks_dir),
         "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:terminal",
+        "-p", "no:unraisableexception",  # its 5 gc.collect() over torch's heap cost 0.1-0.6 s a run
         "--import-mode", "importlib", "--fmgrade-impl", str(impl_path),
     ]
     if not hidden:
