@@ -120,11 +120,19 @@ def _where(diff):
     return list(index) if index else "()"
 
 
+def _float64(value):
+    """A float64 tensor; a complex one as its (..., 2) real and imaginary parts."""
+    value = torch.as_tensor(value).detach()
+    return (torch.view_as_real(value) if value.is_complex() else value).double()
+
+
 def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hint=None):
     """`got` must match `expected` elementwise; otherwise name the worst entry and any
-    suspect (label -> tensor a known mistake would produce) that `got` matches instead."""
-    expected = torch.as_tensor(expected).detach().double()
-    got = expect_shape(got, expected.shape, what, hint)
+    suspect (label -> tensor a known mistake would produce) that `got` matches instead.
+    Complex tensors are compared as their real and imaginary parts."""
+    expected = _float64(expected)
+    got = expect_tensor(got, what)
+    got = expect_shape(torch.view_as_real(got) if got.is_complex() else got, expected.shape, what, hint)
     got = got.double()
     if _close(got, expected, atol, rtol):
         return got
@@ -140,10 +148,10 @@ def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hi
             f"got {got[index].item():.6g} (largest difference {diff.max().item():.3g})."
         )
     for label, value in (suspects or {}).items():
-        value = torch.as_tensor(value).detach().double()
+        value = _float64(value)
         if _close(got, value, atol, rtol):
             fail(f"{message} {SUSPECT_MARK}{label}.")
-    _fail_naming(message, lambda v: _close(got, torch.as_tensor(v).detach().double(), atol, rtol), hint)
+    _fail_naming(message, lambda v: _close(got, _float64(v), atol, rtol), hint)
 
 
 def expect_equal(got, expected, what, hint=None):
