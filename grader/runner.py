@@ -22,7 +22,7 @@ class _Collector:
 
     def __init__(self, topic, checks_dir):
         self.topic, self.checks_dir = topic, checks_dir
-        self.results, self.problems = {}, []
+        self.results, self.problems, self.seeded = {}, [], set()
 
     def pytest_runtest_logreport(self, report):
         status_message = getattr(report, "fmgrade", None)
@@ -38,6 +38,9 @@ class _Collector:
             score=points if status == PASSED else 0, max_score=points, hidden=hidden,
             message=message, output=getattr(report, "fmgrade_output", ""),
         )
+
+    def pytest_collection_modifyitems(self, items):
+        self.seeded = {item.nodeid.split("/")[-1] for item in items if "seed" in item.fixturenames}
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -126,7 +129,10 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
             raise CourseError(f"{checks_dir.name}/{result.id}: exercise '{result.exercise}' is not in course.yml's topic '{topic_id}'")
     checks = sorted(collector.results.values(), key=lambda c: _order(topic, c))
     isolation = session.isolation if session is not None else "in-process"
-    return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0))
+    import_failure = session.import_failure if session is not None else None
+    return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0),
+                       import_error=import_failure.message if import_failure else "",
+                       random_inputs=any(c.id in collector.seeded for c in checks))
 
 
 @contextlib.contextmanager
