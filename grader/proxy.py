@@ -7,7 +7,7 @@ learner code printed, per check.
 """
 import time
 
-from grader import sandbox
+from grader import sandbox, timeouts
 from grader import worker as wire
 from grader.verdict import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
 
@@ -110,7 +110,7 @@ class Session:
         if op == "call_helper" and not self._helpers_loaded:
             self._call(worker, {"op": "helpers", "name": "helpers.py", "args": [self.helpers_source]})
             self._helpers_loaded = True
-        message = {"op": op, "target": target, "name": name,
+        message = {"op": op, "target": target, "name": name, "timeout": self.limits.call_timeout,
                    "args": _encode(list(args)), "kwargs": _encode(kwargs or {})}
         return _decode(self._call(worker, message), self)
 
@@ -119,7 +119,7 @@ class Session:
             reply = worker.request(message, self.limits.call_timeout)
         except sandbox.CallTimedOut:
             self._lose("timeout")
-            raise LearnerTimeout(f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s") from None
+            raise LearnerTimeout(self._timed_out(message)) from None
         except sandbox.WorkerDied as died:
             self._discard()
             raise WorkerLost(f"{died.reason} during exercise `{self.exercise}`") from None
@@ -130,6 +130,14 @@ class Session:
                                  f"of memory allowed (exercise `{self.exercise}`)")
             raise LearnerCodeError(error["type"], error["message"], error["where"])
         return reply["value"]
+
+    def _timed_out(self, message):
+        """Which call did not return, and the line it was stopped on (from the worker's stack
+        dump, taken out of what the learner's code printed)."""
+        self.last_output, frames = timeouts.take_stack(getattr(self, "last_output", ""), self.module_file)
+        return (f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s: "
+                f"{timeouts.describe_call(message, frames)} was stopped"
+                f"{timeouts.stopped_at(frames, self.module_file, self.source)}")
 
 
 def _encode(value):

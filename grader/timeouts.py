@@ -1,0 +1,82 @@
+"""What a call that timed out was doing: the call with its arguments' shapes, and the line of
+learner code it was on when it was stopped.
+
+Before each call into learner code the worker arms `faulthandler.dump_traceback_later` to
+print its Python stack to its output (which the grader drains) shortly before the grader's
+deadline (grader.worker.arm_stack_dump). When the grader stops the call, it takes that dump
+out of the learner's output and keeps only the learner's frames.
+"""
+import re
+
+from grader import worker as wire
+
+DUMP_HEADER = re.compile(r"^Timeout \(\d+:\d\d:\d\d(?:\.\d+)?\)!$")
+FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+) in (?P<name>.+)$')
+DUMP_LINE = re.compile(r"^(?:(?:Current )?[Tt]hread 0x[0-9a-fA-F]+.*|Stack \(most recent call first\):|\s+File .*|\s*<no Python frame>|\s+\.\.\.)$")
+
+
+def take_stack(output, module_file):
+    """(output without the stack dump, [(line, function), ...] of `module_file`, innermost
+    first). The learner could print text that looks like a dump; it would only mislead
+    their own message."""
+    kept, frames, in_dump = [], [], False
+    for line in output.splitlines(keepends=True):
+        bare = line.rstrip("\n")
+        if DUMP_HEADER.match(bare):
+            in_dump, frames = True, []  # the last dump is the one that counts
+            continue
+        if in_dump and DUMP_LINE.match(bare):
+            frame = FRAME.match(bare)
+            if frame and frame["file"] == module_file:
+                frames.append((int(frame["line"]), frame["name"].strip()))
+            continue
+        in_dump = False
+        kept.append(line)
+    return "".join(kept), frames
+
+
+def describe_call(message, frames=()):
+    """'attention(tensor(2, 4, 8), tensor(2, 4, 8), mask=None)' for a request to the worker;
+    the function name comes from the learner's outermost frame when the request names none."""
+    name = message.get("name")
+    if message.get("op") == "call" or not name:
+        name = frames[-1][1] if frames else "your code"
+    if message.get("op") == "call_helper":
+        name = f"the check's helper {name}"
+    args = [describe_value(v) for v in message.get("args") or ()]
+    args += [f"{k}={describe_value(v)}" for k, v in (message.get("kwargs") or {}).items()]
+    text = f"{name}({', '.join(args)})"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def describe_value(value, depth=0):
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        dtype = str(value.dtype).replace("torch.", "")
+        kind = "tensor" if type(value).__module__.startswith("torch") else "array"
+        shape = ", ".join(str(n) for n in value.shape)
+        return f"{kind}({shape})" + ("" if dtype in ("float32", "float64") else f" {dtype}")
+    if isinstance(value, dict):
+        if wire.NDARRAY in value:
+            return describe_value(value[wire.NDARRAY], depth).replace("tensor(", "array(", 1)
+        if wire.HANDLE in value:
+            return "<your object>"
+        return f"dict of {len(value)}"
+    if isinstance(value, (list, tuple)):
+        if len(value) <= 3 and depth < 2:
+            inner = ", ".join(describe_value(v, depth + 1) for v in value)
+            return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' * (len(value) == 1)})"
+        return f"{type(value).__name__} of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def stopped_at(frames, module_file, source):
+    """' at exercises/x.py:12 in f(): `while True:`' for the innermost learner frame, or ''."""
+    if not frames:
+        return ""
+    line, name = frames[0]
+    where = f" at {module_file}:{line} in {name}()"
+    lines = (source or "").splitlines()
+    if 0 < line <= len(lines) and lines[line - 1].strip():
+        where += f": `{lines[line - 1].strip()[:120]}`"
+    return where
