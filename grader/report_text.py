@@ -104,8 +104,10 @@ def _printed(output, indent="      "):
     if not lines:
         return []
     more_bytes = ""
-    if re.fullmatch(r"\.\.\. \(\d+ more bytes not shown\)", lines[-1]):  # grader.sandbox cut it
-        more_bytes = lines.pop()[5:-1]
+    cut = re.fullmatch(r"\.\.\. \((\d+) more bytes not shown\)", lines[-1])  # grader.sandbox's mark
+    if cut:
+        lines.pop()
+        more_bytes = f"{cut.group(1)} more bytes"
     shown = lines[:OUTPUT_LINES]
     rows = [Text(f"{indent}your code printed:", style="dim")]
     rows += [Text.assemble((f"{indent}│ ", "dim"), line) for line in shown]

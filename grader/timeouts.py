@@ -1,38 +1,20 @@
 """What a call that timed out was doing: the call with its arguments' shapes, and the line of
 learner code it was on when it was stopped.
 
-Before each call into learner code the worker arms `faulthandler.dump_traceback_later` to
-print its Python stack to its output (which the grader drains) shortly before the grader's
-deadline (grader.worker.arm_stack_dump). When the grader stops the call, it takes that dump
-out of the learner's output and keeps only the learner's frames.
+The request for a call carries its timeout; when it runs out, the worker's watchdog replies
+with the learner's frames instead of a value (grader.worker.Watchdog), and the grader turns
+them and the request into a message.
 """
-import re
-
 from grader import worker as wire
 
-DUMP_HEADER = re.compile(r"^Timeout \(\d+:\d\d:\d\d(?:\.\d+)?\)!$")
-FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+) in (?P<name>.+)$')
-DUMP_LINE = re.compile(r"^(?:(?:Current )?[Tt]hread 0x[0-9a-fA-F]+.*|Stack \(most recent call first\):|\s+File .*|\s*<no Python frame>|\s+\.\.\.)$")
 
-
-def take_stack(output, module_file):
-    """(output without the stack dump, [(line, function), ...] of `module_file`, innermost
-    first). The learner could print text that looks like a dump; it would only mislead
-    their own message."""
-    kept, frames, in_dump = [], [], False
-    for line in output.splitlines(keepends=True):
-        bare = line.rstrip("\n")
-        if DUMP_HEADER.match(bare):
-            in_dump, frames = True, []  # the last dump is the one that counts
-            continue
-        if in_dump and DUMP_LINE.match(bare):
-            frame = FRAME.match(bare)
-            if frame and frame["file"] == module_file:
-                frames.append((int(frame["line"]), frame["name"].strip()))
-            continue
-        in_dump = False
-        kept.append(line)
-    return "".join(kept), frames
+def learner_frames(value):
+    """The worker's report as (line, function) pairs, innermost first; anything malformed (the
+    learner's code can write to the pipe too) is dropped."""
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [(frame[0], frame[1][:80]) for frame in value[:100]
+            if isinstance(frame, (list, tuple)) and len(frame) == 2 and type(frame[0]) is int and isinstance(frame[1], str)]
 
 
 def describe_call(message, frames=()):

@@ -157,6 +157,7 @@ def _progress(course_copy):
     return json.loads((course_copy / ".fmgrade" / "progress.json").read_text())["topics"]["attention"]
 
 
+@pytest.mark.slow
 def test_check_runs_only_the_exercises_named_and_progress_keeps_the_others(run, course_copy):
     assert run("check", "attention").exit_code == 1  # the stubs: every exercise not started
     full = _progress(course_copy)
@@ -185,6 +186,7 @@ def test_check_an_unknown_exercise_names_the_topics_exercises(run, course_copy):
     assert not (course_copy / ".fmgrade" / "progress.json").exists()
 
 
+@pytest.mark.slow
 def test_verbose_shows_every_failing_check_in_full(run, course_copy):
     _solve(course_copy, ("/ math.sqrt(d_k)", ""))
     short = run("check", "attention", "attention").output
