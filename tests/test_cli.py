@@ -246,3 +246,41 @@ def test_grade_with_a_gradebook_needs_the_instructor_extra(run, course_copy, mon
     assert result.exit_code == 2
     assert "pip install 'fmgrade[instructor]'" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_the_student_readme_uses_commands_as_typed_after_activation():
+    from grader import release
+
+    text = (release.TEMPLATES / "student_README.md").read_text()
+    for needed in ("source .venv/bin/activate", "source .venv/bin/activate.fish", r".venv\Scripts\Activate.ps1",
+                   "--index-url https://download.pytorch.org/whl/cpu", "\nfmgrade check attention\n"):
+        assert needed in text, needed
+    assert ".venv/bin/fmgrade" not in text
+
+
+@pytest.mark.slow
+def test_the_student_release_shows_only_the_learners_commands(course_copy, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from grader import course, release
+
+    root = course.find_root(__file__)
+    shutil.copytree(root / "grader", course_copy / "grader", ignore=release.IGNORED)
+    shutil.copy(root / "pyproject.toml", course_copy / "pyproject.toml")
+    out = tmp_path / "release"
+    assert release.build_release(course.load(course_copy), out) == []
+    env = {**os.environ, "PYTHONPATH": str(out)}  # the release's own grader package
+
+    def fmgrade(*args):
+        done = subprocess.run([sys.executable, "-m", "grader", *args], cwd=out, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = [line.split()[0] for line in fmgrade("--help").split("Commands:")[1].splitlines() if line.strip()]
+    assert {"check", "hint", "progress", "list"} <= set(listed) and listed[0] == "check"
+    assert not {"dev", "grade", "release", "report"} & set(listed)
+    survey = next(line for line in fmgrade("list").splitlines() if line.startswith("survey"))
+    assert survey.lower().count("optional") == 1
