@@ -10,7 +10,7 @@ import click
 
 from grader import course as course_mod
 from grader import progress as progress_mod
-from grader import files, report_text, reporters, stubgen, terminal
+from grader import files, report_text, reporters, terminal
 from grader.course import CourseError
 from grader.results import Report
 
@@ -24,7 +24,7 @@ class CourseProblem(click.ClickException):
 def _load_course():
     try:
         return course_mod.load()
-    except (CourseError, stubgen.StubError) as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
 
 
@@ -33,19 +33,30 @@ INSTRUCTOR_COMMANDS = ("dev", "grade", "release", "report")
 
 
 class _Commands(click.Group):
-    """Lists the learner's commands first, and the instructor's only in a course that has
-    solutions/: the student release has none, so its `--help` shows what a learner uses.
-    Hidden commands still run there (its CI template calls `fmgrade grade --kit`)."""
+    """Lists the learner's commands first, and the instructor's only where they can work: the
+    student release ships neither solutions/ nor the instructor's modules (grader.release), so
+    its `--help` shows what a learner uses, and an instructor command there is a plain error."""
 
     def list_commands(self, ctx):
         names = super().list_commands(ctx)
-        if not _instructor_course():
+        if not _instructor_side():
             names = [name for name in names if name not in INSTRUCTOR_COMMANDS]
         order = {name: i for i, name in enumerate(LEARNER_COMMANDS)}
         return sorted(names, key=lambda name: (order.get(name, len(order)), name))
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ImportError as exc:  # `from grader import devcheck` where the package leaves it out
+            if (exc.name or "").partition(".")[0] != "grader":
+                raise
+            raise CourseProblem(f"`fmgrade {ctx.invoked_subcommand}` is an instructor command: "
+                                "the student release does not have it") from None
 
-def _instructor_course():
+
+def _instructor_side():
+    if not Path(__file__).with_name("grade.py").is_file():
+        return False  # the learner's package (grader.release.learner_package)
     try:
         return (course_mod.find_root() / "solutions").is_dir()
     except CourseError:
@@ -87,11 +98,11 @@ def check(topic, exercises, fmt, seed, verbose):
     state = _progress(course.root)  # read before learner code runs: it cannot forge what we keep
     try:
         result = check_mod.check_topic(course, topic, exercises, seed=seed)
-    except (CourseError, stubgen.StubError) as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
     progress = progress_mod.record(course.root, result, state)
     if fmt == "json":
-        click.echo(reporters.to_json(Report([result])), nl=False)
+        click.echo(reporters.to_json(Report([result]), course=course), nl=False)
     else:
         path = course.exercise_path(topic)
         terminal.echo(report_text.topic_report(course, result, exercise_path=path, verbose=verbose), "",
@@ -164,11 +175,28 @@ def dev_check(topics):
     click.echo(click.style("The course is sound.", fg="green", bold=True))
 
 
+@dev.command("record")
+@click.option("--topics", help="Comma-separated topic ids (default: every available topic).")
+def dev_record(topics):
+    """Record the solution's answers (and each known mistake's) on the visible checks' inputs."""
+    from grader.recording import record
+
+    course = _load_course()
+    selected = [t.strip() for t in topics.split(",")] if topics else [t.id for t in course.topics if course.available(t.id)]
+    try:
+        for topic, path, answers, fingerprints in record.record(course, selected):
+            click.echo(f"{topic}: {answers} answers, {fingerprints} mistake fingerprints -> {path.relative_to(course.root)}")
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
+
+
 @dev.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that differ; exit 1 if any.")
 @click.option("--topics", help="Comma-separated topic ids (default: every topic with a solution).")
 def stubs(check_only, topics):
     """Regenerate exercises/ from solutions/ (answer regions become TODOs)."""
+    from grader import stubgen
+
     course = _load_course()
     selected = [t.strip() for t in topics.split(",")] if topics else None
     try:
@@ -179,7 +207,7 @@ def stubs(check_only, topics):
             sys.exit(1 if stale else 0)
         for path in stubgen.write_stubs(course, selected):
             click.echo(f"wrote {path.relative_to(course.root)}")
-    except stubgen.StubError as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
 
 
@@ -246,6 +274,7 @@ def _write_grades(course, results, fmt, output):
     from grader import grade as grade_mod
 
     render = {"text": lambda r: _text_grade(course, r)} | {k: (lambda f: lambda r: f(r.report))(f) for k, f in reporters.FORMATS.items()}
+    render["json"] = lambda r: reporters.to_json(r.report, course=course, student=r.student)  # marked for `report`
     if len(results) == 1 and (output is None or output.suffix):
         text = render[fmt](results[0])
         if output is None:
@@ -297,3 +326,40 @@ def release(out, kit):
             click.echo(f"wrote the grading kit to {kit} and {kit_archive} (keep them private)")
     except release_mod.ReleaseError as exc:
         raise CourseProblem(str(exc)) from None
+
+
+@main.command()
+@click.argument("results", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for report.html, exercises.csv, checks.csv and mistakes.csv.")
+@click.option("--gradebook", metavar="URL", help="Read exercise scores from an nbgrader gradebook instead (it holds no mistakes).")
+@click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The course the results were graded with (default: the course in this folder, if any).")
+def report(results, output, gradebook, course_dir):
+    """What the class gets wrong: a report from grade's JSON RESULTS (files or folders)."""
+    try:
+        from grader.classreport import build, plots
+        from grader.gradebook import GradebookError
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("grader."):
+            raise
+        raise CourseProblem("`fmgrade report` is an instructor command: the student release does not have it") from None
+
+    if bool(results) == bool(gradebook):
+        raise CourseProblem("give grade's JSON RESULTS (files or folders) or --gradebook URL, not both"
+                            if results else "nothing to report on: give grade's JSON RESULTS or --gradebook URL")
+    try:
+        course = course_mod.load(course_dir) if course_dir else _course_here()
+        context = build.make_report(results, output, course, gradebook)
+    except (CourseError, build.ReportInputError, GradebookError, plots.PlotsUnavailable) as exc:
+        raise CourseProblem(str(exc)) from None
+    click.echo(build.terminal_summary(context, output))
+
+
+def _course_here():
+    """The course around the current folder, or None outside any course."""
+    try:
+        root = course_mod.find_root()
+    except CourseError:
+        return None
+    return course_mod.load(root)

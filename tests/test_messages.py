@@ -199,5 +199,5 @@ def test_captured_output_is_plain_text(run, course_copy):
         result = run(*args)
         assert not ANSI.search(result.output), args
     data = json.loads(run("check", "attention", "rate", "--format", "json").output)  # JSON as before
-    assert set(data) == {"score", "max_score", "topics"}
+    assert {"score", "max_score", "topics"} <= set(data)
     assert set(data["topics"][0]) == {"id", "score", "max_score", "isolation", "seed", "checks"}
