@@ -22,12 +22,12 @@ def describe_call(message, frames=()):
     the function name comes from the learner's outermost frame when the request names none."""
     name = message.get("name")
     if message.get("op") == "call" or not name:
-        name = frames[-1][1] if frames else "your code"
+        name = frames[-1][1] if frames else None
     if message.get("op") == "call_helper":
         name = f"the check's helper {name}"
     args = [describe_value(v) for v in message.get("args") or ()]
     args += [f"{k}={describe_value(v)}" for k, v in (message.get("kwargs") or {}).items()]
-    text = f"{name}({', '.join(args)})"
+    text = f"{name}({', '.join(args)})" if name else f"your function, called with ({', '.join(args)}),"
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -133,6 +133,7 @@ def test_a_timeout_message_describes_the_call_and_quotes_the_line():
             "kwargs": {"mask": torch.ones(1, 3, 3, dtype=torch.bool)}}
     assert timeouts.describe_call(call, frames) == "attention(tensor(2, 3), [1, 2], <your object>, mask=tensor(1, 3, 3) bool)"
     assert timeouts.describe_call({"op": "call_attr", "name": "forward", "args": []}, frames) == "forward()"
+    assert timeouts.describe_call({"op": "call", "args": [4]}, []) == "your function, called with (4),"
     source = "\n" * 6 + "    x += 1\n"
     assert timeouts.stopped_at(frames, "exercises/a.py", source) == " at exercises/a.py:7 in helper(): `x += 1`"
     assert timeouts.stopped_at([], "exercises/a.py", source) == ""
