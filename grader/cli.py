@@ -12,6 +12,7 @@ from grader import course as course_mod
 from grader import progress as progress_mod
 from grader import files, report_text, reporters, terminal
 from grader.course import CourseError
+from grader.platforms import commands as platform_commands
 from grader.results import Report
 
 
@@ -29,7 +30,7 @@ def _load_course():
 
 
 LEARNER_COMMANDS = ("check", "watch", "hint", "reset", "progress", "list")  # in the order a learner needs them
-INSTRUCTOR_COMMANDS = ("dev", "grade", "release", "report")
+INSTRUCTOR_COMMANDS = ("dev", "grade", "release", "report", "shards")
 
 
 class _Commands(click.Group):
@@ -143,6 +144,74 @@ def hint(topic, exercise, show_all):
     terminal.echo(report_text.hint_report(course, topic_obj, exercise_obj, shown))
 
 
+@main.command()
+@click.argument("topic", required=False)
+@click.option("--poll", is_flag=True, help="Poll the file for changes (for network drives and WSL, where file events may not arrive).")
+def watch(topic, poll):
+    """Re-check the exercise you are editing on every save (default TOPIC: the one in progress)."""
+    import queue
+
+    from grader import keys, watch_screen
+    from grader import watch as watch_mod
+
+    course = _load_course()
+    if topic is None:
+        topic = watch_mod.topic_in_progress(course, _progress(course.root))
+        if topic is None:
+            raise CourseProblem("every available topic is complete: name the topic to watch, e.g. `fmgrade watch attention`")
+    try:
+        if not course.available(course.topic(topic).id):
+            raise CourseProblem(f"topic '{topic}' is not available yet in this course")
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
+    commands = queue.Queue()
+    clear = sys.stdout.isatty()
+    with keys.reader(commands) as has_keys:
+        def show(event):
+            if clear and isinstance(event, watch_mod.Rechecked):
+                click.clear()
+            click.echo(watch_screen.render(course, event, keys=has_keys))
+
+        click.echo(f"watching exercises/{topic}.py: checking every exercise first...")
+        try:
+            watch_mod.run(course, topic, show, commands=commands, poll=poll)
+        except CourseError as exc:
+            raise CourseProblem(str(exc)) from None
+        except KeyboardInterrupt:
+            pass
+
+
+@main.command()
+@click.argument("topic")
+@click.argument("exercise", required=False)
+@click.option("--undo", is_flag=True, help="Bring back the newest backup (the current file is backed up first).")
+@click.option("--yes", "-y", is_flag=True, help="Reset the whole file without asking.")
+def reset(topic, exercise, undo, yes):
+    """Put the stub of EXERCISE (or of the whole file) back; your version is kept in .fmgrade/backups/."""
+    from grader import reset as reset_mod
+
+    course = _load_course()
+    try:
+        if undo:
+            if exercise:
+                raise CourseProblem("--undo brings back the whole file: leave out the EXERCISE")
+            done = reset_mod.undo(course, topic)
+        elif exercise:
+            done = reset_mod.reset_exercise(course, topic, exercise)
+        else:
+            course.topic(topic)
+            if not yes:
+                click.confirm(f"Reset the whole of exercises/{topic}.py to the stub? (your version is backed up first)",
+                              abort=True)
+            done = reset_mod.reset_file(course, topic)
+    except (CourseError, reset_mod.ResetError) as exc:
+        raise CourseProblem(str(exc)) from None
+    click.echo(done.summary)
+    if done.backup is not None:
+        click.echo(f"your previous version is kept in {done.backup.relative_to(course.root).as_posix()} "
+                   f"(`fmgrade reset {topic} --undo` brings it back)")
+
+
 @main.command("list")
 def list_topics():
     """The topics of the course and where you stand in each."""
@@ -212,7 +281,7 @@ def stubs(check_only, topics):
 
 
 @main.command()
-@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("submissions", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--kit", type=click.Path(file_okay=False, path_type=Path), help="Grading kit (default: this course).")
 @click.option("--topics", help="Comma-separated topic ids (default: every available topic).")
 @click.option("--seed", type=int, help="Seed for the hidden checks' inputs (default: chosen per run).")
@@ -222,7 +291,14 @@ def stubs(check_only, topics):
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Submissions graded in parallel.")
 @click.option("--gradebook", metavar="URL", help="Record topic scores in an nbgrader gradebook (e.g. sqlite:///gradebook.db).")
 @click.option("--student", metavar="ID", help="Student id in the gradebook (default: the submission folder's name).")
-def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student):
+@click.option("--shard", metavar="I/N", callback=platform_commands.shard_option,
+              help="Grade only shard I of N (by a hash of the student id), for N graders in parallel.")
+@click.option("--nbgrader", "nbgrader_root", type=click.Path(file_okay=False, path_type=Path),
+              help="nbgrader's course folder: grade submitted/*/ASSIGNMENT, write autograded/ and feedback/.")
+@click.option("--assignment", help="The nbgrader assignment to grade (with --nbgrader).")
+@click.option("--due", metavar="TIME", callback=platform_commands.due_option,
+              help="Due date for nbgrader submissions' late flag (default: the gradebook's).")
+def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student, shard, nbgrader_root, assignment, due):
     """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks."""
     from grader import grade as grade_mod
 
@@ -237,14 +313,21 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student)
         course = course_mod.load(kit) if kit else _load_course()
         selected = grade_mod.select_topics(course, [t.strip() for t in topics.split(",") if t.strip()] if topics else None)
     except CourseError as exc:
+        if output is not None:  # a CI job still finds its results file, naming why there are no grades
+            _write_grades(None, platform_commands.failed_results(submissions, str(exc)), fmt, output)
         raise CourseProblem(str(exc)) from None
+    submissions, selected, layout = platform_commands.prepare_grading(
+        list(submissions), selected, bool(topics), shard, nbgrader_root, assignment, due, gradebook)
     seed = seed if seed is not None else grade_mod.new_seed()
     with click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
                            show_pos=True) as bar:
         results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=lambda _: bar.update(1))
+    layout_written = platform_commands.finish_grading(layout, course, results)
     _write_grades(course, results, fmt, output)
     if gradebook:
-        _record_grades(gradebook, results, student, course)
+        _record_grades(gradebook, results, student, course, layout)
+    if not layout_written or any(g.report.problem for g in results):
+        sys.exit(2)  # the grader failed somewhere (named in every format): not the learners' doing
     sys.exit(0 if all(g.report.score == g.report.max_score for g in results) else 1)
 
 
@@ -259,12 +342,13 @@ def _require_gradebook_extra(url):
         raise CourseProblem(str(exc)) from None
 
 
-def _record_grades(url, results, student, course):
+def _record_grades(url, results, student, course, layout=None):
     from grader import gradebook as gradebook_mod  # imports nbgrader (about 2 s): only when asked
 
     try:
         for graded in results:
-            gradebook_mod.record(url, student or graded.student, graded.report, course)
+            gradebook_mod.record(url, student or graded.student, graded.report, course,
+                                 **platform_commands.gradebook_args(layout, graded))
     except gradebook_mod.GradebookError as exc:
         raise CourseProblem(str(exc)) from None
     click.echo(f"recorded {len(results)} submission(s) in the gradebook", err=True)
@@ -297,6 +381,8 @@ def _text_grade(course, graded):
     parts = [f"submission {graded.submission} (student {graded.student})"]
     if graded.problem:
         parts.append(click.style(graded.problem, fg="red"))
+    if graded.report.problem:
+        parts.append(click.style(f"The autograder failed: {graded.report.problem}", fg="red"))
     parts += [str(report_text.topic_report(course, topic)) for topic in graded.report.topics]
     parts.append(f"Total: {graded.report.score:g}/{graded.report.max_score:g}")
     drawn = [topic for topic in graded.report.topics if topic.random_inputs]
@@ -308,11 +394,18 @@ def _text_grade(course, graded):
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--kit", type=click.Path(path_type=Path), help="Also write the grading kit here (keep it private).")
-def release(out, kit):
+@click.option("--gradescope", "gradescope_zip", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write Gradescope's autograder.zip here (needs --kit; private too).")
+@click.option("--gradescope-topics", metavar="a,b", help="Topics the Gradescope assignment grades (default: all).")
+@click.option("--gradescope-hidden", type=click.Choice(["after_published", "after_due_date", "hidden", "visible"]),
+              default="after_published", show_default=True, help="When students see the hidden checks' results on Gradescope.")
+def release(out, kit, gradescope_zip, gradescope_topics, gradescope_hidden):
     """Write the student release to OUT (and OUT.tar.gz); with --kit, the grading kit too."""
     from grader import release as release_mod
 
     course = _load_course()
+    if gradescope_zip and not kit:
+        raise CourseProblem("--gradescope needs --kit KIT: the bundle holds the grading kit")
     try:
         leaks = release_mod.build_release(course, out)
         if leaks:
@@ -324,6 +417,9 @@ def release(out, kit):
             release_mod.build_kit(course, kit)
             kit_archive = release_mod.write_archive(kit, kit.with_name(kit.name + ".tar.gz"))
             click.echo(f"wrote the grading kit to {kit} and {kit_archive} (keep them private)")
+        if gradescope_zip:
+            bundle = platform_commands.gradescope_bundle(course, kit, gradescope_zip, gradescope_topics, gradescope_hidden)
+            click.echo(f"wrote Gradescope's autograder bundle to {bundle} (private: it holds the kit)")
     except release_mod.ReleaseError as exc:
         raise CourseProblem(str(exc)) from None
 
@@ -363,3 +459,7 @@ def _course_here():
     except CourseError:
         return None
     return course_mod.load(root)
+
+
+for _command in platform_commands.COMMANDS:  # classroom, shards (grader/platforms/)
+    main.add_command(_command)

@@ -51,9 +51,14 @@ def grade_submission(course, submission, topics, seed, isolation="auto"):
     elif not (submission / "exercises").is_dir():
         problem = f"submission {submission} has no exercises/ folder"
     report = Report()
+    failures = []
     for topic in topics:
         learner_file = submission / "exercises" / f"{topic}.py"
-        report.topics.append(runner.run_topic(course, topic, learner_file, hidden=True, seed=seed, isolation=isolation))
+        try:
+            report.topics.append(runner.run_topic(course, topic, learner_file, hidden=True, seed=seed, isolation=isolation))
+        except Exception as exc:  # the grader's own failure: every format names it, the other topics still run
+            failures.append(f"grading {topic} failed: {type(exc).__name__}: {exc}")
+    report.problem = "; ".join(failures)
     return Graded(student_id(submission), str(submission), report, problem)
 
 

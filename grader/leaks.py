@@ -101,6 +101,6 @@ def _topic_of(relative):
     """The topic a release file belongs to: tests/checks/<topic>/... or exercises/<topic>.py."""
     if relative.parts[:2] == ("tests", "checks") and len(relative.parts) > 3:
         return relative.parts[2]
-    if relative.parts[0] == "exercises" and len(relative.parts) == 2:
-        return relative.stem
+    if relative.parts[0] == "exercises" and len(relative.parts) == 2 or relative.parts[:2] == ("exercises", ".original"):
+        return relative.stem  # exercises/.original/<topic>.py: the stub as released, for `fmgrade reset`
     return None

@@ -18,7 +18,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from grader import leaks, stubgen
+from grader import leaks, reset, stubgen
 
 TEMPLATES = Path(__file__).parent / "templates"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -26,7 +26,10 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 # class reports and grading platforms. Learners run none of it, so the release ships none of it.
 INSTRUCTOR_ONLY = (
     "release.py", "devcheck.py", "stubgen.py", "mutants.py", "leaks.py", "gradebook.py", "grade.py",
-    "recording/record.py", "recording/live.py", "platforms", "classreport", "templates/kit_README.md",
+    "recording/record.py", "recording/live.py", "classreport", "templates/kit_README.md",
+    # grading platforms: the learner's side keeps `fmgrade classroom` (platforms/classroom.py, commands.py)
+    "platforms/gradescope.py", "platforms/nbgrader_layout.py", "platforms/submission_files.py",
+    "templates/grade-classroom.yml", "templates/gradescope_setup.sh", "templates/gradescope_run_autograder",
 )
 LEAK_RUN = 3  # consecutive solution lines that count as a leak
 MIN_LEAK_CHARS = 40  # a shorter region ("return x * 2") is not evidence
@@ -244,8 +247,9 @@ def build_release(course, out):
     (out / "README.md").write_text((TEMPLATES / "student_README.md").read_text(encoding="utf-8"), encoding="utf-8")
     workflow = out / ".github" / "workflows"
     workflow.mkdir(parents=True)
-    shutil.copy(TEMPLATES / "grade.yml", workflow / "grade.yml")
+    shutil.copy(TEMPLATES / "classroom.yml", workflow / "classroom.yml")  # visible checks only, no secret
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.fmgrade/\n", encoding="utf-8")
+    reset.save_originals(course, out)  # what `fmgrade reset` restores: the release has no solutions
     return find_leaks(course, out)
 
 
@@ -259,4 +263,7 @@ def build_kit(course, kit):
     if (course.root / "tests" / "mutants").is_dir():  # hidden checks name known mistakes with them
         shutil.copytree(course.root / "tests" / "mutants", kit / "tests" / "mutants", ignore=IGNORED)
     (kit / "README.md").write_text((TEMPLATES / "kit_README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    workflows = kit / ".github" / "workflows"  # the instructor's grading of a whole classroom
+    workflows.mkdir(parents=True)
+    shutil.copy(TEMPLATES / "grade-classroom.yml", workflows / "grade-classroom.yml")
     return kit

@@ -49,13 +49,14 @@ class _Collector:
 
 
 def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=(), only=(),
-              plugins=()):
+              plugins=(), worker_factory=None):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
     isolation: "none" imports the module in this process (trusted solutions only); "auto",
     "bwrap" or "process" run it in a worker (see grader.sandbox).
     only: check ids ("test_x.py::test_y") to run instead of all of them.
     plugins: more pytest plugin objects (`fmgrade dev record` passes its recorder).
+    worker_factory: starts the worker (see proxy.Session); default a new sandbox.WorkerProcess.
     """
     topic = course.topic(topic_id)
     checks_dir = course.checks_dir(topic_id)
@@ -63,7 +64,7 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
         raise CourseError(f"topic '{topic_id}' is not available yet: no checks in {checks_dir}")
     session = None
     if isolation != "none":
-        session = _start_session(course, topic, impl_path, isolation, hidden_roots)
+        session = _start_session(course, topic, impl_path, isolation, hidden_roots, worker_factory)
     try:
         return _run(course, topic, impl_path, hidden, seed, session, only, plugins)
     finally:
@@ -71,14 +72,15 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
             session.close()
 
 
-def _start_session(course, topic, impl_path, isolation, hidden_roots):
+def _start_session(course, topic, impl_path, isolation, hidden_roots, worker_factory=None):
     """Start the worker now: it imports torch while pytest starts and collects here."""
     module_file = f"exercises/{topic.id}.py"
     source, unreadable = read_learner_file(impl_path, module_file)
     helpers_path = course.checks_dir(topic.id) / "helpers.py"
     helpers_source = helpers_path.read_text(encoding="utf-8") if helpers_path.is_file() else None
     return proxy.Session(module_file, source, topic.limits, sandbox.choose_isolation(isolation),
-                         helpers_source, hidden_roots=(course.root, *hidden_roots), unreadable=unreadable)
+                         helpers_source, hidden_roots=(course.root, *hidden_roots), unreadable=unreadable,
+                         worker_factory=worker_factory)
 
 
 def read_learner_file(path, module_file):
@@ -103,6 +105,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
     args = [
         *targets, "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(checks_dir),
         "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:terminal",
+        "-p", "no:unraisableexception",  # its 5 gc.collect() over torch's heap cost 0.1-0.6 s a run
         "--import-mode", "importlib", "--fmgrade-impl", str(impl_path),
     ]
     if not hidden:
