@@ -10,7 +10,8 @@ def check_topic(course, topic_id, exercises=(), *, seed=None):
     if not course.available(topic.id):
         raise CourseError(f"topic '{topic.id}' ({topic.title}) is not available yet in this course")
     only, not_run = select(course, topic, exercises)
-    result = runner.run_topic(course, topic.id, course.exercise_path(topic.id), hidden=False, seed=seed, only=only)
+    result = runner.run_topic(course, topic.id, course.exercise_path(topic.id), hidden=False, seed=seed, only=only,
+                               root=course.root)
     result.not_run = not_run
     return result
 

@@ -10,7 +10,7 @@ import click
 
 from grader import course as course_mod
 from grader import progress as progress_mod
-from grader import files, report_text, reporters, terminal
+from grader import files, interrupts, report_text, reporters, terminal
 from grader.course import CourseError
 from grader.platforms import commands as platform_commands
 from grader.results import Report
@@ -20,6 +20,11 @@ class CourseProblem(click.ClickException):
     """A broken course or a bad argument: exit code 2, never a traceback."""
 
     exit_code = 2
+
+
+def _interrupted(what):
+    click.echo(f"\ninterrupted: {what}", err=True)
+    sys.exit(interrupts.EXIT_CODE)
 
 
 def _load_course():
@@ -98,10 +103,13 @@ def check(topic, exercises, fmt, seed, verbose):
     course = _load_course()
     state = _progress(course.root)  # read before learner code runs: it cannot forge what we keep
     try:
-        result = check_mod.check_topic(course, topic, exercises, seed=seed)
+        with interrupts.handled():
+            result = check_mod.check_topic(course, topic, exercises, seed=seed)
+            progress = progress_mod.record(course.root, result, state)
+    except KeyboardInterrupt:
+        _interrupted(f"nothing was recorded for {topic}")
     except CourseError as exc:
         raise CourseProblem(str(exc)) from None
-    progress = progress_mod.record(course.root, result, state)
     if fmt == "json":
         click.echo(reporters.to_json(Report([result]), course=course), nl=False)
     else:
@@ -298,9 +306,16 @@ def stubs(check_only, topics):
 @click.option("--assignment", help="The nbgrader assignment to grade (with --nbgrader).")
 @click.option("--due", metavar="TIME", callback=platform_commands.due_option,
               help="Due date for nbgrader submissions' late flag (default: the gradebook's).")
-def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student, shard, nbgrader_root, assignment, due):
-    """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks."""
+@click.option("--timeout", "seconds", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Wall-clock time one submission may take in all (default: the sum of its topics' limits).")
+def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student, shard, nbgrader_root, assignment, due,
+          seconds):
+    """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks.
+
+    Each result is written as soon as its submission is graded. Ctrl-C stops at once and keeps
+    the results finished; the kit must not change while it grades (exit 2 if it does)."""
     from grader import grade as grade_mod
+    from grader import kit as kit_mod
 
     if student and len(submissions) > 1:
         raise CourseProblem("--student names one student: with several submissions, their folder names are used")
@@ -318,17 +333,42 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
         raise CourseProblem(str(exc)) from None
     submissions, selected, layout = platform_commands.prepare_grading(
         list(submissions), selected, bool(topics), shard, nbgrader_root, assignment, due, gradebook)
+    duplicates = grade_mod.duplicate_ids(submissions)
+    if duplicates:
+        raise CourseProblem("two submissions would get one result: " + "; ".join(duplicates) +
+                            ". Give each submission a folder named for its student (e.g. submissions/<id>/) and grade again.")
     seed = seed if seed is not None else grade_mod.new_seed()
-    with click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
-                           show_pos=True) as bar:
-        results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=lambda _: bar.update(1))
+    writer = _GradeWriter(course, fmt, output, submissions)
+    guard = kit_mod.Guard(course.root, skip=[output] if output else [])
+    staged = layout.by_student() if layout is not None else {}
+
+    def done(graded):
+        guard.check()  # a submission that changed the kit is not written, and the batch stops
+        if graded.student in staged:  # name it as the instructor knows it, not by its staged copy
+            graded.submission = str(staged[graded.student].folder)
+        writer.add(graded)
+        bar.update(1)
+
+    try:
+        with interrupts.handled(), kit_mod.no_bytecode(), \
+                click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
+                                  show_pos=True) as bar:
+            results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=done, seconds=seconds)
+        guard.check()
+    except KeyboardInterrupt:
+        writer.flush(interrupted=True)
+        _interrupted(f"{writer.kept()}; nothing was recorded for the submissions being graded")
+    except kit_mod.KitChanged as exc:
+        raise CourseProblem("the grading kit changed while grading, so the batch was stopped (a submission may have "
+                            f"written into it): {', '.join(exc.changed)}. {writer.kept().capitalize()}; rebuild the kit "
+                            "(fmgrade release --kit) and grade the rest again.") from None
+    writer.flush()
     layout_written = platform_commands.finish_grading(layout, course, results)
-    _write_grades(course, results, fmt, output)
     if gradebook:
         _record_grades(gradebook, results, student, course, layout)
     if not layout_written or any(g.report.problem for g in results):
         sys.exit(2)  # the grader failed somewhere (named in every format): not the learners' doing
-    sys.exit(0 if all(g.report.score == g.report.max_score for g in results) else 1)
+    sys.exit(0 if all(g.report.score == g.report.max_score and not g.problem for g in results) else 1)
 
 
 def _require_gradebook_extra(url):
@@ -355,26 +395,74 @@ def _record_grades(url, results, student, course, layout=None):
 
 
 def _write_grades(course, results, fmt, output):
-    from grader import grade as grade_mod
-
-    render = {"text": lambda r: _text_grade(course, r)} | {k: (lambda f: lambda r: f(r.report))(f) for k, f in reporters.FORMATS.items()}
-    render["json"] = lambda r: reporters.to_json(r.report, course=course, student=r.student)  # marked for `report`
-    if len(results) == 1 and (output is None or output.suffix):
-        text = render[fmt](results[0])
-        if output is None:
-            click.echo(text, nl=False)
-        else:
-            files.write_atomically(output, text)
-        return
-    if output is None:
-        click.echo(grade_mod.summary_table(results), nl=False)
-        return
-    output.mkdir(parents=True, exist_ok=True)
-    extension = {"text": "txt", "json": "json", "junit": "xml", "gradescope": "json"}[fmt]
+    """Write finished results all at once (`grade` hands them to a _GradeWriter one by one)."""
+    writer = _GradeWriter(course, fmt, output, [g.submission for g in results])
     for graded in results:
-        files.write_atomically(output / f"{graded.student}.{extension}", render[fmt](graded))
-    files.write_atomically(output / "summary.csv", grade_mod.summary_csv(results))
-    click.echo(f"wrote {len(results)} result(s) and summary.csv to {output}")
+        writer.add(graded)
+    writer.flush()
+
+
+class _GradeWriter:
+    """Writes each submission's result the moment it is graded; summary.csv always lists the
+    finished ones, in the order the submissions were given."""
+
+    EXTENSIONS = {"text": "txt", "json": "json", "junit": "xml", "gradescope": "json"}
+
+    def __init__(self, course, fmt, output, submissions):
+        from grader import grade as grade_mod
+
+        self.course, self.fmt, self.output = course, fmt, output
+        self.order = {grade_mod.student_id(s): i for i, s in enumerate(submissions or [])}
+        self.single = len(submissions or []) == 1 and (output is None or bool(output.suffix))
+        self.finished = []
+        if output is not None and not self.single:
+            self._safely(output, lambda: output.mkdir(parents=True, exist_ok=True))
+
+    def _safely(self, path, write):
+        try:
+            write()
+        except OSError as exc:
+            raise CourseProblem(f"cannot write {path}: {exc.strerror or exc} ({self.kept()})") from None
+
+    def render(self, graded):
+        if self.fmt == "text":
+            return _text_grade(self.course, graded)
+        if self.fmt == "json":  # marked for `report`
+            return reporters.to_json(graded.report, course=self.course, student=graded.student)
+        return reporters.FORMATS[self.fmt](graded.report)
+
+    def add(self, graded):
+        from grader import grade as grade_mod
+
+        self.finished.append(graded)
+        self.finished.sort(key=lambda g: self.order.get(g.student, len(self.order)))
+        if self.single and self.output is None:
+            click.echo(self.render(graded), nl=False)
+        elif self.single:
+            self._safely(self.output, lambda: files.write_atomically(self.output, self.render(graded)))
+        elif self.output is not None:
+            path = self.output / f"{graded.student}.{self.EXTENSIONS[self.fmt]}"
+            self._safely(path, lambda: files.write_atomically(path, self.render(graded)))
+            summary = self.output / "summary.csv"
+            self._safely(summary, lambda: files.write_atomically(summary, grade_mod.summary_csv(self.finished)))
+
+    def flush(self, interrupted=False):
+        """What is printed once, at the end (or when interrupted: then only if something finished)."""
+        from grader import grade as grade_mod
+
+        if self.single or (interrupted and not self.finished):
+            return
+        if self.output is None:
+            click.echo(grade_mod.summary_table(self.finished), nl=False)
+            return
+        if not self.finished:  # an empty batch (an empty shard) still has its summary
+            summary = self.output / "summary.csv"
+            self._safely(summary, lambda: files.write_atomically(summary, grade_mod.summary_csv([])))
+        click.echo(f"wrote {len(self.finished)} result(s) and summary.csv to {self.output}")
+
+    def kept(self):
+        where = f" in {self.output}" if self.output is not None else ""
+        return f"{len(self.finished)} finished result(s) kept{where}"
 
 
 def _text_grade(course, graded):
@@ -415,7 +503,7 @@ def release(out, kit, gradescope_zip, gradescope_topics, gradescope_hidden):
         click.echo(f"wrote the student release to {out} and {archive}")
         if kit:
             release_mod.build_kit(course, kit)
-            kit_archive = release_mod.write_archive(kit, kit.with_name(kit.name + ".tar.gz"))
+            kit_archive = release_mod.write_archive(kit, kit.with_name(kit.name + ".tar.gz"), private=True)
             click.echo(f"wrote the grading kit to {kit} and {kit_archive} (keep them private)")
         if gradescope_zip:
             bundle = platform_commands.gradescope_bundle(course, kit, gradescope_zip, gradescope_topics, gradescope_hidden)

@@ -88,6 +88,12 @@ class Session:
     def close(self):
         self._discard()
 
+    def stop(self, reason):
+        """From another thread (a grading budget ran out): the call in flight fails with `reason`."""
+        worker = self._worker
+        if worker is not None:
+            worker.kill(reason)
+
     def module(self):
         """`impl`: raises ImportFailed when the learner module does not import."""
         self._live_worker()

@@ -9,6 +9,7 @@ import re
 from click import style
 from rich.text import Text
 
+from grader import submission
 from grader.results import BLOCKED, ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
 from grader.verdict import SUSPECT_MARK
 
@@ -142,14 +143,11 @@ def _import_banner(topic, topic_result, exercise_path):
 def _source_line(path, number):
     if path is None or not number:
         return None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for current, line in enumerate(handle, start=1):
-                if current == number:
-                    return line
-    except OSError:
-        pass
-    return None
+    try:  # as _todo_location: never follows a link nor waits on a FIFO
+        lines = submission.read_source(path.parent.parent, f"{path.parent.name}/{path.name}").splitlines()
+    except (submission.Unusable, AttributeError):
+        return None
+    return lines[number - 1] if 0 < number <= len(lines) else None
 
 
 def next_step(course, topic_result, exercise_path, suggested):
@@ -190,9 +188,9 @@ def seed_line(topic_result):
 
 
 def _todo_location(exercise_path, exercise_id):
-    try:
-        text = exercise_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, AttributeError):
+    try:  # never follows a link nor waits on a FIFO; the check's own message says what is wrong
+        text = submission.read_source(exercise_path.parent.parent, f"{exercise_path.parent.name}/{exercise_path.name}")
+    except (submission.Unusable, AttributeError):
         return ""
     for number, line in enumerate(text.splitlines(), start=1):
         if re.search(rf"#\s*TODO\({re.escape(exercise_id)}\)", line):

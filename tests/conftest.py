@@ -45,3 +45,69 @@ def solve_exercise():
         return path
 
     return solve
+
+
+TINY_COURSE = {
+    "course.yml": """\
+format_version: 1
+title: A tiny course for the grader's own tests
+limits:
+  call_timeout: {call_timeout}
+  topic_timeout: {topic_timeout}
+sections:
+  - id: basics
+    title: Basics
+    topics:
+      - id: tiny
+        title: Doubling
+        exercises:
+          - id: double
+            goal: Return twice x.
+""",
+    "solutions/tiny.py": '''def double(x):
+    """Twice x."""
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+''',
+    "exercises/tiny.py": '''def double(x):
+    """Twice x."""
+    # TODO(double): return twice x
+    raise NotImplementedError("double: return twice x")
+''',
+    "tests/checks/tiny/test_tiny.py": '''import pytest
+
+pytestmark = pytest.mark.exercise("double")
+
+
+def test_double_of_three(impl):
+    assert impl.double(3) == 6, "double(3) should be 6"
+
+
+@pytest.mark.hidden
+def test_double_of_a_seeded_number(impl, ref, seed):
+    assert impl.double(seed) == ref.double(seed), f"double({seed}) is wrong"
+''',
+}
+
+
+def make_tiny_course(folder, call_timeout=20, topic_timeout=60):
+    """A one-topic course (`tiny`: double(x), one visible and one hidden check) in `folder`:
+    grading it costs little more than starting a worker."""
+    folder = Path(folder)
+    for name, text in TINY_COURSE.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text.format(call_timeout=call_timeout, topic_timeout=topic_timeout)
+                                   if name == "course.yml" else text)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def make_tiny():
+    """make_tiny_course, for fixtures and tests that build several or set limits."""
+    return make_tiny_course
+
+
+@pytest.fixture
+def tiny_course(tmp_path):
+    return make_tiny_course(tmp_path / "tiny")
