@@ -42,6 +42,20 @@ def saw_fingerprints(fingerprints):
         _seen["fingerprints"].append(fingerprints)
 
 
+def new_comparison():
+    """Forget the answers the check has used so far (keeping the known mistakes' messages):
+    for a check that compares many small answers one after another, so that a wrong answer is
+    named only from the answers of its own comparison."""
+    _seen["fingerprints"] = []
+
+
+def fail_naming(message, matches, hint=None):
+    """Fail with `message` (a check's own comparison failed), naming the known mistake one of
+    whose answers `matches(answer)` accepts; `matches` is given each whole answer and every
+    tensor, array and number inside it, and may raise for answers of another kind."""
+    _fail_naming(message, matches, hint)
+
+
 def _known_mistake(matches):
     """(id, message) of the first known mistake one of whose answers `matches(value)` accepts."""
     from grader.recording import data

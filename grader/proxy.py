@@ -7,17 +7,22 @@ learner code printed, per check.
 """
 import time
 
-from grader import sandbox
+from grader import sandbox, timeouts
 from grader import worker as wire
 from grader.verdict import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
 
 MEMORY_HINTS = ("can't allocate memory", "cannot allocate memory", "not enough memory")
+STOP_GRACE = 1.0  # seconds the grader waits past a call's timeout for the worker's own "stopped" reply
 
 
 class Session:
-    def __init__(self, module_file, source, limits, isolation, helpers_source=None, hidden_roots=(), unreadable=None):
+    def __init__(self, module_file, source, limits, isolation, helpers_source=None, hidden_roots=(), unreadable=None,
+                 worker_factory=None):
         """`limits` is the topic's course.Limits; `module_file` the name shown in messages;
-        `source` None means the learner file could not be read (`unreadable` says why)."""
+        `source` None means the learner file could not be read (`unreadable` says why).
+        `worker_factory` takes sandbox.WorkerProcess's arguments and returns a started worker
+        (`fmgrade watch` hands out one that has already imported torch)."""
+        self._worker_factory = worker_factory or sandbox.WorkerProcess
         self.module_file, self.source, self.limits = module_file, source, limits
         self.worker_limits = sandbox.WorkerLimits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds)
         self.isolation, self.helpers_source, self.hidden_roots = isolation, helpers_source, hidden_roots
@@ -36,8 +41,8 @@ class Session:
     # lifecycle
     def _start(self):
         self._helpers_loaded = self._ready = False
-        self._worker = sandbox.WorkerProcess(self.module_file, self.source, self.worker_limits,
-                                             self.isolation, self.hidden_roots)
+        self._worker = self._worker_factory(self.module_file, self.source, self.worker_limits,
+                                            self.isolation, self.hidden_roots)
 
     def _live_worker(self):
         if self.import_failure:
@@ -83,6 +88,12 @@ class Session:
     def close(self):
         self._discard()
 
+    def stop(self, reason):
+        """From another thread (a grading budget ran out): the call in flight fails with `reason`."""
+        worker = self._worker
+        if worker is not None:
+            worker.kill(reason)
+
     def module(self):
         """`impl`: raises ImportFailed when the learner module does not import."""
         self._live_worker()
@@ -110,19 +121,22 @@ class Session:
         if op == "call_helper" and not self._helpers_loaded:
             self._call(worker, {"op": "helpers", "name": "helpers.py", "args": [self.helpers_source]})
             self._helpers_loaded = True
-        message = {"op": op, "target": target, "name": name,
+        message = {"op": op, "target": target, "name": name, "timeout": self.limits.call_timeout,
                    "args": _encode(list(args)), "kwargs": _encode(kwargs or {})}
         return _decode(self._call(worker, message), self)
 
     def _call(self, worker, message):
         try:
-            reply = worker.request(message, self.limits.call_timeout)
+            reply = worker.request(message, self.limits.call_timeout + (STOP_GRACE if "timeout" in message else 0))
         except sandbox.CallTimedOut:
             self._lose("timeout")
-            raise LearnerTimeout(f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s") from None
+            raise LearnerTimeout(self._timed_out(message, [])) from None
         except sandbox.WorkerDied as died:
             self._discard()
             raise WorkerLost(f"{died.reason} during exercise `{self.exercise}`") from None
+        if "stopped" in reply:  # the worker's watchdog: the call ran out of time (see worker.Watchdog)
+            self._lose("timeout")
+            raise LearnerTimeout(self._timed_out(message, reply["stopped"]))
         if "error" in reply:
             error = reply["error"]
             if error["type"] == "MemoryError" or any(h in error["message"] for h in MEMORY_HINTS):
@@ -130,6 +144,13 @@ class Session:
                                  f"of memory allowed (exercise `{self.exercise}`)")
             raise LearnerCodeError(error["type"], error["message"], error["where"])
         return reply["value"]
+
+    def _timed_out(self, message, frames):
+        """Which call did not return, and the learner's line it was stopped on."""
+        frames = timeouts.learner_frames(frames)
+        return (f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s: "
+                f"{timeouts.describe_call(message, frames)} was stopped"
+                f"{timeouts.stopped_at(frames, self.module_file, self.source)}")
 
 
 def _encode(value):

@@ -97,9 +97,12 @@ def _others_can_read(path):
 
 
 class WorkerProcess:
-    """One worker: spawned at once (it imports torch while the grader does other work)."""
+    """One worker: spawned at once (it imports torch while the grader does other work).
 
-    def __init__(self, module_file, source, limits, isolation, hidden_roots=()):
+    With `source` None it is a spare: it imports torch and waits until `load(source)` sends
+    the learner module (`fmgrade watch` keeps one ready while the learner edits)."""
+
+    def __init__(self, module_file, source, limits, isolation, hidden_roots=(), warm_up=None):
         self.module_file, self.limits, self.isolation = module_file, limits, isolation
         self.scratch = tempfile.mkdtemp(prefix="fmgrade-scratch-")
         own_user = os.getuid() == 0 and (isolation == "bwrap" or all(_others_can_read(p) for p in python_dirs()))
@@ -115,7 +118,7 @@ class WorkerProcess:
             "memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
             "file_mb": limits.file_mb, "processes": limits.processes,
             # Code that builds a torch optimizer will import torch._dynamo (0.9 s): start early.
-            "warm_up": "optim" in source,
+            "warm_up": ("optim" in (source or "")) if warm_up is None else bool(warm_up),
         }
         command = [os.path.abspath(sys.executable), "-I", "-c", WORKER_SOURCE, json.dumps(config)]
         if isolation == "bwrap":
@@ -134,6 +137,11 @@ class WorkerProcess:
         self._lock = threading.Lock()
         self._drain = threading.Thread(target=self._drain_output, daemon=True)
         self._drain.start()
+        if source is not None:
+            self.load(source)
+
+    def load(self, source):
+        """Send the learner module's source; `wait_ready` then reports whether it imported."""
         self._send({"source": source})
 
     def _bwrap(self, hidden_roots):

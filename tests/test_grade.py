@@ -54,7 +54,7 @@ def test_the_submissions_own_tests_grader_and_conftest_are_ignored(tmp_path):
     result = run(str(sub), "--format", "json")
     data = json.loads(result.output[result.output.index("{"):])
     assert data["score"] == 0 and data["max_score"] > 0
-    assert {c["status"] for c in data["topics"][0]["checks"]} == {"not_started"}
+    assert {c["status"] for c in data["topics"][0]["checks"]} <= {"not_started", "blocked"}
 
 
 @pytest.mark.parametrize("content, message", [
