@@ -60,6 +60,23 @@ def test_sigterm_raises_keyboard_interrupt_within_handled():
             time.sleep(5)
 
 
+def test_a_second_signal_does_not_cut_the_clean_up_short_and_a_third_insists():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.handled():
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                steps.append("first: stopping")
+                os.kill(os.getpid(), signal.SIGTERM)  # e.g. the batch's parent, after the terminal's Ctrl-C
+                time.sleep(0.05)
+                steps.append("second: ignored, clean-up goes on")
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+    assert steps == ["first: stopping", "second: ignored, clean-up goes on"]
+
+
 def test_an_interrupt_that_pytest_swallows_is_raised_again(make_tiny, tmp_path):
     """pytest turns KeyboardInterrupt into ExitCode.INTERRUPTED; the runner must not return
     a (partial, 0/0) result for it."""
