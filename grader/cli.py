@@ -40,18 +40,45 @@ def _progress(root):
     return progress
 
 
+ISOLATION_LEVELS = ("auto", "bwrap", "namespaces", "user", "process")
+
+
+def _isolation_option(help_text):
+    return click.option("--isolation", type=click.Choice(ISOLATION_LEVELS), default="auto", show_default=True,
+                        help=help_text)
+
+
+def _isolation_for(wanted, kit_roots=None):
+    """The level learner code runs at: for `grade` (kit_roots given) a sandbox unless asked
+    otherwise, for `check` the strongest available. Exit 2 with one line when impossible."""
+    from grader import isolation
+
+    try:
+        if kit_roots is None:
+            return isolation.for_checking(wanted)
+        level = isolation.for_grading(wanted, kit_roots)
+    except isolation.IsolationUnavailable as exc:
+        raise CourseProblem(str(exc)) from None
+    if level == "process":
+        click.echo(click.style("warning: --isolation process: learner code runs without a sandbox "
+                               "(it can read this machine's files); every report says so", fg="yellow"), err=True)
+    return level
+
+
 @main.command()
 @click.argument("topic")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--seed", type=int, help="Replay the random inputs of an earlier run.")
-def check(topic, fmt, seed):
+@_isolation_option("How your code is isolated (auto: the strongest this machine offers).")
+def check(topic, fmt, seed, isolation):
     """Run the visible checks of TOPIC against exercises/TOPIC.py."""
     from grader import check as check_mod  # imports pytest and torch: only when checking
 
     course = _load_course()
     state = _progress(course.root)  # read before learner code runs: it cannot forge what we keep
+    level = _isolation_for(isolation)
     try:
-        result = check_mod.check_topic(course, topic, seed=seed)
+        result = check_mod.check_topic(course, topic, seed=seed, isolation=level)
     except (CourseError, stubgen.StubError) as exc:
         raise CourseProblem(str(exc)) from None
     progress = progress_mod.record(course.root, result, state)
@@ -152,7 +179,9 @@ def stubs(check_only, topics):
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Submissions graded in parallel.")
 @click.option("--gradebook", metavar="URL", help="Record topic scores in an nbgrader gradebook (e.g. sqlite:///gradebook.db).")
 @click.option("--student", metavar="ID", help="Student id in the gradebook (default: the submission folder's name).")
-def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student):
+@_isolation_option("Sandbox for learner code (auto: bwrap, namespaces or a user id of its own; "
+                   "process: none, and every report says so).")
+def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student, isolation):
     """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks."""
     from grader import grade as grade_mod
 
@@ -166,10 +195,12 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student)
         selected = grade_mod.select_topics(course, [t.strip() for t in topics.split(",") if t.strip()] if topics else None)
     except CourseError as exc:
         raise CourseProblem(str(exc)) from None
+    level = _isolation_for(isolation, kit_roots=[course.root])
     seed = seed if seed is not None else grade_mod.new_seed()
-    with click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
+    with click.progressbar(length=len(submissions), label=f"grading (seed {seed}, isolation {level})", file=sys.stderr,
                            show_pos=True) as bar:
-        results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=lambda _: bar.update(1))
+        results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, isolation=level,
+                                       on_done=lambda _: bar.update(1))
     _write_grades(course, results, fmt, output)
     if gradebook:
         _record_grades(gradebook, results, student, course)

@@ -57,6 +57,10 @@ class Session:
             self.import_failure = ImportFailed(
                 "TimeoutError", f"your module does not import: importing {self.module_file} did not finish in time")
             raise self.import_failure from None
+        except sandbox.WorkerFailedToStart as failed:
+            self._discard()
+            self.import_failure = WorkerLost(grader_error(self.module_file, failed))
+            raise self.import_failure from None
         except sandbox.WorkerDied as died:
             self._discard()
             self.import_failure = ImportFailed(
@@ -130,6 +134,18 @@ class Session:
                                  f"of memory allowed (exercise `{self.exercise}`)")
             raise LearnerCodeError(error["type"], error["message"], error["where"])
         return reply["value"]
+
+
+def grader_error(module_file, failed):
+    """The message of a worker that failed before any learner code ran: a grader error, with
+    the worker's traceback (the first line is what a terminal report shows)."""
+    log = failed.log.strip().splitlines()
+    last = next((line.strip() for line in reversed(log) if line.strip()), "")
+    message = (f"grader error, not a problem in your code: the worker process {failed.reason}"
+               + (f": {last}" if last else "") + ". Please report this to whoever runs the course.")
+    if log:
+        message += "\nworker output:\n" + "\n".join(log[-25:])
+    return message
 
 
 def _encode(value):

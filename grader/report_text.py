@@ -10,8 +10,10 @@ from grader.verdict import SUSPECT_MARK
 SYMBOL = {PASSED: ("✔", "green"), FAILED: ("✘", "red"), ERROR: ("!", "red"), TIMEOUT: ("⏱", "red"), NOT_STARTED: ("·", "yellow")}
 BAR_WIDTH = 20
 ISOLATION_NOTES = {
-    "process": "note: bubblewrap (bwrap) is not available, so your code ran in a separate process with "
-               "resource limits but could see this machine's files and network",
+    "process": "note: isolation: process (no sandbox): your code ran in a separate process with resource "
+               "limits but could see this machine's files and network",
+    "user": "note: isolation: user: your code ran as a user of its own that cannot read the grading kit, "
+            "without a sandbox (it could use the network)",
     "in-process": "note: your code ran inside the grader's own process (no isolation)",
 }
 

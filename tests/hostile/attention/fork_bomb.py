@@ -5,6 +5,8 @@ HOSTILE = {
     "message": "did not return within",
     "call_timeout": 12,
     "solo": True,  # 64 processes spinning: grade it alone
+    "needs_confinement": True,  # as root without a user id of its own, RLIMIT_NPROC would not hold
+    "needs_process_limit": True,
 }
 import os  # noqa: E402
 import resource  # noqa: E402
