@@ -101,7 +101,7 @@ def bwrap_path():
     may not have it), if bwrap can make namespaces here. Not every container allows it."""
     def run():
         path = shutil.which("bwrap")
-        if not path or not PLATFORM.linux:
+        if not path or not sys.platform.startswith("linux"):
             return None, "bwrap is not installed"
         path = os.path.abspath(path)
         why = _try([path, "--ro-bind", "/", "/", "--proc", "/proc", "--unshare-pid", "--unshare-net", "true"])
@@ -115,7 +115,7 @@ def unshare_command():
     here (a user namespace when not root; a container may forbid both)."""
     def run():
         path = shutil.which("unshare")
-        if not path or not PLATFORM.linux:
+        if not path or not sys.platform.startswith("linux"):
             return None, "unshare (util-linux) is not installed"
         command = [os.path.abspath(path), "--pid", "--fork", "--kill-child", "--mount", "--mount-proc",
                    "--net", "--ipc", "--uts"]
@@ -130,8 +130,9 @@ def unshare_command():
 def private_mounts_work():
     """As root: the worker can make a mount namespace of its own (to show Python to its own
     user id when Python lives in a folder others cannot enter, such as a 0700 home)."""
-    return _probe("mounts", lambda: PLATFORM.linux and PLATFORM.root and _try(
-        [sys.executable, "-I", "-c", _MOUNT_PROBE.replace("# UNSHARE", "unshare()")]) is None)
+    if not (PLATFORM.linux and PLATFORM.root):
+        return False
+    return _probe("mounts", lambda: _try([sys.executable, "-I", "-c", _MOUNT_PROBE.replace("# UNSHARE", "unshare()")]) is None)
 
 
 # Mounts a tmpfs in a private mount namespace: what the worker's filesystem view needs.
