@@ -261,7 +261,7 @@ def for_grading(wanted, kit_roots):
     if wanted != "auto":
         why = unavailable_reason(wanted, kit_roots)
         if why:
-            raise IsolationUnavailable(f"--isolation {wanted} is not possible here: {why}. {_FIX}")
+            raise IsolationUnavailable(f"--isolation {wanted} is not possible here: {why}. {_fix()}")
         return wanted
     reasons = []
     for level in SANDBOXES:
@@ -269,11 +269,17 @@ def for_grading(wanted, kit_roots):
         if why is None:
             return level
         reasons.append(why)
-    raise IsolationUnavailable(f"grading needs a sandbox for learner code and none works here ({'; '.join(reasons)}). {_FIX}")
+    raise IsolationUnavailable(f"grading needs a sandbox for learner code and none works here ({'; '.join(reasons)}). {_fix()}")
 
 
-_FIX = ("Install bubblewrap (apt-get install bubblewrap), or pass --isolation process to grade without "
-        "a sandbox (every report will say so)")
+def _fix():
+    """How to get a sandbox here: install bubblewrap, or let it make namespaces."""
+    if bwrap_path()[0] is None and not shutil.which("bwrap"):
+        first = "Install bubblewrap (apt-get install bubblewrap)"
+    else:  # installed but refused: Ubuntu 23.10+ forbids unprivileged user namespaces
+        first = ("Run the grader as root, or let bubblewrap make user namespaces "
+                 "(sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 23.10+)")
+    return f"{first}, or pass --isolation process to grade without a sandbox (every report will say so)"
 
 
 def for_checking(wanted="auto"):

@@ -25,6 +25,7 @@ def bare_machine(monkeypatch):
                                                "mounts": False})
     monkeypatch.setattr(isolation, "PLATFORM", isolation.Platform("linux", pass_fds=True, posix=True))
     monkeypatch.setattr(isolation.Platform, "root", property(lambda self: False))
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
 
 
 @pytest.fixture
@@ -43,6 +44,15 @@ def test_grading_without_a_sandbox_is_refused_with_one_line(bare_machine):
     assert "\n" not in message
     assert "bwrap is not installed" in message and "apt-get install bubblewrap" in message
     assert "--isolation process" in message and "every report" in message
+
+
+def test_bwrap_installed_but_refused_gets_the_namespace_fix(bare_machine, monkeypatch):
+    monkeypatch.setattr(isolation, "_probes", dict(isolation._probes, bwrap=(
+        None, "bwrap cannot make namespaces here (bwrap: setting up uid map: Permission denied)")))
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: f"/usr/bin/{name}")
+    with pytest.raises(isolation.IsolationUnavailable) as info:
+        isolation.for_grading("auto", [ROOT])
+    assert "apparmor_restrict_unprivileged_userns=0" in str(info.value) and "root" in str(info.value)
 
 
 def test_an_explicit_process_level_is_allowed_and_check_falls_back(bare_machine):
