@@ -81,7 +81,7 @@ KEYS = {"attack", "exercise", "status", "message", "hidden", "call_timeout", "fo
 REQUIRED_LEVELS = os.environ.get("FMGRADE_HOSTILE_ISOLATION", "")
 LEVELS = tuple(level for level in (REQUIRED_LEVELS or "bwrap,process").split(",") if level)
 # Attacks on what differs on macOS and Windows: the transport (stdio), limits, exits, timeouts.
-SIMULATED = {"macos": ("alloc_bytearray_50gb", "infinite_loop", "os_exit_in_call"),
+SIMULATED = {"macos": ("alloc_bytearray_50gb", "os_exit_in_call"),
              "windows": ("print_100mb", "write_fd1_100mb", "os_exit_in_call", "sys_exit_at_import", "infinite_loop")}
 
 
@@ -594,9 +594,10 @@ def test_hostile_submission(name, level, gradings):
     strays = outcome["strays"] + run["strays_after_exit"]
     escaped = (outcome["changed"] or outcome["cwd"] or outcome["network"] or outcome["dropbox"] or strays
                or not outcome["canary_alive"])
-    promised = base in meta.get("contained_by", isolation.LEVELS) and confinement(level)["confined"]
-    if not promised and (escaped or gained):
-        pytest.xfail(f"isolation {level} does not promise to stop this attack ({confinement(level)['why']})")
+    if (escaped or gained) and base not in meta.get("contained_by", isolation.LEVELS):
+        pytest.xfail(f"isolation {base} does not promise to stop this attack (only {', '.join(meta['contained_by'])} do)")
+    if (escaped or gained) and not confinement(level)["confined"]:
+        pytest.xfail(f"the worker is not confined at {level}: {confinement(level)['why']}")
     assert outcome["canary_alive"], "the attack killed a process outside the worker"
     assert not strays, f"processes left behind: {strays}"
     assert not outcome["dropbox"], f"a process of the worker wrote after it ended: {outcome['dropbox']}"

@@ -128,3 +128,15 @@ def test_every_report_names_the_level():
 def test_the_sandbox_levels_need_no_note_in_the_text_report():
     for level in ("bwrap", "namespaces"):
         assert "note:" not in report_text.topic_report(course.load(ROOT), _report(level).topics[0])
+
+
+@pytest.mark.slow
+def test_grade_with_explicit_process_isolation_warns_and_the_report_says_so(tmp_path):
+    submission = tmp_path / "bob"
+    (submission / "exercises").mkdir(parents=True)
+    (submission / "exercises" / "attention.py").write_text(ROOT.joinpath("exercises", "attention.py").read_text())
+    result = CliRunner().invoke(cli.main, ["grade", str(submission), "--kit", str(ROOT), "--topics", "attention",
+                                           "--isolation", "process", "--seed", "1"])
+    assert result.exit_code == 1, result.output
+    assert "warning: --isolation process" in result.output
+    assert "isolation: process (no sandbox)" in result.output

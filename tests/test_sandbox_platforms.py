@@ -3,6 +3,10 @@ native Windows (no `resource`, no pass_fds: messages over stdin/stdout, no user 
 user who is not root (no RLIMIT_NPROC: it would count every process of that user); and a
 worker that dies before it runs learner code, which is a grader error, never the learner's.
 The reference solution's full marks on the simulated platforms: tests/test_hostile.py."""
+import json
+import subprocess
+import sys
+
 import pytest
 
 from grader import course, isolation, proxy, sandbox
@@ -103,3 +107,12 @@ def test_a_worker_that_dies_before_learner_code_is_a_grader_error(monkeypatch, b
             assert "Traceback" in str(info.value)  # the worker's traceback, for whoever runs the course
     finally:
         session.close()
+
+
+def test_the_worker_command_fits_a_windows_command_line():
+    """The worker's source travels on its command line (it sees no course files); Windows
+    allows 32767 characters, quotes escaped."""
+    config = {"uid": None, "scratch": "C:\\Users\\learner\\AppData\\Local\\Temp\\fmgrade-scratch-abcdefgh",
+              "view": None, "transport": "stdio", "module_file": "exercises/attention.py"}
+    command = [sys.executable, "-I", "-c", sandbox.WORKER_SOURCE, json.dumps(config) + " " * 600]
+    assert len(subprocess.list2cmdline(command)) < 30000
