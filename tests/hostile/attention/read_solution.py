@@ -4,7 +4,9 @@ HOSTILE = {
     "exercise": "attention",
     "status": ("not_started",),
     "message": "not started",
-    "contained_by": ("bwrap", "namespaces", "user"),  # process isolation does not hide a kit others can read
+    # it searches the whole filesystem, this checkout included: only a filesystem view hides that
+    # ("user" hides the kit alone, see kit_read)
+    "contained_by": ("bwrap", "namespaces"),
 }
 import os  # noqa: E402
 import time  # noqa: E402
