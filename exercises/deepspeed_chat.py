@@ -4,7 +4,8 @@ Follows microsoft/DeepSpeedExamples, ``applications/DeepSpeed-Chat``:
 ``dschat/rlhf/ppo_trainer.py`` (compute_rewards, actor_loss_fn, critic_loss_fn,
 get_advantages_and_returns, train_rlhf), ``dschat/utils/model/reward_model.py`` (the pairwise
 loss of step 2) and ``dschat/utils/utils.py`` (moving_average). The names and default values
-are the same, so you can read the two side by side; the trainer's methods become functions
+are the same (but for the keys reward_model_loss returns, see there), so you can read the two
+side by side; the trainer's methods become functions
 here, with the trainer's settings as keyword arguments.
 
 The pipeline has three steps: (1) supervised fine-tuning of the actor, (2) a reward model
@@ -67,7 +68,9 @@ def compute_rewards(prompts_len, logprobs, ref_logprobs, reward_score, action_ma
 def actor_loss_fn(logprobs, old_logprobs, advantages, mask, cliprange=CLIPRANGE):
     """PPO's clipped surrogate for the actor, a masked mean over the response.
 
-    All inputs (B, R). ratio = exp(logprobs - old_logprobs) (0 where mask is 0);
+    All inputs (B, R). The log-ratio is masked before the exponential, as in the original's
+    actor_loss_fn: ratio = exp((logprobs - old_logprobs) * mask), so where mask is 0 the
+    ratio is exp(0) = 1, not 0 (those positions then drop out of the masked mean anyway);
     loss = masked mean of max(-A * ratio, -A * clamp(ratio, 1 - cliprange, 1 + cliprange)).
     """
     # TODO(ppo_losses): The actor's clipped surrogate and the critic's clipped value loss.
@@ -134,6 +137,12 @@ def reward_model_loss(chosen_ids, rejected_ids, chosen_rewards, rejected_rewards
       - loss = mean over positions divergence..end-1 of -logsigmoid(chosen - rejected);
       - the end scores are the rewards at the last real token, c_ind - 1 and r_ind - 1.
     Returns {"loss": mean over the batch, "chosen_end_scores": (B,), "rejected_end_scores": (B,)}.
+    The keys are named for what they hold. The original RewardModel.forward, whose loss this is,
+    returns the same end scores under "chosen_mean_scores" and "rejected_mean_scores" (they
+    are not means: its comment says it uses the end score); "chosen_end_scores" is the key
+    of RewardModel.forward_value, the end score of a single sequence that step 3's PPO
+    trainer reads as the reward (reward_model.py and ppo_trainer.py on the master branch of
+    microsoft/DeepSpeedExamples, February 2025, commit 83757d9).
     (The original also skips `num_padding_at_beginning` pads for OPT; here there are none.)
     """
     # TODO(reward_model_loss): The pairwise loss from the first token where chosen and rejected differ.

@@ -12,11 +12,68 @@ from grader.verdict import SUSPECT_MARK
 
 
 class CheckFailed(AssertionError):
-    """A check's verdict: the message is written for the learner."""
+    """A check's verdict: the message is written for the learner; `mistake` is the id of the
+    known mistake the answer matched ("" when none)."""
+
+    def __init__(self, message, mistake=""):
+        super().__init__(message)
+        self.mistake = mistake
 
 
-def fail(message):
-    raise CheckFailed(message)
+def fail(message, mistake=""):
+    raise CheckFailed(message, mistake)
+
+
+# --- Known mistakes: fingerprints of the recorded answers a check has seen ---------------------
+
+_seen = {"fingerprints": [], "messages": {}}
+
+
+def begin_check(messages=None):
+    """Forget the previous check's fingerprints; `messages` maps mistake id -> learner message."""
+    _seen["fingerprints"] = []
+    _seen["messages"] = dict(messages or {})
+
+
+def saw_fingerprints(fingerprints):
+    """A recorded answer was used: {mistake id: encoded answer of that mistake}, or a function
+    that makes that mapping when it is first needed (live mistakes in hidden checks)."""
+    if fingerprints:
+        _seen["fingerprints"].append(fingerprints)
+
+
+def _known_mistake(matches):
+    """(id, message) of the first known mistake one of whose answers `matches(value)` accepts."""
+    from grader.recording import data
+
+    seen = _seen["fingerprints"]
+    for i, fingerprints in enumerate(seen):
+        if callable(fingerprints):
+            seen[i] = fingerprints() or {}
+    for mistake, message in _seen["messages"].items():
+        for fingerprints in seen:
+            form = fingerprints.get(mistake)
+            if form is None:
+                continue
+            answer = data.decode(form)
+            if any(_safe(matches, value) for value in (answer, *data.leaves(answer))):
+                return mistake, message
+    return None
+
+
+def _safe(matches, value):
+    try:
+        return bool(matches(value))
+    except (TypeError, ValueError, RuntimeError, AssertionError):
+        return False
+
+
+def _fail_naming(message, matches, hint=None):
+    """Fail with `message`, naming the known mistake whose answer `got` matches, if any."""
+    known = _known_mistake(matches)
+    if known:
+        fail(f"{message} {SUSPECT_MARK}{known[1]}.", known[0])
+    fail(message + (f" {hint}" if hint else ""))
 
 
 def _fmt(x):
@@ -72,7 +129,7 @@ def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hi
         value = torch.as_tensor(value).detach().double()
         if _close(got, value, atol, rtol):
             fail(f"{message} {SUSPECT_MARK}{label}.")
-    fail(message + (f" {hint}" if hint else ""))
+    _fail_naming(message, lambda v: _close(got, torch.as_tensor(v).detach().double(), atol, rtol), hint)
 
 
 def expect_equal(got, expected, what, hint=None):
@@ -84,17 +141,16 @@ def expect_equal(got, expected, what, hint=None):
         if not torch.equal(got.to(expected.dtype), expected):
             wrong = (got.to(expected.dtype) != expected).nonzero()[0].tolist()
             at = tuple(wrong)
-            fail(
-                f"{what}: differs at {wrong}: expected {expected[at].tolist()}, got "
-                f"{got[at].tolist()}." + (f" {hint}" if hint else "")
-            )
+            message = f"{what}: differs at {wrong}: expected {expected[at].tolist()}, got {got[at].tolist()}."
+            _fail_naming(message, lambda v: torch.equal(got.to(expected.dtype), torch.as_tensor(v).to(expected.dtype)), hint)
         return got
     if type(got) is not type(expected) and not (
         isinstance(expected, (int, float)) and type(got) in (int, float)
     ):
         fail(f"{what}: expected a {type(expected).__name__}, got {type(got).__name__}.")
     if got != expected:
-        fail(f"{what}: expected {_fmt(expected)}, got {_fmt(got)}." + (f" {hint}" if hint else ""))
+        _fail_naming(f"{what}: expected {_fmt(expected)}, got {_fmt(got)}.",
+                     lambda v: type(v) is type(got) and v == got, hint)
     return got
 
 
@@ -131,7 +187,7 @@ def expect_number(got, expected, what, *, rel=1e-6, abs_tol=0.0, suspects=None, 
     for label, value in (suspects or {}).items():
         if math.isclose(got, value, rel_tol=max(rel, 1e-6), abs_tol=abs_tol):
             fail(f"{message} {SUSPECT_MARK}{label}.")
-    fail(message + (f" {hint}" if hint else ""))
+    _fail_naming(message, lambda v: math.isclose(got, as_number(v, ""), rel_tol=max(rel, 1e-6), abs_tol=abs_tol), hint)
 
 
 def outcome(call):

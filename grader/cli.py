@@ -10,7 +10,7 @@ import click
 
 from grader import course as course_mod
 from grader import progress as progress_mod
-from grader import files, report_text, reporters, stubgen
+from grader import files, report_text, reporters
 from grader.course import CourseError
 from grader.results import Report
 
@@ -24,7 +24,7 @@ class CourseProblem(click.ClickException):
 def _load_course():
     try:
         return course_mod.load()
-    except (CourseError, stubgen.StubError) as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
 
 
@@ -79,11 +79,11 @@ def check(topic, fmt, seed, isolation):
     level = _isolation_for(isolation)
     try:
         result = check_mod.check_topic(course, topic, seed=seed, isolation=level)
-    except (CourseError, stubgen.StubError) as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
     progress = progress_mod.record(course.root, result, state)
     if fmt == "json":
-        click.echo(reporters.to_json(Report([result])), nl=False)
+        click.echo(reporters.to_json(Report([result]), course=course), nl=False)
     else:
         path = course.exercise_path(topic)
         click.echo(report_text.topic_report(course, result))
@@ -149,11 +149,28 @@ def dev_check(topics):
     click.echo(click.style("The course is sound.", fg="green", bold=True))
 
 
+@dev.command("record")
+@click.option("--topics", help="Comma-separated topic ids (default: every available topic).")
+def dev_record(topics):
+    """Record the solution's answers (and each known mistake's) on the visible checks' inputs."""
+    from grader.recording import record
+
+    course = _load_course()
+    selected = [t.strip() for t in topics.split(",")] if topics else [t.id for t in course.topics if course.available(t.id)]
+    try:
+        for topic, path, answers, fingerprints in record.record(course, selected):
+            click.echo(f"{topic}: {answers} answers, {fingerprints} mistake fingerprints -> {path.relative_to(course.root)}")
+    except CourseError as exc:
+        raise CourseProblem(str(exc)) from None
+
+
 @dev.command()
 @click.option("--check", "check_only", is_flag=True, help="Only report stubs that differ; exit 1 if any.")
 @click.option("--topics", help="Comma-separated topic ids (default: every topic with a solution).")
 def stubs(check_only, topics):
     """Regenerate exercises/ from solutions/ (answer regions become TODOs)."""
+    from grader import stubgen
+
     course = _load_course()
     selected = [t.strip() for t in topics.split(",")] if topics else None
     try:
@@ -164,7 +181,7 @@ def stubs(check_only, topics):
             sys.exit(1 if stale else 0)
         for path in stubgen.write_stubs(course, selected):
             click.echo(f"wrote {path.relative_to(course.root)}")
-    except stubgen.StubError as exc:
+    except CourseError as exc:
         raise CourseProblem(str(exc)) from None
 
 
@@ -222,6 +239,7 @@ def _write_grades(course, results, fmt, output):
     from grader import grade as grade_mod
 
     render = {"text": lambda r: _text_grade(course, r)} | {k: (lambda f: lambda r: f(r.report))(f) for k, f in reporters.FORMATS.items()}
+    render["json"] = lambda r: reporters.to_json(r.report, course=course, student=r.student)  # marked for `report`
     if len(results) == 1 and (output is None or output.suffix):
         text = render[fmt](results[0])
         if output is None:
@@ -270,3 +288,40 @@ def release(out, kit):
             click.echo(f"wrote the grading kit to {kit} and {kit_archive} (keep them private)")
     except release_mod.ReleaseError as exc:
         raise CourseProblem(str(exc)) from None
+
+
+@main.command()
+@click.argument("results", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for report.html, exercises.csv, checks.csv and mistakes.csv.")
+@click.option("--gradebook", metavar="URL", help="Read exercise scores from an nbgrader gradebook instead (it holds no mistakes).")
+@click.option("--course", "course_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The course the results were graded with (default: the course in this folder, if any).")
+def report(results, output, gradebook, course_dir):
+    """What the class gets wrong: a report from grade's JSON RESULTS (files or folders)."""
+    try:
+        from grader.classreport import build, plots
+        from grader.gradebook import GradebookError
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("grader."):
+            raise
+        raise CourseProblem("`fmgrade report` is an instructor command: the student release does not have it") from None
+
+    if bool(results) == bool(gradebook):
+        raise CourseProblem("give grade's JSON RESULTS (files or folders) or --gradebook URL, not both"
+                            if results else "nothing to report on: give grade's JSON RESULTS or --gradebook URL")
+    try:
+        course = course_mod.load(course_dir) if course_dir else _course_here()
+        context = build.make_report(results, output, course, gradebook)
+    except (CourseError, build.ReportInputError, GradebookError, plots.PlotsUnavailable) as exc:
+        raise CourseProblem(str(exc)) from None
+    click.echo(build.terminal_summary(context, output))
+
+
+def _course_here():
+    """The course around the current folder, or None outside any course."""
+    try:
+        root = course_mod.find_root()
+    except CourseError:
+        return None
+    return course_mod.load(root)

@@ -3,6 +3,8 @@
 Every problem is one line naming the file, the line and the field, e.g.
 `course.yml:42: sections[1].topics[0].prerequisites: unknown topic 'scalling'`.
 """
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,7 @@ class Exercise:
     id: str
     goal: str
     hints: tuple = ()
+    depends: tuple = ()  # earlier exercises of the topic this one builds on
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Course:
     title: str
     sections: tuple
     topics: tuple
+    version: str = ""  # course.yml's optional `version`; see version_of()
 
     def topic(self, topic_id):
         for topic in self.topics:
@@ -119,10 +123,10 @@ def load(root=None):
 # --- Validation ------------------------------------------------------------------------
 
 _SCHEMA = {
-    "course": ({"format_version", "title", "sections"}, {"limits"}),
+    "course": ({"format_version", "title", "sections"}, {"limits", "version"}),
     "section": ({"id", "title", "topics"}, set()),
     "topic": ({"id", "title", "exercises"}, {"summary", "material", "prerequisites", "optional", "limits"}),
-    "exercise": ({"id", "goal"}, {"hints"}),
+    "exercise": ({"id", "goal"}, {"hints", "depends"}),
     "material": ({"title", "url"}, set()),
     "limits": (set(), {"call_timeout", "topic_timeout", "memory_mb", "cpu_seconds"}),
 }
@@ -219,10 +223,29 @@ def parse(text, root, filename=COURSE_FILE):
             section_topics.append(topic)
         sections.append(Section(raw_section["id"], r.text(raw_section["title"], spath + ("title",)), tuple(section_topics)))
         topics.extend(section_topics)
-    course = Course(Path(root), r.text(data["title"], ("title",)), tuple(sections), tuple(topics))
+    course = Course(Path(root), r.text(data["title"], ("title",)), tuple(sections), tuple(topics),
+                    _version(r, data.get("version")))
     _check_prerequisites(r, course, seen)
     _check_exercises_have_checks(r, course, seen)
     return course
+
+
+def _version(r, raw):
+    if raw is None:
+        return ""
+    if isinstance(raw, int) and not isinstance(raw, bool):  # `version: 3` is natural to write
+        return str(raw)
+    return r.text(raw, ("version",))
+
+
+def version_of(course):
+    """The course's identity in results files: course.yml's `version` when it has one, else a
+    hash of the outline's topic and exercise ids, so editing a title, a hint or a limit keeps
+    it and adding, removing or renaming an exercise changes it."""
+    if course.version:
+        return course.version
+    outline = [[t.id, [e.id for e in t.exercises]] for t in course.topics]
+    return "outline-" + hashlib.sha256(json.dumps(outline).encode()).hexdigest()[:12]
 
 
 def _limits(r, raw, path, base):
@@ -245,7 +268,13 @@ def _topic(r, raw, path, section_id, defaults):
         ids.add(ex_id)
         hints = r.sequence(raw_ex.get("hints", []), epath + ("hints",), allow_empty=True)
         hints = tuple(r.text(h, epath + ("hints", hi)) for hi, h in enumerate(hints))
-        exercises.append(Exercise(ex_id, r.text(raw_ex["goal"], epath + ("goal",)), hints))
+        depends = r.sequence(raw_ex.get("depends", []), epath + ("depends",), allow_empty=True)
+        depends = tuple(r.ident(d, epath + ("depends", di)) for di, d in enumerate(depends))
+        for di, dep in enumerate(depends):
+            if dep not in ids - {ex_id}:
+                r.error(epath + ("depends", di), f"'{dep}' is not an earlier exercise of this topic "
+                        "(an exercise may depend only on exercises listed before it)")
+        exercises.append(Exercise(ex_id, r.text(raw_ex["goal"], epath + ("goal",)), hints, depends))
     material = []
     for mi, raw_m in enumerate(r.sequence(raw.get("material", []), path + ("material",), allow_empty=True)):
         mpath = path + ("material", mi)

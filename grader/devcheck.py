@@ -49,8 +49,19 @@ def check_topic(course, topic):
     found.append(Finding(topic.id, "stub fails every check", not passing,
                          _some("passes on the stub", passing) if passing else "all not started"))
     found.append(visible_and_hidden(topic, solution))
+    found.append(_recording_current(course, topic))
     found += _mutants(course, topic)
     return found
+
+
+def _recording_current(course, topic):
+    from grader.recording import record
+
+    try:
+        problems = record.drift(course, topic.id)
+    except CourseError as exc:
+        problems = [str(exc)]
+    return Finding(topic.id, "recorded answers match the solution", not problems, "; ".join(problems))
 
 
 def _some(label, items, shown=3):
@@ -131,6 +142,9 @@ def mutant_problem(course, topic, mutant, folder):
         return f"names an unknown check {mutant.check}"
     if check.status == PASSED:
         return f"survives: {mutant.check} passes ({mutant.mistake})"
-    if mutant.diagnostic.lower() not in check.message.lower():
+    if mutant.diagnostic and mutant.diagnostic.lower() not in check.message.lower():
         return f"{mutant.check} does not say {mutant.diagnostic!r}; it says {check.message[:160]!r}"
+    if mutant.message and not mutant.diagnostic and check.mistake != mutant.id:
+        named = f"names mistake '{check.mistake}'" if check.mistake else f"says {check.message[:160]!r}"
+        return f"{mutant.check} does not name this mistake ({named}); record it: `fmgrade dev record`"
     return ""

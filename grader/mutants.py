@@ -17,7 +17,8 @@ from grader import yaml_lines
 from grader.course import CourseError
 
 MUTANTS_FILE = "mutants.yml"
-_FIELDS = {"id", "mistake", "replace", "check", "diagnostic"}
+_REQUIRED = {"id", "mistake", "replace", "check"}
+_OPTIONAL = {"message", "diagnostic"}
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class Mutant:
     mistake: str
     replace: tuple  # ((old, new), ...)
     check: str
-    diagnostic: str
+    diagnostic: str = ""
+    message: str = ""
 
     def apply(self, source, filename="<solution>"):
         for old, new in self.replace:
@@ -52,9 +54,10 @@ def load(course, topic_id):
     found, seen = [], set()
     for i, raw in enumerate(data):
         where = f"{name}:{lines.get((i,), '?')}: mutant {i}"
-        if not isinstance(raw, dict) or set(raw) != _FIELDS:
+        if not isinstance(raw, dict) or not _REQUIRED <= set(raw) <= _REQUIRED | _OPTIONAL or not _OPTIONAL & set(raw):
             keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
-            raise CourseError(f"{where}: needs exactly the fields {sorted(_FIELDS)}, has {keys}")
+            raise CourseError(f"{where}: needs the fields {sorted(_REQUIRED)} and `message` or `diagnostic` "
+                              f"(or both), has {keys}")
         if raw["id"] in seen:
             raise CourseError(f"{where}: duplicate mutant id '{raw['id']}'")
         seen.add(raw["id"])
@@ -64,13 +67,14 @@ def load(course, topic_id):
         ):
             raise CourseError(f"{where}: replace must be a list of {{old: text, new: text}}")
         found.append(Mutant(str(raw["id"]), str(raw["mistake"]), tuple((r["old"], r["new"]) for r in replace),
-                            str(raw["check"]), str(raw["diagnostic"])))
+                            str(raw["check"]), str(raw.get("diagnostic", "")), str(raw.get("message", ""))))
     return found
 
 
 def write_mutant(course, topic_id, mutant, folder):
     """Write the mutated solution as `folder/<topic>.py` and return its path."""
     solution = course.solution_path(topic_id)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{topic_id}.py"
     path.write_text(mutant.apply(solution.read_text(encoding="utf-8"), str(solution)), encoding="utf-8")
     return path

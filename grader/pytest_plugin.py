@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from grader import inprocess, verdict
+from grader import checking, inprocess, verdict
+from grader import course as course_mod
 from grader.course import COURSE_FILE
+from grader.recording import nodes, store
+from grader.results import BLOCKED, PASSED
 
 MARKERS = {
     "exercise(name)": "the exercise of the topic this check grades",
@@ -32,6 +35,8 @@ def pytest_configure(config):
     seed = config.getoption("--fmgrade-seed")
     config.stash[SEED] = seed if seed is not None else random.SystemRandom().randrange(2**31)
     config.stash[MODULES] = {}
+    config.stash[COURSES] = {}
+    config.stash[OUTCOMES] = {}
 
 
 def pytest_report_header(config):
@@ -41,6 +46,19 @@ def pytest_report_header(config):
 SEED = pytest.StashKey[int]()
 MODULES = pytest.StashKey[dict]()
 SESSION = pytest.StashKey[object]()  # a grader.proxy.Session when learner code runs in a worker
+RECORDER = pytest.StashKey[object]()  # a grader.recording.nodes.Record during `fmgrade dev record`
+COURSES = pytest.StashKey[dict]()  # course root -> (Course, {topic: Recording})
+OUTCOMES = pytest.StashKey[dict]()  # (topic, exercise) -> True, False (a check did not pass) or the blocker
+
+
+class RecorderHolder:
+    """Registered by `fmgrade dev record`: `recorded` then makes its calls on the solution."""
+
+    def __init__(self, book):
+        self.book = book
+
+    def pytest_configure(self, config):
+        config.stash[RECORDER] = self.book
 
 
 class SessionHolder:
@@ -86,11 +104,63 @@ def pytest_collection_modifyitems(config, items):
         exercise, points, hidden = check_marks(item)
         if "ref" in item.fixturenames and not hidden:
             raise pytest.UsageError(f"{item.nodeid}: only hidden checks may use the `ref` fixture")
+        if "recorded" in item.fixturenames and hidden:
+            raise pytest.UsageError(f"{item.nodeid}: hidden checks compare with `ref`; `recorded` holds "
+                                    "only the visible checks' answers")
         item.stash[CHECK] = (exercise, points, hidden)
         (drop if hidden and visible_only else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    _order_by_exercise(config, items)
+
+
+def _order_by_exercise(config, items):
+    """Within each topic, checks run in the course's exercise order: what an exercise builds on
+    is known before its own checks start. Everything else keeps its place."""
+    groups, keys = {}, []
+    for index, item in enumerate(items):
+        where = topic_of(item.path) if CHECK in item.stash else None
+        group = groups.setdefault(where, index) if where is not None else index
+        keys.append((group, _exercise_position(config, item), index))
+    order = sorted(range(len(items)), key=keys.__getitem__)
+    items[:] = [items[i] for i in order]
+
+
+def _course_of(config, root):
+    courses = config.stash[COURSES]
+    if root not in courses:
+        courses[root] = (course_mod.load(root), {})
+    return courses[root]
+
+
+def _exercise_position(config, item):
+    where = topic_of(item.path) if CHECK in item.stash else None
+    if where is None:
+        return 0
+    topic = _course_of(config, where[0])[0].topic(where[1])
+    ids = [e.id for e in topic.exercises]
+    exercise = item.stash[CHECK][0]
+    return ids.index(exercise) if exercise in ids else len(ids)
+
+
+def _blocker(config, item):
+    """The first exercise this check's exercise builds on (transitively) that has not passed."""
+    root, topic_id = topic_of(item.path)
+    topic = _course_of(config, root)[0].topic(topic_id)
+    by_id = {e.id: e for e in topic.exercises}
+    outcomes = config.stash[OUTCOMES]
+    todo, seen = list(by_id[item.stash[CHECK][0]].depends) if item.stash[CHECK][0] in by_id else [], set()
+    while todo:
+        dep = todo.pop(0)
+        if dep in seen:
+            continue
+        seen.add(dep)
+        outcome = outcomes.get((topic_id, dep), True)
+        if outcome is not True:
+            return dep if outcome is False else outcome  # a blocked exercise names its own blocker
+        todo += list(by_id[dep].depends)
+    return None
 
 
 CHECK = pytest.StashKey[tuple]()
@@ -123,10 +193,36 @@ def impl(request):
 
 @pytest.fixture
 def ref(request):
-    """The reference solution; hidden checks only (the student release has no solutions)."""
+    """The reference solution; hidden checks only (the student release has no solutions). A wrong
+    answer compared with one of its functions' answers is named after the mutant it matches."""
+    from grader.recording.live import LiveSolution
+
     root, topic = _topic(request)
     path = root / "solutions" / f"{topic}.py"
-    return _module(request.config, ("ref", str(path)), path)
+    checking.begin_check(_recording(request.config, root, topic).mistakes)
+    course = _course_of(request.config, root)[0]
+    return LiveSolution(_module(request.config, ("ref", str(path)), path), course, topic, request.config.stash[MODULES])
+
+
+def _recording(config, root, topic):
+    recordings = _course_of(config, root)[1]
+    if topic not in recordings:
+        recordings[topic] = store.load(root / "tests" / "checks" / topic, topic)
+    return recordings[topic]
+
+
+@pytest.fixture
+def recorded(request):
+    """What the reference solution returned, replayed from the topic's recording
+    (`recorded.attention(q, k, v)`); `fmgrade dev record` writes it, `dev check` keeps it true."""
+    root, topic = _topic(request)
+    check_id = request.node.nodeid.split("/")[-1]
+    book = request.config.stash.get(RECORDER, None)
+    if book is not None:
+        return book.root(check_id)
+    recording = _recording(request.config, root, topic)
+    checking.begin_check(recording.mistakes)
+    return nodes.Replay(recording, check_id, lambda key: checking.saw_fingerprints(recording.fingerprints.get(key))).root()
 
 
 @pytest.fixture
@@ -148,21 +244,49 @@ def seed(request):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
+    if CHECK not in item.stash:
+        return
+    checking.begin_check()
+    blocker = _blocker(item.config, item)
+    if blocker is not None:
+        item.stash[BLOCKED_BY] = blocker
+        pytest.skip(f"blocked: this builds on `{blocker}`, which does not pass yet; fix `{blocker}` first")
     session = item.config.stash.get(SESSION, None)
-    if session is not None and CHECK in item.stash:
+    if session is not None:
         session.begin_check(item.stash[CHECK][0])
+
+
+BLOCKED_BY = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    if CHECK in item.stash and BLOCKED_BY in item.stash and report.when == "setup":
+        blocker = item.stash[BLOCKED_BY]
+        report.fmgrade = (BLOCKED, f"blocked: fix `{blocker}` first (this exercise builds on it)")
+        report.fmgrade_check = item.stash[CHECK]
+        report.fmgrade_output, report.fmgrade_mistake = "", ""
+        where = topic_of(item.path)
+        item.config.stash[OUTCOMES][(where[1], item.stash[CHECK][0])] = blocker
+        return report
     if CHECK in item.stash and (report.when == "call" or report.failed):
         impl_path = item.config.getoption("--fmgrade-impl")
         status, message = verdict.classify(call.excinfo, impl_path)
         report.fmgrade = (status, message)
         report.fmgrade_check = item.stash[CHECK]
+        report.fmgrade_mistake = getattr(call.excinfo.value, "mistake", "") if call.excinfo else ""
+        _note_outcome(item, status)
         session = item.config.stash.get(SESSION, None)
         report.fmgrade_output = session.take_output() if session is not None else ""
         if report.failed and message:
             report.longrepr = f"[{status}] {message}"
     return report
+
+
+def _note_outcome(item, status):
+    where = topic_of(item.path)
+    if where is not None:
+        key = (where[1], item.stash[CHECK][0])
+        if item.config.stash[OUTCOMES].get(key, True) is True:
+            item.config.stash[OUTCOMES][key] = status == PASSED

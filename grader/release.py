@@ -2,7 +2,9 @@
 
 Small single-purpose transforms (in the spirit of nbgrader's preprocessors):
   strip_hidden      a check file without its hidden checks and the private code only they used
-  find_leaks        lines of solution text that would give an answer away, wherever they appear
+  find_leaks        lines of solution text that would give an answer away, wherever they appear,
+                    and solution code with its names changed (grader.leaks)
+  learner_package   the grader as learners run it: no instructor modules
   write_archive     a folder as a byte-for-byte reproducible .tar.gz
 
 The student release: course.yml, the grader, stubs, visible checks (and their helpers), a
@@ -16,10 +18,16 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from grader import stubgen
+from grader import leaks, stubgen
 
 TEMPLATES = Path(__file__).parent / "templates"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+# The grader's instructor side: proving the course, releasing, grading batches, gradebooks,
+# class reports and grading platforms. Learners run none of it, so the release ships none of it.
+INSTRUCTOR_ONLY = (
+    "release.py", "devcheck.py", "stubgen.py", "mutants.py", "leaks.py", "gradebook.py", "grade.py",
+    "recording/record.py", "recording/live.py", "platforms", "classreport", "templates/kit_README.md",
+)
 LEAK_RUN = 3  # consecutive solution lines that count as a leak
 MIN_LEAK_CHARS = 40  # a shorter region ("return x * 2") is not evidence
 
@@ -141,22 +149,22 @@ def solution_snippets(course):
 def find_leaks(course, folder):
     """['path: solution text (from solutions/x.py:N)', ...] for every leak in `folder`."""
     needles = solution_snippets(course)
-    leaks = []
+    found = []
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
             continue
         relative = path.relative_to(folder)
         if relative.parts[0] == "solutions" or "__pycache__" in relative.parts:
-            leaks.append(f"{relative}: a solution or cache file")
+            found.append(f"{relative}: a solution or cache file")
             continue
         text = path.read_bytes().decode("utf-8", "replace")
         if "### BEGIN SOLUTION" in text and relative.parts[0] != "grader":
-            leaks.append(f"{relative}: contains a BEGIN SOLUTION marker")
+            found.append(f"{relative}: contains a BEGIN SOLUTION marker")
         haystack = "\n".join(_code_lines(text))
         for needle, origin in needles.items():
             if needle in haystack:
-                leaks.append(f"{relative}: {needle.splitlines()[0]!r}... (from {origin})")
-    return leaks
+                found.append(f"{relative}: {needle.splitlines()[0]!r}... (from {origin})")
+    return found + leaks.find_copies(course, folder)
 
 
 def write_archive(folder, archive):
@@ -192,8 +200,23 @@ def _fresh(folder):
     return folder
 
 
-def _copy_package(course, out):
-    shutil.copytree(course.root / "grader", out / "grader", ignore=IGNORED)
+def learner_package(source, dest):
+    """Copy the grader package without its instructor modules."""
+    source = Path(source)
+
+    def ignore(folder, names):
+        relative = Path(folder).relative_to(source)
+        skipped = {n for n in names if (relative / n).as_posix() in INSTRUCTOR_ONLY}
+        return skipped | IGNORED(folder, names)
+
+    shutil.copytree(source, dest, ignore=ignore)
+
+
+def _copy_package(course, out, learner=False):
+    if learner:
+        learner_package(course.root / "grader", out / "grader")
+    else:
+        shutil.copytree(course.root / "grader", out / "grader", ignore=IGNORED)
     shutil.copy(course.root / "pyproject.toml", out / "pyproject.toml")
     shutil.copy(course.root / "course.yml", out / "course.yml")
     shutil.copytree(course.root / "exercises", out / "exercises", ignore=IGNORED)
@@ -202,7 +225,7 @@ def _copy_package(course, out):
 def build_release(course, out):
     """Write the student release into `out`; returns the leak report (empty when clean)."""
     out = _fresh(out)
-    _copy_package(course, out)
+    _copy_package(course, out, learner=True)
     for topic in course.topics:
         source_dir = course.checks_dir(topic.id)
         if not source_dir.is_dir():
@@ -233,5 +256,7 @@ def build_kit(course, kit):
     _copy_package(course, kit)
     shutil.copytree(course.root / "solutions", kit / "solutions", ignore=IGNORED)
     shutil.copytree(course.root / "tests" / "checks", kit / "tests" / "checks", ignore=IGNORED)
+    if (course.root / "tests" / "mutants").is_dir():  # hidden checks name known mistakes with them
+        shutil.copytree(course.root / "tests" / "mutants", kit / "tests" / "mutants", ignore=IGNORED)
     (kit / "README.md").write_text((TEMPLATES / "kit_README.md").read_text(encoding="utf-8"), encoding="utf-8")
     return kit

@@ -5,11 +5,22 @@ Reporters only serialise; every number and status comes from grader.results.
 import json
 import xml.etree.ElementTree as ET
 
+from grader.course import version_of
 from grader.results import ERROR, PASSED, TIMEOUT
 
+# Marks a JSON file as fmgrade's results (the class report reads only these).
+RESULTS_FORMAT, RESULTS_FORMAT_VERSION = "fmgrade-results", 1
 
-def to_json(report):
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+
+def to_json(report, course=None, student=None):
+    """The report as JSON; with `course`, its version (grader.course.version_of), and with
+    `student`, whose results these are. The keys of older versions are unchanged."""
+    data = {"format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION}
+    if course is not None:
+        data["course_version"] = version_of(course)
+    if student is not None:
+        data["student"] = student
+    return json.dumps(data | report.to_dict(), indent=2) + "\n"
 
 
 def to_junit(report, suite_prefix=""):

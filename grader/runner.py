@@ -37,6 +37,7 @@ class _Collector:
             id=check_id, exercise=exercise, status=status,
             score=points if status == PASSED else 0, max_score=points, hidden=hidden,
             message=message, output=getattr(report, "fmgrade_output", ""),
+            mistake=getattr(report, "fmgrade_mistake", ""),
         )
 
     def pytest_collectreport(self, report):
@@ -44,12 +45,14 @@ class _Collector:
             self.problems.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1]}")
 
 
-def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=(), only=()):
+def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=(), only=(),
+              plugins=()):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
     isolation: "none" imports the module in this process (trusted solutions only); "auto",
     "bwrap" or "process" run it in a worker (see grader.sandbox).
     only: check ids ("test_x.py::test_y") to run instead of all of them.
+    plugins: more pytest plugin objects (`fmgrade dev record` passes its recorder).
     """
     topic = course.topic(topic_id)
     checks_dir = course.checks_dir(topic_id)
@@ -59,7 +62,7 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
     if isolation != "none":
         session = _start_session(course, topic, impl_path, isolation, hidden_roots)
     try:
-        return _run(course, topic, impl_path, hidden, seed, session, only)
+        return _run(course, topic, impl_path, hidden, seed, session, only, plugins)
     finally:
         if session is not None:
             session.close()
@@ -90,7 +93,7 @@ def read_learner_file(path, module_file):
     return source, None
 
 
-def _run(course, topic, impl_path, hidden, seed, session, only):
+def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()):
     topic_id, checks_dir = topic.id, course.checks_dir(topic.id)
     collector = _Collector(topic_id, checks_dir)
     targets = [str(checks_dir / check_id.split("[")[0]) for check_id in only] or [str(checks_dir)]
@@ -112,7 +115,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only):
     import torch  # here, not at the top: the worker must start before this 1.4 s import
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
-    plugins = [collector, _SeedReader()]
+    plugins = [collector, _SeedReader(), *extra_plugins]
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():

@@ -17,11 +17,13 @@ deterministic and `exercises/` can be compared with what this produces.
 import re
 from dataclasses import dataclass
 
+from grader.course import CourseError
+
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?:[ \t]+(?P<exercise>\S+))?[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
 
 
-class StubError(ValueError):
+class StubError(CourseError, ValueError):
     """A malformed solution file; the message names the file and line."""
 
 

@@ -45,6 +45,8 @@ def classify(excinfo, impl_path=None):
         return ERROR, str(exc)
     if isinstance(exc, LearnerCodeError):
         return ERROR, f"your code raised {exc}"
+    if type(exc).__name__ == "RecordingMissing":
+        return ERROR, f"course problem, not yours: {exc}"
     if isinstance(exc, AssertionError):
         return FAILED, str(exc).split("\nassert ")[0].strip() or "check failed"
     where = _learner_frame(excinfo, impl_path)

@@ -1,4 +1,10 @@
-"""Chat instruction data as Stanford Alpaca builds and uses it.
+"""Instruction data as Stanford Alpaca builds and uses it.
+
+Alpaca's data is single-turn instruction data, not chat: each of its 52K records is one
+instruction, an optional input and one output, with no conversation before it. The repository's
+README ("Data Release", "Data Generation Process") says `text-davinci-003` generated both the
+instructions and the outputs, through the Self-Instruct pipeline with Alpaca's modifications
+(a new prompt, 20 instructions per request, one instance per instruction).
 
 Follows tatsu-lab/stanford_alpaca (https://github.com/tatsu-lab/stanford_alpaca): the two prompt
 templates and the label masking of `train.py` (PROMPT_DICT, preprocess), and the near-duplicate

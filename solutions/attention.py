@@ -90,7 +90,12 @@ class MultiHeadedAttention(nn.Module):
 
 
 class PositionwiseFeedForward(nn.Module):
-    """FFN(x) = W_2 dropout(relu(W_1 x + b_1)) + b_2, applied at every position (Section 3.3)."""
+    """The position-wise feed-forward network, the same two linears at every position (Section 3.3).
+
+    The paper's Eq. (2) has no dropout inside: FFN(x) = max(0, x W_1 + b_1) W_2 + b_2. The
+    Annotated Transformer's PositionwiseFeedForward, followed here, adds dropout on the hidden
+    ReLU activations, w_2(dropout(relu(w_1(x)))); the two agree whenever dropout is off (eval mode).
+    """
 
     def __init__(self, d_model, d_ff, dropout=0.1):
         super().__init__()
@@ -170,6 +175,13 @@ class LayerNorm(nn.Module):
 class SublayerConnection(nn.Module):
     """A residual connection around a sublayer, with the norm first (pre-norm):
     x + dropout(sublayer(norm(x))).
+
+    This order is the Annotated Transformer's, not the paper's. Vaswani et al. normalise after
+    the residual sum (post-norm): each sub-layer outputs LayerNorm(x + Sublayer(x)) (Section
+    3.1), the dropout acting on Sublayer(x) before the sum (Section 5.4). harvardnlp's
+    SublayerConnection puts the norm first "for code simplicity" (its docstring says so), which
+    is why each stack here ends with a final LayerNorm. Normalising the sublayer's input
+    instead of the sum is what the LLaMA paper (Section 2.2) calls pre-normalisation [GPT-3].
     """
 
     def __init__(self, size, dropout):

@@ -2,8 +2,8 @@
 
 Follows Ouyang et al., "Training language models to follow instructions with human feedback"
 (NeurIPS 2022, https://arxiv.org/abs/2203.02155): Section 3.5 (the SFT model, the reward model
-and its loss, Eq. 1, the RL objective, Eq. 2), Section 3.4 and Appendix B (what labelers were
-asked for). PPO's clipped surrogate is Schulman et al. (2017, Eq. 7) and GAE is Schulman et al.
+and its loss, Eq. 1, the RL objective, Eq. 2), Appendix C.2 (how the reward model was trained
+and initialised), Section 3.4 and Appendix B (what labelers were asked for). PPO's clipped surrogate is Schulman et al. (2017, Eq. 7) and GAE is Schulman et al.
 (2016, Eq. 16). The per-token bookkeeping of rewards, advantages and masks follows the open
 RLHF implementations (e.g. DeepSpeed-Chat); the paper does not publish its code.
 
@@ -111,9 +111,14 @@ def normalize_rewards(rewards, demonstration_rewards):
 class RewardModel(nn.Module):
     """A tiny reward model: the mean of the token embeddings, then a scalar head.
 
-    The paper's RM is the SFT model with its unembedding layer replaced by a projection to one
-    number (6B parameters). This one keeps only that shape: embed (V, d), mean over the T
-    tokens, head Linear(d, 1). forward(tokens (N, T) long) -> rewards (N,).
+    Where the paper's RM starts from, it says two things. Section 3.5: from the SFT model with
+    its final unembedding layer removed, so that it outputs one number (a 6B model). Appendix
+    C.2: the final 6B RM was initialised from a 6B GPT-3 that had been fine-tuned on public NLP
+    datasets (ARC, BoolQ, CoQA, DROP, MultiNLI, OpenBookQA, QuAC, RACE, Winogrande), mostly for
+    historical reasons, and starting from GPT-3 or from the SFT model gave similar results.
+    Either way it is a pretrained language model with a scalar head. This one keeps only that
+    shape: embed (V, d), mean over the T tokens, head Linear(d, 1).
+    forward(tokens (N, T) long) -> rewards (N,).
     """
 
     def __init__(self, vocab, d):

@@ -10,12 +10,21 @@ Transformer), so you can read the two side by side. What differs, on purpose:
 - the hidden width of the feed-forward network is computed by `ffn_hidden_dim` (Meta computes
   it inside FeedForward);
 - `Transformer.forward` returns the logits of every position (as Llama 2's ``model.py`` does),
-  not only the last one, and its causal mask with a cache has shape (T, start_pos + T) (also
-  Llama 2's version: LLaMA 1's (T, T) mask is only right when start_pos is 0 or T is 1).
+  not only the last one;
+- with a cache, its causal mask has shape (T, start_pos + T). Neither LLaMA 1 (February 2023)
+  nor the Llama 2 release (July 2023) had this: both built a (1, 1, T, T) mask, which does not
+  broadcast against scores of shape (B, H, T, start_pos + T) when start_pos > 0 and T > 1, so
+  only a prompt fed at start_pos 0 or one token at a time worked. The (T, start_pos + T) mask
+  reached the repository's main branch later, with the pull request "Fix key-value caching
+  for seqlen != 1" (meta-llama/llama #900, merged in November 2023).
 
-The paper's three changes to the Transformer of GPT-3 (Section 2.2): pre-normalisation with
-RMSNorm, the SwiGLU activation, and rotary position embeddings (RoPE). There are no biases, and
-the output head is not tied to the input embedding.
+Section 2.2 of the paper lists where LLaMA's network differs from the original Transformer
+(Vaswani et al., 2017) and names in brackets the model each change was taken from:
+pre-normalisation [GPT-3], done with RMSNorm (Zhang and Sennrich, 2019); the SwiGLU activation
+[PaLM] (Shazeer, 2020); and rotary position embeddings [GPT-Neo] (Su et al., 2021). None of
+the three is new with LLaMA; they are borrowed improvements, and GPT-3 is the source of one of
+them, not the baseline they change. There are no biases, and the output head is not tied to
+the input embedding.
 
 Shapes in comments: B = batch, T = new positions in this call, S = start_pos (positions already
 in the cache), H = heads, D = head_dim = dim // n_heads.
@@ -62,8 +71,9 @@ class RMSNorm(nn.Module):
         RMSNorm(x) = x / sqrt(mean(x^2) + eps) * weight
 
     Unlike LayerNorm it subtracts no mean and has no bias: it only rescales. The normalisation
-    runs in float32 whatever x's dtype (in float16, x^2 overflows as soon as |x| > 256), and the
-    result is cast back to x's dtype before `weight` multiplies it.
+    runs in float32 whatever x's dtype, and the result is cast back to x's dtype before `weight`
+    multiplies it. In float16, x^2 overflows to inf from |x| = 256 on, 256 included: 256^2 =
+    65536 is more than 65504, the largest float16 (torch.finfo(torch.float16).max).
 
     eps defaults to 1e-6 here as in Meta's RMSNorm; the model passes ModelArgs.norm_eps.
     """

@@ -1,10 +1,20 @@
 """Families of pretrained foundation models and what each family learns from.
 
 After "A Comprehensive Survey on Pretrained Foundation Models: A History from BERT to ChatGPT"
-(Zhou et al., 2023, https://arxiv.org/abs/2302.09419), whose NLP section sorts language models by
-architecture and by pretraining task: BERT-style encoders that see the whole sentence and fill in
-masked words, GPT-style decoders that predict the next word from the words before it, and
-encoder-decoders that read a corrupted text and write back what is missing.
+(Zhou et al., 2023, https://arxiv.org/abs/2302.09419). The survey's NLP section (Section 3,
+"PFMs for Natural Language Processing") is organised by method, not by architecture family.
+It starts from word representations, with three kinds of language model: autoregressive (GPT:
+the next word from the words before it), contextual (BERT: a word from the words on both
+sides) and permuted (XLNet, MPNet: autoregressive prediction in a random order of the
+positions, so that a word gets context from both sides without a [MASK] token). Then come
+model architecture design, masking design, boosting methods and instruction alignment (RLHF,
+chain of thought).
+
+This exercise uses a simpler picture, three architecture families, each with the objective it
+usually comes with: encoders that see the whole sentence and fill in masked words, decoders
+that predict the next word from the words before it, and encoder-decoders that read a
+corrupted text and write back what is missing. It is a simplification: permuted language
+models such as XLNet fit none of the three families cleanly, and MODELS leaves them out.
 
 The classification follows each model's own paper: BERT (Devlin et al., 2019), RoBERTa (Liu et
 al., 2019), ALBERT (Lan et al., 2020), XLM-R (Conneau et al., 2020), ELECTRA (Clark et al., 2020);

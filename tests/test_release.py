@@ -115,3 +115,25 @@ def test_kit_holds_what_grading_needs(built, tmp_path):
     assert "mark.hidden" in "".join(p.read_text() for p in (kit / "tests" / "checks" / "attention").glob("test_*.py"))
     assert (kit / "grader" / "cli.py").is_file() and (kit / "pyproject.toml").is_file()
     course.load(kit)
+
+
+def test_release_ships_no_instructor_modules(built):
+    _, out, _ = built
+    shipped = {p.relative_to(out / "grader").as_posix() for p in (out / "grader").rglob("*.py")}
+    for module in ("release.py", "devcheck.py", "stubgen.py", "mutants.py", "leaks.py", "gradebook.py", "grade.py",
+                   "recording/record.py", "recording/live.py"):
+        assert module not in shipped
+    assert {"cli.py", "runner.py", "worker.py", "recording/nodes.py", "recording/data.py"} <= shipped
+
+
+def test_leak_finder_catches_solution_code_with_other_names(built):
+    loaded, out, _ = built
+    solution = (loaded.root / "solutions" / "attention.py").read_text()
+    begin = solution.index("### BEGIN SOLUTION attention")
+    body = solution[begin:solution.index("### END SOLUTION", begin)].splitlines()[1:]
+    renamed = "\n".join(body).replace("query", "q_").replace("key", "k_").replace("scores", "s_").replace("p_attn", "w_")
+    helper = "def _my_attention(q_, k_, value, mask=None, dropout=None):\n" + renamed + "\n"
+    check = out / "tests" / "checks" / "attention" / "test_attention.py"
+    check.write_text(check.read_text() + "\n\n" + helper)
+    leaks = release.find_leaks(loaded, out)
+    assert any("test_attention.py" in leak and "other names" in leak for leak in leaks), leaks
