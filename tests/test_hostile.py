@@ -619,14 +619,29 @@ def test_hostile_submission(name, level, gradings):
         assert "Traceback" not in check.message and len(check.message) < 2500, check.message
         assert "grader error" not in check.message, check.message
 
-    # (3) the honest exercises keep the points the reference solution gets (all of them, unless a
-    # check is broken: the honest run is the yardstick), so the total is the honest part's and no more
+    # (3) exercises that build on an attacked one (course.yml `depends`) are blocked; the other
+    # honest exercises keep the points the reference solution gets (all of them, unless a check is
+    # broken: the honest run is the yardstick), so the total is the honest part's and no more
+    blocked = builds_on(course_mod.load(ROOT).topic(TOPIC), attacked)
+    wrongly = [c.id for c in result.checks if c.exercise in blocked and (c.status != "blocked" or c.score)]
+    assert not wrongly, f"checks of exercises that build on {sorted(attacked)} are not blocked: {wrongly}\n{summary}"
+    honest_part = exercises - attacked - blocked
     honest_score = {e.id: e.score for e in honest.exercises()}
     by_exercise = {e.id: e for e in result.exercises()}
     lost = {e: f"{by_exercise[e].score} of {honest_score[e]} ({by_exercise[e].status}: {by_exercise[e].message[:300]})"
-            for e in sorted(exercises - attacked) if by_exercise[e].score != honest_score[e]}
+            for e in sorted(honest_part) if by_exercise[e].score != honest_score[e]}
     assert not lost, f"honest exercises lost points: {lost}\n{summary}"
-    assert result.score == sum(honest_score[e] for e in exercises - attacked)
+    assert result.score == sum(honest_score[e] for e in honest_part)
+
+
+def builds_on(topic, attacked):
+    """The exercises that depend, directly or not, on one of `attacked`."""
+    found = set()
+    while True:
+        more = {e.id for e in topic.exercises if e.id not in attacked | found and set(e.depends) & (attacked | found)}
+        if not more:
+            return found
+        found |= more
 
 
 ALL_LEVELS = LEVELS + tuple(f"process+{platform}" for platform in SIMULATED)
