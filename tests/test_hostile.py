@@ -611,8 +611,11 @@ def test_hostile_submission(name, level, gradings):
 
     # (2) the attacked exercise earns nothing, with (4) a plain status and message
     assert attacked <= exercises, f"{name}.py attacks an unknown exercise {meta['exercise']!r}"
+    topic = course_mod.load(ROOT).topic(TOPIC)
     for check in (c for c in result.checks if c.exercise in attacked):
         assert check.score == 0, f"{check.id} gained {check.score} points:\n{summary}"
+        if check.status == "blocked" and set(topic.exercise(check.exercise).depends) & attacked:
+            continue  # it builds on another attacked exercise (the whole module is attacked)
         assert check.status in meta["status"], f"{check.id}: {check.status}, expected {meta['status']}\n{summary}"
         assert meta.get("message", "").lower() in check.message.lower(), (
             f"{check.id}: message {check.message!r} does not mention {meta.get('message')!r}")
@@ -622,7 +625,7 @@ def test_hostile_submission(name, level, gradings):
     # (3) exercises that build on an attacked one (course.yml `depends`) are blocked; the other
     # honest exercises keep the points the reference solution gets (all of them, unless a check is
     # broken: the honest run is the yardstick), so the total is the honest part's and no more
-    blocked = builds_on(course_mod.load(ROOT).topic(TOPIC), attacked)
+    blocked = builds_on(topic, attacked)
     wrongly = [c.id for c in result.checks if c.exercise in blocked and (c.status != "blocked" or c.score)]
     assert not wrongly, f"checks of exercises that build on {sorted(attacked)} are not blocked: {wrongly}\n{summary}"
     honest_part = exercises - attacked - blocked
