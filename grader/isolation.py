@@ -14,6 +14,14 @@ Gradescope; a note in the text report for the weak ones).
               a user id of its own whenever Python can be run as one.
 
 In bwrap and namespaces the worker also gets a user id of its own when the grader is root.
+RLIMIT_NPROC is set only for a worker with a user id of its own: it counts every process of
+the real user id (a learner already running 64 processes could not start a worker) and does
+nothing for root. Without one, the PID namespace (bwrap, namespaces) ends every process of the
+worker with it, and at process level nothing bounds their number (the report says process).
+Python in a folder others cannot enter (a 0700 home) does not cost the user id of its own:
+the worker covers that folder with a tmpfs in a private mount namespace and binds Python back,
+the way bwrap shows it; the alternatives (a group or an ACL that opens the home) would change
+the machine's permissions, which the grader must not do on its own.
 Policy: `grade` runs learner code only at bwrap, namespaces or user, unless the instructor
 passes `--isolation process` (every report then says so); a learner's `check` takes the
 strongest level available and falls back to process with one quiet note.
