@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """Instruction data as Stanford Alpaca builds and uses it.
 
 Alpaca's data is single-turn instruction data, not chat: each of its 52K records is one
@@ -16,6 +23,8 @@ A record is a dict {"instruction": str, "input": str, "output": str}; "input" ma
 60% of Alpaca's 52,002 records have none). The model sees the prompt and learns to write the
 output followed by the end-of-sequence token.
 """
+
+# %%
 import re
 
 import torch
@@ -23,6 +32,7 @@ import torch
 IGNORE_INDEX = -100  # the label cross_entropy skips
 
 
+# %%
 class CharTokenizer:
     """A tiny deterministic tokenizer for this course: one token per character, no downloads.
 
@@ -50,6 +60,7 @@ class CharTokenizer:
 # --- Prompts and labels ------------------------------------------------------------------------
 
 
+# %%
 def format_prompt(record):
     """The Alpaca prompt for a record, character for character as Alpaca's train.py writes it.
 
@@ -62,6 +73,7 @@ def format_prompt(record):
     raise NotImplementedError("exercise `format_prompt` is not done yet: fill in this TODO in exercises/alpaca.py")
 
 
+# %%
 def tokenize_example(record, tokenizer, max_len):
     """Token ids and labels for one record, ready for the next-token loss.
 
@@ -82,6 +94,7 @@ def tokenize_example(record, tokenizer, max_len):
 # --- Self-Instruct's filter of near-duplicate instructions --------------------------------------
 
 
+# %%
 def rouge_tokens(text):
     """The tokens ROUGE compares: lower-case the text, then keep the runs of ASCII letters and
     digits (everything else separates tokens), as rouge_score's default tokenizer does without
@@ -90,12 +103,14 @@ def rouge_tokens(text):
     raise NotImplementedError("exercise `rouge_filter` is not done yet: fill in this TODO in exercises/alpaca.py")
 
 
+# %%
 def lcs_length(a, b):
     """The length of the longest common subsequence of two token lists (dynamic programming)."""
     # TODO(rouge_filter): ROUGE-L and Self-Instruct's filter of near-duplicate instructions.
     raise NotImplementedError("exercise `rouge_filter` is not done yet: fill in this TODO in exercises/alpaca.py")
 
 
+# %%
 def rouge_l(candidate, reference):
     """ROUGE-L between two texts: the F-measure of the longest common subsequence of their tokens.
 
@@ -106,6 +121,7 @@ def rouge_l(candidate, reference):
     raise NotImplementedError("exercise `rouge_filter` is not done yet: fill in this TODO in exercises/alpaca.py")
 
 
+# %%
 def filter_instructions(candidates, pool, threshold=0.7):
     """Self-Instruct's filter: keep a candidate instruction only if it is new enough.
 
@@ -120,9 +136,11 @@ def filter_instructions(candidates, pool, threshold=0.7):
 
 # --- Checking a data file before training on it ------------------------------------------------
 
+# %%
 FIELDS = ("instruction", "input", "output")
 
 
+# %%
 def validate_records(records):
     """The problems of a list of records, as messages; [] when there are none. Never raises.
 

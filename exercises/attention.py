@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """The Transformer of "Attention Is All You Need" (Vaswani et al., 2017), piece by piece.
 
 Follows harvardnlp's *The Annotated Transformer*
@@ -7,6 +14,8 @@ the names and signatures are the same, so you can read the two side by side.
 Shapes in comments: B = batch, T = sequence length, h = heads, d_k = d_model // h.
 Masks hold True (or 1) where attention is allowed and False (or 0) where it is not.
 """
+
+# %%
 import copy
 import math
 
@@ -15,6 +24,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 
+# %%
 def clones(module, N):
     """A ModuleList of N independent deep copies of `module`."""
     return nn.ModuleList([copy.deepcopy(module) for _ in range(N)])
@@ -23,6 +33,7 @@ def clones(module, N):
 # --- Attention -------------------------------------------------------------------------
 
 
+# %%
 def attention(query, key, value, mask=None, dropout=None):
     """Scaled dot-product attention, Eq. (1) of the paper: softmax(Q K^T / sqrt(d_k)) V.
 
@@ -36,12 +47,14 @@ def attention(query, key, value, mask=None, dropout=None):
     raise NotImplementedError("exercise `attention` is not done yet: fill in this TODO in exercises/attention.py")
 
 
+# %%
 def subsequent_mask(size):
     """The decoder's causal mask: bool tensor (1, size, size), True where key j <= query i."""
     # TODO(subsequent_mask): The decoder's causal mask, True where position j may be seen from position i (j <= i).
     raise NotImplementedError("exercise `subsequent_mask` is not done yet: fill in this TODO in exercises/attention.py")
 
 
+# %%
 class MultiHeadedAttention(nn.Module):
     """h attention heads of width d_k = d_model // h, run in parallel (Section 3.2.2).
 
@@ -67,6 +80,7 @@ class MultiHeadedAttention(nn.Module):
 # --- Position-wise pieces ----------------------------------------------------------------
 
 
+# %%
 class PositionwiseFeedForward(nn.Module):
     """The position-wise feed-forward network, the same two linears at every position (Section 3.3).
 
@@ -85,6 +99,7 @@ class PositionwiseFeedForward(nn.Module):
         return self.w_2(self.dropout(self.w_1(x).relu()))
 
 
+# %%
 class Embeddings(nn.Module):
     """Token embeddings scaled by sqrt(d_model) (Section 3.4)."""
 
@@ -97,6 +112,7 @@ class Embeddings(nn.Module):
         return self.lut(x) * math.sqrt(self.d_model)
 
 
+# %%
 class PositionalEncoding(nn.Module):
     """Adds the sinusoidal encoding of Section 3.5, then dropout.
 
@@ -120,6 +136,7 @@ class PositionalEncoding(nn.Module):
 # --- Normalisation and residual connections ----------------------------------------------
 
 
+# %%
 class LayerNorm(nn.Module):
     """Layer normalisation as the annotated transformer writes it (Ba et al., 2016).
 
@@ -138,6 +155,7 @@ class LayerNorm(nn.Module):
         raise NotImplementedError("exercise `layer_norm` is not done yet: fill in this TODO in exercises/attention.py")
 
 
+# %%
 class SublayerConnection(nn.Module):
     """A residual connection around a sublayer, with the norm first (pre-norm):
     x + dropout(sublayer(norm(x))).
@@ -164,6 +182,7 @@ class SublayerConnection(nn.Module):
 # --- Encoder and decoder -----------------------------------------------------------------
 
 
+# %%
 class EncoderLayer(nn.Module):
     """Self-attention, then the feed-forward network, each inside a SublayerConnection."""
 
@@ -180,6 +199,7 @@ class EncoderLayer(nn.Module):
         raise NotImplementedError("exercise `encoder_decoder_layers` is not done yet: fill in this TODO in exercises/attention.py")
 
 
+# %%
 class Encoder(nn.Module):
     """N encoder layers, then a final LayerNorm (needed because every sublayer is pre-norm)."""
 
@@ -194,6 +214,7 @@ class Encoder(nn.Module):
         return self.norm(x)
 
 
+# %%
 class DecoderLayer(nn.Module):
     """Masked self-attention, attention over the encoder's output ("memory"), feed-forward."""
 
@@ -212,6 +233,7 @@ class DecoderLayer(nn.Module):
         raise NotImplementedError("exercise `encoder_decoder_layers` is not done yet: fill in this TODO in exercises/attention.py")
 
 
+# %%
 class Decoder(nn.Module):
     """N decoder layers, then a final LayerNorm."""
 
@@ -226,6 +248,7 @@ class Decoder(nn.Module):
         return self.norm(x)
 
 
+# %%
 class Generator(nn.Module):
     """The output head: log_softmax(Linear(d_model, vocab))."""
 
@@ -237,6 +260,7 @@ class Generator(nn.Module):
         return self.proj(x).log_softmax(dim=-1)
 
 
+# %%
 class EncoderDecoder(nn.Module):
     """The whole encoder-decoder: embed and encode the source, embed and decode the target."""
 
@@ -258,6 +282,7 @@ class EncoderDecoder(nn.Module):
         return self.decoder(self.tgt_embed(tgt), memory, src_mask, tgt_mask)
 
 
+# %%
 def make_model(src_vocab, tgt_vocab, N=6, d_model=512, d_ff=2048, h=8, dropout=0.1):
     """Build the full model from hyper-parameters; Glorot-uniform init for every matrix.
 
@@ -284,6 +309,7 @@ def make_model(src_vocab, tgt_vocab, N=6, d_model=512, d_ff=2048, h=8, dropout=0
 # --- Training ----------------------------------------------------------------------------
 
 
+# %%
 def rate(step, model_size, factor, warmup):
     """The learning-rate schedule of Section 5.3 (linear warm-up, then 1/sqrt(step) decay):
     factor * model_size^-0.5 * min(step^-0.5, step * warmup^-1.5), with step 0 read as 1
@@ -293,6 +319,7 @@ def rate(step, model_size, factor, warmup):
     raise NotImplementedError("exercise `rate` is not done yet: fill in this TODO in exercises/attention.py")
 
 
+# %%
 class LabelSmoothing(nn.Module):
     """Label smoothing (Section 5.4) as a KL divergence to a smoothed target distribution.
 
@@ -316,6 +343,7 @@ class LabelSmoothing(nn.Module):
         raise NotImplementedError("exercise `label_smoothing` is not done yet: fill in this TODO in exercises/attention.py")
 
 
+# %%
 class Batch:
     """A batch of source and target sequences with their masks (targets shifted by one)."""
 
@@ -335,6 +363,7 @@ class Batch:
         return tgt_mask & subsequent_mask(tgt.size(-1)).type_as(tgt_mask)
 
 
+# %%
 def greedy_decode(model, src, src_mask, max_len, start_symbol):
     """Decode one sequence greedily: encode once, then repeatedly append the most likely
     next token. src: (1, T_src). Returns (1, max_len) token ids starting with start_symbol.
@@ -345,6 +374,7 @@ def greedy_decode(model, src, src_mask, max_len, start_symbol):
 
 # --- The copy task -------------------------------------------------------------------------
 
+# %%
 # A model small enough to learn the copy task on one CPU thread in about a second.
 COPY_TASK = dict(
     V=11,  # vocabulary: 0 is padding, 1 is the start symbol, 2..10 are the "words"
@@ -360,6 +390,7 @@ COPY_TASK = dict(
 )
 
 
+# %%
 def data_gen(V, batch_size, nbatches, seq_len=10, generator=None):
     """Random copy-task batches: tgt == src, the first token is the start symbol 1, pad is 0."""
     for _ in range(nbatches):
@@ -368,6 +399,7 @@ def data_gen(V, batch_size, nbatches, seq_len=10, generator=None):
         yield Batch(data, data.clone(), pad=0)
 
 
+# %%
 def train_copy_model(steps=200, seed=0):
     """Train a small Transformer (sizes and dropout in COPY_TASK) to copy its input; return it
     in eval mode.

@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """DeepSpeed-Chat's RLHF step in code: rewards, PPO losses, GAE, the reward model's loss, EMA.
 
 Follows microsoft/DeepSpeedExamples, ``applications/DeepSpeed-Chat``:
@@ -20,6 +27,8 @@ first log-prob is at start = P - 1.
 
 Shapes in comments: B = batch, L = sequence length, R = L - 1 - start (response positions).
 """
+
+# %%
 import torch
 import torch.nn.functional as F
 
@@ -33,6 +42,7 @@ LAM = 0.95
 EMA_BETA = 0.992
 
 
+# %%
 def gather_log_probs(logits, labels):
     """log softmax(logits) at the label ids: logits (B, T, V), labels (B, T) -> (B, T)."""
     log_probs = F.log_softmax(logits, dim=-1)
@@ -42,6 +52,7 @@ def gather_log_probs(logits, labels):
 # --- Rewards -------------------------------------------------------------------------------
 
 
+# %%
 def compute_rewards(prompts_len, logprobs, ref_logprobs, reward_score, action_mask, kl_ctl=KL_CTL,
                     clip_reward_value=CLIP_REWARD_VALUE):
     """Per-position rewards: a KL penalty everywhere, plus the clipped reward-model score once.
@@ -65,6 +76,7 @@ def compute_rewards(prompts_len, logprobs, ref_logprobs, reward_score, action_ma
 # --- PPO losses ----------------------------------------------------------------------------
 
 
+# %%
 def actor_loss_fn(logprobs, old_logprobs, advantages, mask, cliprange=CLIPRANGE):
     """PPO's clipped surrogate for the actor, a masked mean over the response.
 
@@ -77,6 +89,7 @@ def actor_loss_fn(logprobs, old_logprobs, advantages, mask, cliprange=CLIPRANGE)
     raise NotImplementedError("exercise `ppo_losses` is not done yet: fill in this TODO in exercises/deepspeed_chat.py")
 
 
+# %%
 def critic_loss_fn(values, old_values, returns, mask, cliprange_value=CLIPRANGE_VALUE):
     """The critic's clipped value loss, a masked mean over the response.
 
@@ -90,6 +103,7 @@ def critic_loss_fn(values, old_values, returns, mask, cliprange_value=CLIPRANGE_
 # --- Advantages ------------------------------------------------------------------------------
 
 
+# %%
 def get_advantages_and_returns(values, rewards, start, gamma=GAMMA, lam=LAM):
     """Generalised advantage estimation over the response, computed backwards.
 
@@ -106,6 +120,7 @@ def get_advantages_and_returns(values, rewards, start, gamma=GAMMA, lam=LAM):
 # --- One PPO step, as train_rlhf wires it ------------------------------------------------------
 
 
+# %%
 def train_rlhf_losses(prompts_len, old_logprobs, ref_logprobs, reward_score, old_values, attention_mask,
                       logprobs, values, kl_ctl=KL_CTL, clip_reward_value=CLIP_REWARD_VALUE, cliprange=CLIPRANGE,
                       cliprange_value=CLIPRANGE_VALUE, gamma=GAMMA, lam=LAM):
@@ -125,6 +140,7 @@ def train_rlhf_losses(prompts_len, old_logprobs, ref_logprobs, reward_score, old
 # --- Step 2: the reward model's pairwise loss ------------------------------------------------------
 
 
+# %%
 def reward_model_loss(chosen_ids, rejected_ids, chosen_rewards, rejected_rewards, pad_id):
     """The pairwise loss of DeepSpeed-Chat's reward model, and its end scores.
 
@@ -152,6 +168,7 @@ def reward_model_loss(chosen_ids, rejected_ids, chosen_rewards, rejected_rewards
 # --- EMA of the actor ----------------------------------------------------------------------------
 
 
+# %%
 def moving_average(model, model_ema, beta=EMA_BETA):
     """Update model_ema in place: ema = beta * ema + (1 - beta) * param for every pair of
     parameters (model and model_ema have the same architecture). `model` is not changed."""

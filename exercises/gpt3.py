@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """GPT-3 as a model and as a prompt follower: "Language Models are Few-Shot Learners"
 (Brown et al., 2020, https://arxiv.org/abs/2005.14165).
 
@@ -16,6 +23,8 @@ LayerNorm -> causal self-attention and LayerNorm -> MLP(d -> 4d -> d), a final L
 bias in every linear layer. GPT-3 alternates dense and locally banded sparse attention between
 layers; that changes which positions attend, not the parameters.
 """
+
+# %%
 import torch
 
 # Table 2.1 of the paper: name -> (n_layers, d_model, n_heads, d_head). Every model: n_ctx = 2048,
@@ -39,6 +48,7 @@ N_TOKENS = 300e9  # training tokens of every GPT-3 model
 # --- Size ----------------------------------------------------------------------------------
 
 
+# %%
 def gpt_parameter_count(n_layers, d_model, vocab_size=50257, n_ctx=2048):
     """The exact number of parameters of a GPT-2/GPT-3 style decoder.
 
@@ -60,6 +70,7 @@ def gpt_parameter_count(n_layers, d_model, vocab_size=50257, n_ctx=2048):
 # --- Compute -------------------------------------------------------------------------------
 
 
+# %%
 def training_flops(n_params, n_tokens):
     """Training compute in FLOPs, C = 6 N D (Kaplan et al., 2020; the paper's Appendix D).
 
@@ -70,6 +81,7 @@ def training_flops(n_params, n_tokens):
     raise NotImplementedError("exercise `training_flops` is not done yet: fill in this TODO in exercises/gpt3.py")
 
 
+# %%
 def pf_days(flops):
     """FLOPs expressed in petaflop/s-days, the unit of the paper's Table D.1 and Figure 2.2.
 
@@ -82,6 +94,7 @@ def pf_days(flops):
 # --- Prompts -------------------------------------------------------------------------------
 
 
+# %%
 def build_prompt(task_description, demonstrations, query):
     """A zero-, one- or few-shot prompt in the layout of the paper's Figure 2.1.
 
@@ -102,14 +115,17 @@ def build_prompt(task_description, demonstrations, query):
 
 # --- Multiple choice -----------------------------------------------------------------------
 
+# %%
 METHODS = ("sum", "mean", "unconditional")
 
 
+# %%
 def _total_logprobs(per_token):
     """Sum each completion's token log-probabilities: a list of n 1-D tensors -> (n,) float64."""
     return torch.stack([torch.as_tensor(lp, dtype=torch.float64).sum() for lp in per_token])
 
 
+# %%
 def choice_scores(completion_logprobs, method, unconditional_logprobs=None):
     """Scores of n candidate completions, as Section 2.4 of the paper compares them.
 
@@ -130,6 +146,7 @@ def choice_scores(completion_logprobs, method, unconditional_logprobs=None):
     raise NotImplementedError("exercise `choice_scores` is not done yet: fill in this TODO in exercises/gpt3.py")
 
 
+# %%
 def pick_choice(completion_logprobs, method, unconditional_logprobs=None):
     """The index (a Python int) of the completion with the highest choice_scores."""
     # TODO(choice_scores): Score multiple-choice completions by sum, per-token mean, or against the unconditional probability.
@@ -139,6 +156,7 @@ def pick_choice(completion_logprobs, method, unconditional_logprobs=None):
 # --- Decoding ------------------------------------------------------------------------------
 
 
+# %%
 def filter_logits(logits, top_k=None, top_p=None):
     """Keep the tokens top-k and top-p allow; set every other logit to -inf.
 
@@ -156,6 +174,7 @@ def filter_logits(logits, top_k=None, top_p=None):
     raise NotImplementedError("exercise `filter_logits` is not done yet: fill in this TODO in exercises/gpt3.py")
 
 
+# %%
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     """Draw the next token from logits of shape (B, V) (or (V,)).
 

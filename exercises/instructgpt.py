@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """InstructGPT: pretraining -> supervised fine-tuning -> reward model -> RLHF, in small pieces.
 
 Follows Ouyang et al., "Training language models to follow instructions with human feedback"
@@ -11,6 +18,8 @@ Shapes in comments: B = batch, T = sequence length, V = vocabulary, K = ranked r
 Masks hold 1 (or True) on response tokens and 0 on prompt and padding tokens; sequences are
 right-padded, so the response tokens of a row come first and its padding last.
 """
+
+# %%
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +30,7 @@ IGNORE_INDEX = -100  # the label cross_entropy skips (its default ignore_index)
 # --- Step 1: supervised fine-tuning (SFT) on demonstrations -----------------------------------
 
 
+# %%
 def sft_labels(prompt_ids, response_ids, pad_id, max_len):
     """Inputs and labels for supervised fine-tuning on labeler demonstrations.
 
@@ -37,6 +47,7 @@ def sft_labels(prompt_ids, response_ids, pad_id, max_len):
     raise NotImplementedError("exercise `sft` is not done yet: fill in this TODO in exercises/instructgpt.py")
 
 
+# %%
 def sft_loss(logits, labels):
     """Next-token cross-entropy on the labelled positions.
 
@@ -52,6 +63,7 @@ def sft_loss(logits, labels):
 # --- Step 2: a reward model trained on rankings ------------------------------------------------
 
 
+# %%
 def reward_ranking_loss(rewards, mask=None):
     """The reward model's loss, Eq. (1) of the paper:
 
@@ -70,6 +82,7 @@ def reward_ranking_loss(rewards, mask=None):
     raise NotImplementedError("exercise `reward_model` is not done yet: fill in this TODO in exercises/instructgpt.py")
 
 
+# %%
 def normalize_rewards(rewards, demonstration_rewards):
     """Offset the reward model so that the labelers' demonstrations score 0 on average.
 
@@ -82,6 +95,7 @@ def normalize_rewards(rewards, demonstration_rewards):
     raise NotImplementedError("exercise `reward_model` is not done yet: fill in this TODO in exercises/instructgpt.py")
 
 
+# %%
 class RewardModel(nn.Module):
     """A tiny reward model: the mean of the token embeddings, then a scalar head.
 
@@ -104,16 +118,19 @@ class RewardModel(nn.Module):
         return self.head(self.embed(tokens).mean(dim=1)).squeeze(-1)  # (N, T, d) -> (N, d) -> (N,)
 
 
+# %%
 # The synthetic labelers: every token has a hidden goodness and a response's quality is the mean
 # goodness of its tokens; labelers rank the K responses of a prompt by it.
 RM_TASK = {"vocab": 12, "d": 8, "length": 6, "K": 4, "n_prompts": 64, "lr": 0.05}
 
 
+# %%
 def token_goodness(vocab):
     """The hidden goodness of each token, (vocab,): cos(2 v) for token v."""
     return torch.cos(2.0 * torch.arange(vocab, dtype=torch.float32))
 
 
+# %%
 def synthetic_rankings(n_prompts, K, vocab, length, generator):
     """K random responses of `length` tokens for each of n_prompts prompts, ranked best first by
     the hidden goodness. Returns (n_prompts, K, length) long."""
@@ -123,6 +140,7 @@ def synthetic_rankings(n_prompts, K, vocab, length, generator):
     return torch.gather(responses, 1, order.unsqueeze(-1).expand(-1, -1, length))
 
 
+# %%
 def train_reward_model(steps=150, seed=0):
     """Train a RewardModel on synthetic rankings until it ranks responses as the labelers do.
 
@@ -143,6 +161,7 @@ def train_reward_model(steps=150, seed=0):
 # --- Step 3: reinforcement learning against the reward model (PPO) ----------------------------
 
 
+# %%
 def kl_penalized_reward(rm_score, logprobs, ref_logprobs, mask, beta=0.02):
     """Per-token rewards for PPO: a KL penalty on every response token, the RM's score on the last.
 
@@ -158,6 +177,7 @@ def kl_penalized_reward(rm_score, logprobs, ref_logprobs, mask, beta=0.02):
     raise NotImplementedError("exercise `kl_reward` is not done yet: fill in this TODO in exercises/instructgpt.py")
 
 
+# %%
 def ppo_clip_loss(logprobs, old_logprobs, advantages, mask, clip=0.2):
     """PPO's clipped surrogate (Schulman et al., 2017, Eq. 7) as a loss to minimise.
 
@@ -170,6 +190,7 @@ def ppo_clip_loss(logprobs, old_logprobs, advantages, mask, clip=0.2):
     raise NotImplementedError("exercise `ppo_clip` is not done yet: fill in this TODO in exercises/instructgpt.py")
 
 
+# %%
 def gae(rewards, values, mask, gamma=1.0, lam=0.95):
     """Generalised advantage estimation (Schulman et al., 2016), computed backwards in time.
 
@@ -182,6 +203,7 @@ def gae(rewards, values, mask, gamma=1.0, lam=0.95):
     raise NotImplementedError("exercise `gae` is not done yet: fill in this TODO in exercises/instructgpt.py")
 
 
+# %%
 def ppo_ptx_loss(policy_loss, pretrain_logits, pretrain_ids, gamma=27.8):
     """The PPO-ptx objective of Eq. (2), as a loss to minimise.
 
@@ -197,6 +219,7 @@ def ppo_ptx_loss(policy_loss, pretrain_logits, pretrain_ids, gamma=27.8):
 # --- What the labelers were asked for ---------------------------------------------------------
 
 
+# %%
 def labeling_answers():
     """Your answers about InstructGPT's labeling instructions (Section 3.4 and Appendix B).
 
@@ -211,6 +234,7 @@ def labeling_answers():
     raise NotImplementedError("exercise `labeling` is not done yet: fill in this TODO in exercises/instructgpt.py")
 
 
+# %%
 def labeler_prefers(a, b, stage="evaluation"):
     """Which of two outputs a labeler ranks higher, following your labeling_answers().
 

@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """LLaMA's design choices (Touvron et al., 2023, "LLaMA: Open and Efficient Foundation Language
 Models"), piece by piece.
 
@@ -29,6 +36,8 @@ the input embedding.
 Shapes in comments: B = batch, T = new positions in this call, S = start_pos (positions already
 in the cache), H = heads, D = head_dim = dim // n_heads.
 """
+
+# %%
 import math
 from dataclasses import dataclass
 from typing import Optional
@@ -38,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# %%
 @dataclass
 class ModelArgs:
     """Hyper-parameters, with the defaults of Meta's ``ModelArgs``."""
@@ -53,6 +63,7 @@ class ModelArgs:
     max_seq_len: int = 2048  # ... of this many positions
 
 
+# %%
 # Table 2 of the paper: the four LLaMA models (all with a 32000-token vocabulary).
 LLAMA_TABLE2 = {
     "6.7B": dict(dim=4096, n_heads=32, n_layers=32),
@@ -65,6 +76,7 @@ LLAMA_TABLE2 = {
 # --- RMSNorm -----------------------------------------------------------------------------
 
 
+# %%
 class RMSNorm(nn.Module):
     """Root-mean-square normalisation (Zhang and Sennrich, 2019) over the last dimension:
 
@@ -92,6 +104,7 @@ class RMSNorm(nn.Module):
 # --- Rotary position embeddings ------------------------------------------------------------
 
 
+# %%
 def precompute_freqs_cis(dim, end, theta=10000.0):
     """The rotations of RoPE (Su et al., 2021, "RoFormer") for positions m = 0 .. end - 1.
 
@@ -103,6 +116,7 @@ def precompute_freqs_cis(dim, end, theta=10000.0):
     raise NotImplementedError("exercise `rotary` is not done yet: fill in this TODO in exercises/llama.py")
 
 
+# %%
 def apply_rotary_emb(xq, xk, freqs_cis):
     """Rotate the queries and keys by the angles of their positions, Meta's way.
 
@@ -120,6 +134,7 @@ def apply_rotary_emb(xq, xk, freqs_cis):
 # --- SwiGLU feed-forward -------------------------------------------------------------------
 
 
+# %%
 def ffn_hidden_dim(dim, multiple_of=256, ffn_dim_multiplier=None):
     """The hidden width of LLaMA's feed-forward network.
 
@@ -132,6 +147,7 @@ def ffn_hidden_dim(dim, multiple_of=256, ffn_dim_multiplier=None):
     raise NotImplementedError("exercise `swiglu` is not done yet: fill in this TODO in exercises/llama.py")
 
 
+# %%
 class FeedForward(nn.Module):
     """The SwiGLU feed-forward network (Shazeer, 2020): w2(silu(w1 x) * w3 x).
 
@@ -153,6 +169,7 @@ class FeedForward(nn.Module):
 # --- Attention with a key/value cache, and the model -------------------------------------
 
 
+# %%
 class Attention(nn.Module):
     """Causal multi-head self-attention with rotary embeddings and a key/value cache.
 
@@ -184,6 +201,7 @@ class Attention(nn.Module):
         raise NotImplementedError("exercise `transformer` is not done yet: fill in this TODO in exercises/llama.py")
 
 
+# %%
 class TransformerBlock(nn.Module):
     """One pre-norm block: attention and then the feed-forward network, each on the RMSNorm of
     its input and added back to it (the residual stream itself is never normalised)."""
@@ -202,6 +220,7 @@ class TransformerBlock(nn.Module):
         raise NotImplementedError("exercise `transformer` is not done yet: fill in this TODO in exercises/llama.py")
 
 
+# %%
 class Transformer(nn.Module):
     """The LLaMA decoder: token embeddings, n_layers blocks, a final RMSNorm, and an output
     head that is NOT tied to the embeddings. Nothing has a bias."""
@@ -229,6 +248,7 @@ class Transformer(nn.Module):
         raise NotImplementedError("exercise `transformer` is not done yet: fill in this TODO in exercises/llama.py")
 
 
+# %%
 def generate(model, prompt_tokens, max_new_tokens):
     """Greedy decoding with the key/value cache.
 
@@ -244,6 +264,7 @@ def generate(model, prompt_tokens, max_new_tokens):
 # --- Size ------------------------------------------------------------------------------------
 
 
+# %%
 def llama_parameter_count(args):
     """The exact number of parameters of Transformer(args), counted from the hyper-parameters.
 
@@ -256,6 +277,7 @@ def llama_parameter_count(args):
 
 # --- The pre-training data (Table 1) -------------------------------------------------------
 
+# %%
 # Table 1 of the paper: source -> (sampling proportion, epochs over the 1.4T training tokens).
 LLAMA_DATA_MIX = {
     "CommonCrawl": (0.670, 1.10),
@@ -268,6 +290,7 @@ LLAMA_DATA_MIX = {
 }
 
 
+# %%
 def tokens_seen(total_tokens, proportions):
     """How many of `total_tokens` training tokens are sampled from each source.
 
@@ -278,6 +301,7 @@ def tokens_seen(total_tokens, proportions):
     raise NotImplementedError("exercise `data_mixture` is not done yet: fill in this TODO in exercises/llama.py")
 
 
+# %%
 def epochs(total_tokens, proportions, source_tokens):
     """How many passes over each source a run of `total_tokens` makes: the tokens sampled from
     a source divided by the tokens the source holds. More than 1 means it is seen repeatedly.

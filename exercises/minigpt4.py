@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """MiniGPT-4 (Zhu et al., 2023): a frozen vision encoder meets a frozen language model.
 
 Follows Vision-CAIR/MiniGPT-4 (https://github.com/Vision-CAIR/MiniGPT-4,
@@ -21,6 +28,8 @@ for EVA ViT-g + Q-Former (still 32 tokens of width 768), ``TinyLLM`` for Vicuna,
 Shapes in comments: B = batch, T = sequence length, D = the LLM's hidden size,
 Q = 32 query tokens, W = 768 (the Q-Former's width).
 """
+
+# %%
 import math
 
 import torch
@@ -38,6 +47,7 @@ IGNORE_INDEX = -100  # labels with this value are not scored by cross_entropy
 # --- A tiny deterministic tokenizer ---------------------------------------------------------
 
 
+# %%
 class CharTokenizer:
     """One id per printable ASCII character: no vocabulary file, no download.
 
@@ -69,6 +79,7 @@ class CharTokenizer:
 # --- Tiny stand-ins for the frozen models -----------------------------------------------------
 
 
+# %%
 class FrozenImageEncoder(nn.Module):
     """Stands in for EVA ViT-g + Q-Former: an image (B, 3, H, W) -> 32 tokens (B, 32, 768).
 
@@ -93,6 +104,7 @@ class FrozenImageEncoder(nn.Module):
         return weights @ feats  # (B, Q, W)
 
 
+# %%
 class TinyLLM(nn.Module):
     """Stands in for Vicuna: token embeddings, one pre-norm causal self-attention block with an
     MLP, and an output head. Like a Hugging Face causal LM it accepts `inputs_embeds`, so image
@@ -123,6 +135,7 @@ class TinyLLM(nn.Module):
         return self.lm_head(x)  # (B, T, V)
 
 
+# %%
 def causal_lm_loss(logits, labels):
     """Next-token cross-entropy as Hugging Face causal LMs compute it from `labels`:
     position t predicts labels[t + 1]; labels equal to -100 are not scored."""
@@ -133,6 +146,7 @@ def causal_lm_loss(logits, labels):
 # --- Freezing ------------------------------------------------------------------------------
 
 
+# %%
 def freeze(module):
     """Freeze `module` in place and return it: no parameter requires a gradient, and the
     module is put in eval mode (MiniGPT-4 freezes the ViT, the Q-Former and Vicuna like this)."""
@@ -140,6 +154,7 @@ def freeze(module):
     raise NotImplementedError("exercise `freeze` is not done yet: fill in this TODO in exercises/minigpt4.py")
 
 
+# %%
 def trainable_parameter_count(model):
     """The number of scalar parameters that will be trained (those with requires_grad)."""
     # TODO(freeze): Freeze modules and count what is left to train, so that the projector is the only trained layer.
@@ -149,6 +164,7 @@ def trainable_parameter_count(model):
 # --- The prompt and the image tokens -------------------------------------------------------------
 
 
+# %%
 def prompt_parts(instruction):
     """Fill PROMPT_TEMPLATE with the instruction and split it at the <ImageHere> placeholder.
 
@@ -159,6 +175,7 @@ def prompt_parts(instruction):
     raise NotImplementedError("exercise `splice_image_tokens` is not done yet: fill in this TODO in exercises/minigpt4.py")
 
 
+# %%
 def splice_image_tokens(input_embeds_before, image_tokens, input_embeds_after):
     """Put the image tokens where the placeholder was: [before, image, after] along time.
 
@@ -170,6 +187,7 @@ def splice_image_tokens(input_embeds_before, image_tokens, input_embeds_after):
     raise NotImplementedError("exercise `splice_image_tokens` is not done yet: fill in this TODO in exercises/minigpt4.py")
 
 
+# %%
 def build_labels(answer_ids, context_len, pad_id):
     """Labels for [context, answer]: -100 on the `context_len` positions before the answer
     (<s>, the prompt and the image tokens) and on the answer's padding; the answer's ids
@@ -182,6 +200,7 @@ def build_labels(answer_ids, context_len, pad_id):
 # --- The model ---------------------------------------------------------------------------
 
 
+# %%
 class MiniGPT4(nn.Module):
     """A frozen image encoder, a trained projection, a frozen language model.
 
@@ -233,6 +252,7 @@ class MiniGPT4(nn.Module):
 # --- Training ------------------------------------------------------------------------------
 
 
+# %%
 def configure_optimizer(model, lr=1e-4, weight_decay=0.05):
     """AdamW over the parameters that require gradients only (MiniGPT-4's first stage uses
     lr 1e-4 and weight decay 0.05)."""
@@ -240,6 +260,7 @@ def configure_optimizer(model, lr=1e-4, weight_decay=0.05):
     raise NotImplementedError("exercise `train_step` is not done yet: fill in this TODO in exercises/minigpt4.py")
 
 
+# %%
 def train_step(model, optimizer, image, instruction, answers):
     """One optimisation step on one batch; returns the loss before the step as a float."""
     # TODO(train_step): One training step that changes the projector and nothing else.

@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """Compute-optimal scaling: how big a model, and how many tokens, for a compute budget.
 
 Follows Hoffmann et al. (2022), "Training Compute-Optimal Large Language Models" (the
@@ -25,6 +32,8 @@ Conventions: N = parameters, D = training tokens, C = FLOPs, L = loss in nats pe
 is the natural logarithm. Functions take numbers or numpy arrays (element-wise) and return a
 Python float for a single value, a float64 numpy array otherwise.
 """
+
+# %%
 import itertools
 import math
 
@@ -44,6 +53,7 @@ LBFGS_STARTS = 3
 LBFGS_MAX_ITER = 200
 
 
+# %%
 def _positive(x, name):
     """`x` as a float64 numpy array; ValueError (naming `name`) unless every entry is finite
     and > 0. Use it on every input that must be positive."""
@@ -55,6 +65,7 @@ def _positive(x, name):
     return arr
 
 
+# %%
 def _result(arr):
     """A Python float for a single value, the float64 array otherwise."""
     arr = np.asarray(arr, dtype=np.float64)
@@ -64,6 +75,7 @@ def _result(arr):
 # --- The parametric loss and compute --------------------------------------------------------
 
 
+# %%
 def training_flops(n_params, n_tokens):
     """Training compute C = 6 N D: about 2 N FLOPs per token for the forward pass and 4 N for
     the backward pass. ValueError for non-positive inputs."""
@@ -71,6 +83,7 @@ def training_flops(n_params, n_tokens):
     raise NotImplementedError("exercise `chinchilla_loss` is not done yet: fill in this TODO in exercises/scaling.py")
 
 
+# %%
 def chinchilla_loss(N, D, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
     """The parametric loss L(N, D) = E + A / N^alpha + B / D^beta.
 
@@ -85,6 +98,7 @@ def chinchilla_loss(N, D, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
 # --- Approach 3's closed form ---------------------------------------------------------------
 
 
+# %%
 def compute_optimal(C, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
     """(N_opt, D_opt): the N and D minimising chinchilla_loss(N, D) under 6 N D = C.
 
@@ -96,6 +110,7 @@ def compute_optimal(C, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
     raise NotImplementedError("exercise `compute_optimal` is not done yet: fill in this TODO in exercises/scaling.py")
 
 
+# %%
 def tokens_per_parameter(C, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
     """D_opt / N_opt at budget C: how many training tokens per parameter the law asks for.
     (Chinchilla itself, 70B parameters on 1.4T tokens, has 20.)"""
@@ -106,6 +121,7 @@ def tokens_per_parameter(C, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
 # --- Approach 3: fitting the parametric loss ------------------------------------------------
 
 
+# %%
 def start_grid():
     """The grid of starting points of Appendix D.2, as rows (a, b, e, alpha, beta), (4500, 5):
     a, b in {0, 5, ..., 25}, e in {-1, -0.5, ..., 1}, alpha, beta in {0, 0.5, ..., 2}."""
@@ -115,6 +131,7 @@ def start_grid():
     return torch.tensor(list(itertools.product(a, b, e, alpha, beta)), dtype=torch.float64)
 
 
+# %%
 def lbfgs_closure(optimizer, objective):
     """The closure torch.optim.LBFGS.step(closure) needs, for `objective()` returning a scalar
     tensor: it zeroes the gradients, evaluates the objective, backpropagates and returns it."""
@@ -128,6 +145,7 @@ def lbfgs_closure(optimizer, objective):
     return closure
 
 
+# %%
 def huber_objective(theta, N, D, L, delta=1e-3):
     """The objective of Approach 3: sum over runs i of Huber_delta(log L_hat_i - log L_i), with
     log L_hat_i = LSE(a - alpha log N_i, b - beta log D_i, e), the log of the parametric loss
@@ -143,6 +161,7 @@ def huber_objective(theta, N, D, L, delta=1e-3):
     raise NotImplementedError("exercise `fit_parametric_loss` is not done yet: fill in this TODO in exercises/scaling.py")
 
 
+# %%
 def fit_parametric_loss(N, D, L, delta=1e-3):
     """Fit L(N, D) = E + A / N^alpha + B / D^beta to runs (N_i, D_i, L_i), as Approach 3 does.
 
@@ -159,6 +178,7 @@ def fit_parametric_loss(N, D, L, delta=1e-3):
 # --- Approaches 1 and 2: optima per budget, then power laws ---------------------------------
 
 
+# %%
 def isoflop_optimum(n_params, losses):
     """Approach 2: the loss-optimal model size on one IsoFLOP profile (runs of one budget).
 
@@ -169,6 +189,7 @@ def isoflop_optimum(n_params, losses):
     raise NotImplementedError("exercise `isoflop` is not done yet: fill in this TODO in exercises/scaling.py")
 
 
+# %%
 def fit_power_law(x, y):
     """(coefficient, exponent) of y = G x^a, by least squares on log y = log G + a log x.
     Used to read N_opt ~ C^a and D_opt ~ C^b from the optima of several budgets."""
@@ -179,6 +200,7 @@ def fit_power_law(x, y):
 # --- Chinchilla against Kaplan et al. (2020) ------------------------------------------------
 
 
+# %%
 def scale_run(n_params, n_tokens, C, a):
     """Scale a run you trust, (n_params, n_tokens), to the budget C with N_opt ~ C^a.
 
@@ -189,6 +211,7 @@ def scale_run(n_params, n_tokens, C, a):
     raise NotImplementedError("exercise `kaplan_comparison` is not done yet: fill in this TODO in exercises/scaling.py")
 
 
+# %%
 def compare_laws(n_params, n_tokens, C):
     """Which model each law trains at budget C, starting from the same run (n_params, n_tokens):
     {"kaplan": (N, D), "chinchilla": (N, D)}, with N ~ C^0.73 for Kaplan et al. (2020) and
@@ -200,6 +223,7 @@ def compare_laws(n_params, n_tokens, C):
 # --- Planning a training run ----------------------------------------------------------------
 
 
+# %%
 def plan_training_run(C, law=None):
     """Plan a run for a budget of C FLOPs with a parametric law: a dict with keys
     "E", "A", "B", "alpha", "beta" (what `fit_parametric_loss` returns); None means the paper's

@@ -1,3 +1,10 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_markers: '"""'
+# ---
+
+# %% [markdown]
 """Families of pretrained foundation models and what each family learns from.
 
 After "A Comprehensive Survey on Pretrained Foundation Models: A History from BERT to ChatGPT"
@@ -28,6 +35,7 @@ inputs the model reads and the labels its loss compares with. Labels use IGNORE_
 the index torch.nn.functional.cross_entropy skips) where there is nothing to predict.
 """
 
+# %%
 # Architectures
 ENCODER_ONLY = "encoder-only"  # a Transformer encoder: every token attends to every token
 DECODER_ONLY = "decoder-only"  # a Transformer decoder with a causal mask: a token sees only the past
@@ -49,12 +57,14 @@ MODELS = ("BERT", "RoBERTa", "ALBERT", "XLM-R", "ELECTRA",
           "T5", "mT5", "BART", "mBART")
 
 
+# %%
 def normalise(name):
     """The key a model name is looked up by: lower case, without spaces, hyphens, underscores
     and dots, so "GPT-3", "gpt3" and "Gpt 3" are the same model."""
     return "".join(c for c in name.lower() if c not in " -_.")
 
 
+# %%
 def _unknown(name):
     return ValueError(f"unknown model {name!r}: this exercise knows {', '.join(MODELS)}")
 
@@ -62,6 +72,7 @@ def _unknown(name):
 # --- Families and objectives -----------------------------------------------------------------
 
 
+# %%
 def model_family(name):
     """The architecture of a model in MODELS: ENCODER_ONLY, DECODER_ONLY or ENCODER_DECODER.
 
@@ -72,6 +83,7 @@ def model_family(name):
     raise NotImplementedError("exercise `model_families` is not done yet: fill in this TODO in exercises/survey.py")
 
 
+# %%
 def pretraining_objective(name):
     """The main pretraining objective of a model in MODELS: MASKED_LM, CAUSAL_LM, DENOISING or
     REPLACED_TOKEN_DETECTION.
@@ -85,6 +97,7 @@ def pretraining_objective(name):
 # --- What each objective trains on -----------------------------------------------------------
 
 
+# %%
 def causal_lm_labels(tokens):
     """Labels for next-token prediction (GPT and every decoder-only model).
 
@@ -98,6 +111,7 @@ def causal_lm_labels(tokens):
     raise NotImplementedError("exercise `causal_lm_labels` is not done yet: fill in this TODO in exercises/survey.py")
 
 
+# %%
 def masked_lm_labels(tokens, mask_positions, mask_id):
     """Inputs and labels for masked language modelling (BERT).
 
@@ -113,6 +127,7 @@ def masked_lm_labels(tokens, mask_positions, mask_id):
     raise NotImplementedError("exercise `masked_lm_labels` is not done yet: fill in this TODO in exercises/survey.py")
 
 
+# %%
 def span_corruption(tokens, spans, sentinel_ids):
     """Inputs and targets for T5's span corruption (Raffel et al., 2020, Figure 2).
 

@@ -42,6 +42,20 @@ def saw_fingerprints(fingerprints):
         _seen["fingerprints"].append(fingerprints)
 
 
+def new_comparison():
+    """Forget the answers the check has used so far (keeping the known mistakes' messages):
+    for a check that compares many small answers one after another, so that a wrong answer is
+    named only from the answers of its own comparison."""
+    _seen["fingerprints"] = []
+
+
+def fail_naming(message, matches, hint=None):
+    """Fail with `message` (a check's own comparison failed), naming the known mistake one of
+    whose answers `matches(answer)` accepts; `matches` is given each whole answer and every
+    tensor, array and number inside it, and may raise for answers of another kind."""
+    _fail_naming(message, matches, hint)
+
+
 def _known_mistake(matches):
     """(id, message) of the first known mistake one of whose answers `matches(value)` accepts."""
     from grader.recording import data
@@ -106,11 +120,19 @@ def _where(diff):
     return list(index) if index else "()"
 
 
+def _float64(value):
+    """A float64 tensor; a complex one as its (..., 2) real and imaginary parts."""
+    value = torch.as_tensor(value).detach()
+    return (torch.view_as_real(value) if value.is_complex() else value).double()
+
+
 def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hint=None):
     """`got` must match `expected` elementwise; otherwise name the worst entry and any
-    suspect (label -> tensor a known mistake would produce) that `got` matches instead."""
-    expected = torch.as_tensor(expected).detach().double()
-    got = expect_shape(got, expected.shape, what, hint)
+    suspect (label -> tensor a known mistake would produce) that `got` matches instead.
+    Complex tensors are compared as their real and imaginary parts."""
+    expected = _float64(expected)
+    got = expect_tensor(got, what)
+    got = expect_shape(torch.view_as_real(got) if got.is_complex() else got, expected.shape, what, hint)
     got = got.double()
     if _close(got, expected, atol, rtol):
         return got
@@ -126,10 +148,10 @@ def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hi
             f"got {got[index].item():.6g} (largest difference {diff.max().item():.3g})."
         )
     for label, value in (suspects or {}).items():
-        value = torch.as_tensor(value).detach().double()
+        value = _float64(value)
         if _close(got, value, atol, rtol):
             fail(f"{message} {SUSPECT_MARK}{label}.")
-    _fail_naming(message, lambda v: _close(got, torch.as_tensor(v).detach().double(), atol, rtol), hint)
+    _fail_naming(message, lambda v: _close(got, _float64(v), atol, rtol), hint)
 
 
 def expect_equal(got, expected, what, hint=None):

@@ -5,6 +5,7 @@ Every problem is one line naming the file, the line and the field, e.g.
 """
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class Limits:
     topic_timeout: float = 120.0  # seconds for all checks of one topic
     memory_mb: int = 2048  # address space of the worker
     cpu_seconds: int = 120
+    source_kb: float = 1024  # largest learner source file read (grader.submission)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,9 @@ class Course:
         return self.root / "tests" / "mutants" / topic_id
 
     def available(self, topic_id):
-        """A topic is available once its stub and its checks exist."""
-        return self.exercise_path(topic_id).is_file() and self.checks_dir(topic_id).is_dir()
+        """A topic is available once its stub and its checks exist (a link or a FIFO in the stub's
+        place counts: reading it then says what is wrong with it)."""
+        return os.path.lexists(self.exercise_path(topic_id)) and self.checks_dir(topic_id).is_dir()
 
 
 def find_root(start=None):
@@ -128,7 +131,7 @@ _SCHEMA = {
     "topic": ({"id", "title", "exercises"}, {"summary", "material", "prerequisites", "optional", "limits"}),
     "exercise": ({"id", "goal"}, {"hints", "depends"}),
     "material": ({"title", "url"}, set()),
-    "limits": (set(), {"call_timeout", "topic_timeout", "memory_mb", "cpu_seconds"}),
+    "limits": (set(), {"call_timeout", "topic_timeout", "memory_mb", "cpu_seconds", "source_kb"}),
 }
 
 

@@ -54,8 +54,13 @@ class GradebookError(Exception):
     """The gradebook cannot be opened or written; the message is one line for a person."""
 
 
-def record(url: str, student: str, report, course) -> None:
+def record(url: str, student: str, report, course, *, assignment=None, timestamp=None, duedate=None) -> None:
     """Record each topic of `report` for `student` in the nbgrader gradebook at `url`.
+
+    With `assignment` (nbgrader's course layout, `grade --nbgrader`), the topics are the
+    notebooks of that one nbgrader assignment instead of an assignment each. `timestamp` (naive
+    UTC, from the submission's timestamp.txt) is the submission's time, so nbgrader computes
+    lateness against the assignment's due date; `duedate` sets that due date.
 
     Topic ids, exercise ids, points and maxima all come from the report; `course` (a
     grader.course.Course, or None) is not needed for them and is accepted for the CLI's
@@ -65,6 +70,8 @@ def record(url: str, student: str, report, course) -> None:
     url = url or DEFAULT_URL
     shown = mask_url(url)
     student = _check_name(student, "student id", shown)
+    if assignment is not None:
+        assignment = _check_name(assignment, "assignment", shown)
     topics = _plan(report, shown)
     try:
         from nbgrader import api
@@ -74,7 +81,8 @@ def record(url: str, student: str, report, course) -> None:
 
     gradebook = _retry(url, "open", lambda: _open(url, api), api, sa_exc)
     try:
-        _retry(url, f"record the scores of '{student}'", lambda: _write(gradebook, api, student, topics),
+        _retry(url, f"record the scores of '{student}'",
+               lambda: _write(gradebook, api, student, topics, assignment, timestamp, duedate),
                api, sa_exc, undo=gradebook.db.rollback)
     finally:
         try:
@@ -206,30 +214,32 @@ def _alembic_head():
 
 # --- Writing ---------------------------------------------------------------------------
 
-def _write(gb, api, student_id, topics):
+def _write(gb, api, student_id, topics, assignment=None, timestamp=None, duedate=None):
     """Everything for one student in one transaction; rolled back on any error."""
     db = gb.db
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)  # nbgrader keeps naive UTC
+    now = timestamp or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)  # nbgrader keeps naive UTC
     try:
         student = db.get(api.Student, student_id)
         if student is None:
             student = api.Student(id=student_id)
             db.add(student)
         for topic_id, exercises in topics:
-            _write_topic(gb, api, student, topic_id, exercises, now)
+            _write_topic(gb, api, student, assignment or topic_id, topic_id, exercises, now, duedate)
         db.commit()
     except BaseException:
         db.rollback()
         raise
 
 
-def _write_topic(gb, api, student, topic_id, exercises, now):
+def _write_topic(gb, api, student, assignment_id, topic_id, exercises, now, duedate=None):
     db = gb.db
     try:
-        assignment = gb.find_assignment(topic_id)
+        assignment = gb.find_assignment(assignment_id)
     except api.MissingEntry:
-        assignment = api.Assignment(name=topic_id, course_id=gb.course_id)
+        assignment = api.Assignment(name=assignment_id, course_id=gb.course_id)
         db.add(assignment)
+    if duedate is not None and assignment.duedate != duedate:
+        assignment.duedate = duedate
     notebook = next((n for n in assignment.notebooks if n.name == topic_id), None)
     if notebook is None:
         notebook = api.Notebook(name=topic_id, assignment=assignment)
@@ -245,7 +255,7 @@ def _write_topic(gb, api, student, topic_id, exercises, now):
             cell.max_score = max_score
 
     try:
-        submission = gb.find_submission(topic_id, student.id)
+        submission = gb.find_submission(assignment_id, student.id)
         submission.timestamp = now
     except api.MissingEntry:
         submission = api.SubmittedAssignment(assignment=assignment, student=student, timestamp=now)

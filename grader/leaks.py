@@ -14,6 +14,7 @@ from pathlib import Path
 from grader import stubgen
 
 NGRAM = 16  # tokens: a line or two of code; shorter runs are common idioms (`x = x.view(...)`)
+MIN_DISTINCT = 6  # `N(N, N, N, N, N, N, N)` is any call with seven arguments, not evidence
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENCODING, tokenize.ENDMARKER}
 
@@ -61,7 +62,8 @@ def solution_ngrams(course):
             if size < 8:
                 continue  # `return x * factor`: too short to be evidence
             for start in range(len(inside) - size + 1):
-                if tuple(inside[start:start + size]) in given:
+                ngram = tuple(inside[start:start + size])
+                if ngram in given or len(set(ngram)) < MIN_DISTINCT:
                     continue
                 found.setdefault(tuple(inside[start:start + size]), (topic.id, f"solutions/{topic.id}.py:{region.begin + 1}"))
     return found
@@ -101,6 +103,6 @@ def _topic_of(relative):
     """The topic a release file belongs to: tests/checks/<topic>/... or exercises/<topic>.py."""
     if relative.parts[:2] == ("tests", "checks") and len(relative.parts) > 3:
         return relative.parts[2]
-    if relative.parts[0] == "exercises" and len(relative.parts) == 2:
-        return relative.stem
+    if relative.parts[0] == "exercises" and len(relative.parts) == 2 or relative.parts[:2] == ("exercises", ".original"):
+        return relative.stem  # exercises/.original/<topic>.py: the stub as released, for `fmgrade reset`
     return None

@@ -15,9 +15,13 @@ MEMORY_HINTS = ("can't allocate memory", "cannot allocate memory", "not enough m
 
 
 class Session:
-    def __init__(self, module_file, source, limits, isolation, helpers_source=None, hidden_roots=(), unreadable=None):
+    def __init__(self, module_file, source, limits, isolation, helpers_source=None, hidden_roots=(), unreadable=None,
+                 worker_factory=None):
         """`limits` is the topic's course.Limits; `module_file` the name shown in messages;
-        `source` None means the learner file could not be read (`unreadable` says why)."""
+        `source` None means the learner file could not be read (`unreadable` says why).
+        `worker_factory` takes sandbox.WorkerProcess's arguments and returns a started worker
+        (`fmgrade watch` hands out one that has already imported torch)."""
+        self._worker_factory = worker_factory or sandbox.WorkerProcess
         self.module_file, self.source, self.limits = module_file, source, limits
         self.worker_limits = sandbox.WorkerLimits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds)
         self.isolation, self.helpers_source, self.hidden_roots = isolation, helpers_source, hidden_roots
@@ -36,8 +40,8 @@ class Session:
     # lifecycle
     def _start(self):
         self._helpers_loaded = self._ready = False
-        self._worker = sandbox.WorkerProcess(self.module_file, self.source, self.worker_limits,
-                                             self.isolation, self.hidden_roots)
+        self._worker = self._worker_factory(self.module_file, self.source, self.worker_limits,
+                                            self.isolation, self.hidden_roots)
 
     def _live_worker(self):
         if self.import_failure:
@@ -86,6 +90,12 @@ class Session:
 
     def close(self):
         self._discard()
+
+    def stop(self, reason):
+        """From another thread (a grading budget ran out): the call in flight fails with `reason`."""
+        worker = self._worker
+        if worker is not None:
+            worker.kill(reason)
 
     def module(self):
         """`impl`: raises ImportFailed when the learner module does not import."""

@@ -276,7 +276,8 @@ def pytest_runtest_makereport(item, call):
         report.fmgrade = (status, message)
         report.fmgrade_check = item.stash[CHECK]
         report.fmgrade_mistake = getattr(call.excinfo.value, "mistake", "") if call.excinfo else ""
-        _note_outcome(item, status)
+        if not (call.excinfo and isinstance(call.excinfo.value, verdict.ImportFailed)):
+            _note_outcome(item, status)  # a module that does not import blocks nothing: every check says so itself
         session = item.config.stash.get(SESSION, None)
         report.fmgrade_output = session.take_output() if session is not None else ""
         if report.failed and message:

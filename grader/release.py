@@ -14,11 +14,13 @@ The kit: everything `fmgrade grade --kit KIT` needs (and installs), hidden check
 import ast
 import gzip
 import io
+import os
 import shutil
 import tarfile
 from pathlib import Path
 
-from grader import leaks, stubgen
+from grader import kit as kit_mod
+from grader import leaks, reset, stubgen
 
 TEMPLATES = Path(__file__).parent / "templates"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -26,7 +28,10 @@ IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 # class reports and grading platforms. Learners run none of it, so the release ships none of it.
 INSTRUCTOR_ONLY = (
     "release.py", "devcheck.py", "stubgen.py", "mutants.py", "leaks.py", "gradebook.py", "grade.py",
-    "recording/record.py", "recording/live.py", "platforms", "classreport", "templates/kit_README.md",
+    "recording/record.py", "recording/live.py", "classreport", "templates/kit_README.md",
+    # grading platforms: the learner's side keeps `fmgrade classroom` (platforms/classroom.py, commands.py)
+    "platforms/gradescope.py", "platforms/nbgrader_layout.py", "platforms/submission_files.py",
+    "templates/grade-classroom.yml", "templates/gradescope_setup.sh", "templates/gradescope_run_autograder",
 )
 LEAK_RUN = 3  # consecutive solution lines that count as a leak
 MIN_LEAK_CHARS = 40  # a shorter region ("return x * 2") is not evidence
@@ -167,23 +172,29 @@ def find_leaks(course, folder):
     return found + leaks.find_copies(course, folder)
 
 
-def write_archive(folder, archive):
+def write_archive(folder, archive, private=False):
     """A .tar.gz of `folder` that is byte-identical for identical contents: sorted entries,
-    no times, owners or permissions beyond 0644/0755, and a gzip header without a time."""
+    no times, owners or permissions beyond 0644/0755, and a gzip header without a time.
+    private: entries 0600/0700 and the archive itself 0600 (the grading kit)."""
     folder, buffer = Path(folder), io.BytesIO()
+    file_mode, dir_mode = (0o600, 0o700) if private else (0o644, 0o755)
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in sorted(folder.rglob("*")):
             info = tarfile.TarInfo(str(Path(folder.name) / path.relative_to(folder)))
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
             if path.is_dir():
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                info.type, info.mode = tarfile.DIRTYPE, dir_mode
                 tar.addfile(info)
             else:
                 data = path.read_bytes()
-                info.size, info.mode = len(data), 0o755 if path.stat().st_mode & 0o111 else 0o644
+                info.size, info.mode = len(data), dir_mode if path.stat().st_mode & 0o111 else file_mode
                 tar.addfile(info, io.BytesIO(data))
-    with open(archive, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    with open(os.open(archive, flags, 0o600 if private else 0o644), "wb") as raw, \
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
         gz.write(buffer.getvalue())
+    if private:
+        os.chmod(archive, 0o600)  # it may have existed with wider permissions
     return Path(archive)
 
 
@@ -244,19 +255,25 @@ def build_release(course, out):
     (out / "README.md").write_text((TEMPLATES / "student_README.md").read_text(encoding="utf-8"), encoding="utf-8")
     workflow = out / ".github" / "workflows"
     workflow.mkdir(parents=True)
-    shutil.copy(TEMPLATES / "grade.yml", workflow / "grade.yml")
+    shutil.copy(TEMPLATES / "classroom.yml", workflow / "classroom.yml")  # visible checks only, no secret
     (out / ".gitignore").write_text(".venv/\n__pycache__/\n*.egg-info/\n.fmgrade/\n", encoding="utf-8")
+    reset.save_originals(course, out)  # what `fmgrade reset` restores: the release has no solutions
     return find_leaks(course, out)
 
 
 def build_kit(course, kit):
     """Write the grading kit into `kit`: the installable grader, outline, stubs, every check
-    (hidden ones included) and the solutions the hidden checks compare with."""
+    (hidden ones included) and the solutions the hidden checks compare with. Only its owner
+    may read or write it (folders 0700, files 0600)."""
     kit = _fresh(kit)
+    os.chmod(kit, 0o700)  # before anything is copied in: nobody else can reach it even meanwhile
     _copy_package(course, kit)
     shutil.copytree(course.root / "solutions", kit / "solutions", ignore=IGNORED)
     shutil.copytree(course.root / "tests" / "checks", kit / "tests" / "checks", ignore=IGNORED)
     if (course.root / "tests" / "mutants").is_dir():  # hidden checks name known mistakes with them
         shutil.copytree(course.root / "tests" / "mutants", kit / "tests" / "mutants", ignore=IGNORED)
     (kit / "README.md").write_text((TEMPLATES / "kit_README.md").read_text(encoding="utf-8"), encoding="utf-8")
-    return kit
+    workflows = kit / ".github" / "workflows"  # the instructor's grading of a whole classroom
+    workflows.mkdir(parents=True)
+    shutil.copy(TEMPLATES / "grade-classroom.yml", workflows / "grade-classroom.yml")
+    return kit_mod.protect(kit)

@@ -4,10 +4,11 @@ import re
 
 from click import style
 
-from grader.results import ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
+from grader import submission
+from grader.results import BLOCKED, ERROR, FAILED, NOT_STARTED, PASSED, TIMEOUT
 from grader.verdict import SUSPECT_MARK
 
-SYMBOL = {PASSED: ("✔", "green"), FAILED: ("✘", "red"), ERROR: ("!", "red"), TIMEOUT: ("⏱", "red"), NOT_STARTED: ("·", "yellow")}
+SYMBOL = {PASSED: ("✔", "green"), FAILED: ("✘", "red"), ERROR: ("!", "red"), TIMEOUT: ("⏱", "red"), NOT_STARTED: ("·", "yellow"), BLOCKED: ("–", "yellow")}
 BAR_WIDTH = 20
 ISOLATION_NOTES = {
     "process": "note: isolation: process (no sandbox): your code ran in a separate process with resource "
@@ -70,9 +71,9 @@ def next_step(course, topic_result, exercise_path, suggested):
 
 
 def _todo_location(exercise_path, exercise_id):
-    try:
-        text = exercise_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, AttributeError):
+    try:  # never follows a link nor waits on a FIFO; the check's own message says what is wrong
+        text = submission.read_source(exercise_path.parent.parent, f"{exercise_path.parent.name}/{exercise_path.name}")
+    except (submission.Unusable, AttributeError):
         return ""
     for number, line in enumerate(text.splitlines(), start=1):
         if re.search(rf"#\s*TODO\({re.escape(exercise_id)}\)", line):

@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 from grader.course import version_of
 from grader.results import ERROR, PASSED, TIMEOUT
 
+FAILED_TEST = "autograder failed"  # the test that names why grading failed, where a format has tests
+
 # Marks a JSON file as fmgrade's results (the class report reads only these).
 RESULTS_FORMAT, RESULTS_FORMAT_VERSION = "fmgrade-results", 1
 
@@ -47,12 +49,19 @@ def to_junit(report, suite_prefix=""):
                 element.text = check.message
             if check.output:
                 ET.SubElement(case, "system-out").text = check.output
+    if report.problem:  # grading failed: say why where a CI system looks, as an error
+        suite = ET.SubElement(suites, "testsuite", name=f"{suite_prefix}fmgrade", tests="1", failures="0", errors="1", skipped="0")
+        case = ET.SubElement(suite, "testcase", classname=f"{suite_prefix}fmgrade", name=FAILED_TEST)
+        ET.SubElement(case, "error", type="grader", message=_first_line(report.problem)).text = report.problem
+        suites.set("tests", str(int(suites.get("tests")) + 1))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def to_gradescope(report):
-    """Gradescope's results.json: hidden checks are shown to students after grades are published."""
+def to_gradescope(report, hidden_visibility="after_published", execution_time=None):
+    """Gradescope's results.json. Hidden checks get `hidden_visibility` (Gradescope's
+    "after_published", "after_due_date", "hidden" or "visible"); a failed grading run adds a
+    test named "autograder failed" that carries the reason."""
     tests = []
     for topic in report.topics:
         for check in topic.checks:
@@ -63,18 +72,26 @@ def to_gradescope(report):
                 "max_score": check.max_score,
                 "status": "passed" if check.status == PASSED else "failed",
                 "output": output,
-                "visibility": "after_published" if check.hidden else "visible",
+                "visibility": hidden_visibility if check.hidden else "visible",
                 "tags": [topic.id, check.exercise, check.status],
             })
     isolation = sorted({t.isolation for t in report.topics})
-    return json.dumps({
+    summary = f"Graded {len(report.topics)} topic(s); isolation: {', '.join(isolation) or 'none'}."
+    if report.problem:
+        tests.append({"name": FAILED_TEST, "score": 0, "max_score": 0, "status": "failed",
+                      "output": report.problem, "visibility": "visible"})
+        summary = f"The autograder failed: {report.problem}\n{summary}"
+    results = {
         "score": report.score,
         "max_score": report.max_score,
-        "output": f"Graded {len(report.topics)} topic(s); isolation: {', '.join(isolation) or 'none'}.",
+        "output": summary,
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
-    }, indent=2) + "\n"
+    }
+    if execution_time is not None:
+        results["execution_time"] = int(round(execution_time))  # seconds
+    return json.dumps(results, indent=2) + "\n"
 
 
 def _first_line(text):

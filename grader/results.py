@@ -73,6 +73,7 @@ def _summarise(exercise_id, checks):
 @dataclass
 class Report:
     topics: list = field(default_factory=list)
+    problem: str = ""  # why grading failed as a whole (every format names it); "" when it ran
 
     @property
     def score(self):
@@ -83,4 +84,7 @@ class Report:
         return sum(t.max_score for t in self.topics)
 
     def to_dict(self):
-        return {"score": self.score, "max_score": self.max_score, "topics": [t.to_dict() for t in self.topics]}
+        data = {"score": self.score, "max_score": self.max_score, "topics": [t.to_dict() for t in self.topics]}
+        if self.problem:
+            data["problem"] = self.problem
+        return data

@@ -4,6 +4,7 @@ pytest runs in this process with only the plugins we name: third-party plugin au
 off (it costs ~0.4 s), and the project's own pytest configuration is not read.
 """
 import contextlib
+import dataclasses
 import io
 import os
 import sys
@@ -12,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from grader import proxy, pytest_plugin, sandbox
+from grader import interrupts, proxy, pytest_plugin, sandbox, submission
 from grader.course import CourseError
-from grader.results import PASSED, CheckResult, TopicResult
+from grader.results import ERROR, PASSED, TIMEOUT, CheckResult, TopicResult
 
 
 class _Collector:
     """Receives every check's report and turns it into CheckResults."""
 
-    def __init__(self, topic, checks_dir):
-        self.topic, self.checks_dir = topic, checks_dir
+    def __init__(self, topic, checks_dir, budget=None):
+        self.topic, self.checks_dir, self.budget = topic, checks_dir, budget
         self.results, self.problems = {}, []
 
     def pytest_runtest_logreport(self, report):
@@ -33,6 +34,8 @@ class _Collector:
             return  # keep the first problem (setup) rather than a later teardown one
         exercise, points, hidden = report.fmgrade_check
         status, message = status_message
+        if status in (ERROR, TIMEOUT) and self.budget is not None and self.budget.spent():
+            status, message = TIMEOUT, self.budget.reason  # cut short by the submission's budget
         self.results[check_id] = CheckResult(
             id=check_id, exercise=exercise, status=status,
             score=points if status == PASSED else 0, max_score=points, hidden=hidden,
@@ -46,60 +49,88 @@ class _Collector:
 
 
 def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation="auto", hidden_roots=(), only=(),
-              plugins=()):
+              plugins=(), root=None, budget=None, unusable=None, worker_factory=None):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
     isolation: "none" imports the module in this process (trusted solutions only); "auto",
     "bwrap" or "process" run it in a worker (see grader.sandbox).
     only: check ids ("test_x.py::test_y") to run instead of all of them.
     plugins: more pytest plugin objects (`fmgrade dev record` passes its recorder).
+    worker_factory: starts the worker (see proxy.Session); default a new sandbox.WorkerProcess.
+    root: the learner's folder (default: the one holding exercises/); nothing under it is
+    trusted (see grader.submission).
+    budget: a grader.budget.Budget the run must end within (checks cut short get a timeout).
+    unusable: a reason not to run learner code at all; every check gets it, 0 points.
+
+    A Ctrl-C or SIGTERM (see grader.interrupts) raises KeyboardInterrupt: nothing is returned.
     """
     topic = course.topic(topic_id)
     checks_dir = course.checks_dir(topic_id)
     if not checks_dir.is_dir():
         raise CourseError(f"topic '{topic_id}' is not available yet: no checks in {checks_dir}")
-    session = None
-    if isolation != "none":
-        session = _start_session(course, topic, impl_path, isolation, hidden_roots)
+    limits = topic.limits
+    if budget is not None:
+        unusable = unusable or (budget.reason if budget.spent() else None)
+        limits = dataclasses.replace(limits, topic_timeout=min(limits.topic_timeout, budget.remaining()))
+    session = watchdog = None
+    with interrupts.protected():  # a worker is never left half-started
+        if unusable is not None:
+            session = proxy.Session(f"exercises/{topic.id}.py", None, limits, _level(isolation), unreadable=unusable)
+        elif isolation != "none":
+            session = _start_session(course, topic, limits, impl_path, isolation, hidden_roots, root, worker_factory)
+            if budget is not None:
+                watchdog = budget.watch(session)
     try:
-        return _run(course, topic, impl_path, hidden, seed, session, only, plugins)
+        return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget)
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         if session is not None:
-            session.close()
+            with interrupts.protected():
+                session.close()
 
 
-def _start_session(course, topic, impl_path, isolation, hidden_roots):
+def _level(isolation):
+    return "in-process" if isolation == "none" else sandbox.choose_isolation(isolation)
+
+
+def _start_session(course, topic, limits, impl_path, isolation, hidden_roots, root=None, worker_factory=None):
     """Start the worker now: it imports torch while pytest starts and collects here."""
     module_file = f"exercises/{topic.id}.py"
-    source, unreadable = read_learner_file(impl_path, module_file)
+    source, unreadable = read_learner_file(impl_path, module_file, root, int(limits.source_kb * 1024))
     helpers_path = course.checks_dir(topic.id) / "helpers.py"
     helpers_source = helpers_path.read_text(encoding="utf-8") if helpers_path.is_file() else None
-    return proxy.Session(module_file, source, topic.limits, sandbox.choose_isolation(isolation),
-                         helpers_source, hidden_roots=(course.root, *hidden_roots), unreadable=unreadable)
+    return proxy.Session(module_file, source, limits, _level(isolation),
+                         helpers_source, hidden_roots=(course.root, *hidden_roots), unreadable=unreadable,
+                         worker_factory=worker_factory)
 
 
-def read_learner_file(path, module_file):
-    """(source, None) or (None, why it cannot be used), for a file shown as `module_file`."""
+def read_learner_file(path, module_file, root=None, max_bytes=submission.DEFAULT_MAX_BYTES):
+    """(source, None) or (None, why it cannot be used), for a file shown as `module_file`.
+
+    `root` is the learner's folder: below it no link is followed (see grader.submission).
+    Default: the folder `path` is `module_file` of, else the file's own folder."""
+    path, relative = Path(path), Path(module_file)
+    if root is None:
+        root = path.parents[len(relative.parts) - 1] if path.parts[-len(relative.parts):] == relative.parts else path.parent
     try:
-        source = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return None, f"{module_file} is missing"
-    except OSError as exc:
-        return None, f"{module_file} could not be read ({exc.strerror})"
-    except UnicodeDecodeError as exc:
-        return None, f"{module_file} is not UTF-8 text ({exc.reason} at byte {exc.start})"
-    if not source.strip():
-        return None, f"{module_file} is empty"
-    return source, None
+        inside = path.relative_to(root)
+    except ValueError:
+        root, inside = path.parent, Path(path.name)
+    try:
+        return submission.read_source(root, inside, max_bytes), None
+    except submission.Unusable as exc:
+        return None, str(exc)
 
 
-def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()):
+def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=(), budget=None):
     topic_id, checks_dir = topic.id, course.checks_dir(topic.id)
-    collector = _Collector(topic_id, checks_dir)
+    collector = _Collector(topic_id, checks_dir, budget)
     targets = [str(checks_dir / check_id.split("[")[0]) for check_id in only] or [str(checks_dir)]
     args = [
         *targets, "-c", os.devnull, "--rootdir", str(course.root), "--confcutdir", str(checks_dir),
         "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-p", "no:terminal",
+        "-p", "no:unraisableexception",  # its 5 gc.collect() over torch's heap cost 0.1-0.6 s a run
         "--import-mode", "importlib", "--fmgrade-impl", str(impl_path),
     ]
     if not hidden:
@@ -120,6 +151,8 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():
         code = pytest.main(args, plugins=plugins)
+    if code == pytest.ExitCode.INTERRUPTED:  # pytest swallows a KeyboardInterrupt: nothing is recorded
+        raise KeyboardInterrupt
     if collector.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = "; ".join(collector.problems) or f"pytest exited with {code!r}"
         raise CourseError(f"the checks of topic '{topic_id}' could not be collected: {detail}")

@@ -84,9 +84,12 @@ def bwrap_available():
 
 
 class WorkerProcess:
-    """One worker: spawned at once (it imports torch while the grader does other work)."""
+    """One worker: spawned at once (it imports torch while the grader does other work).
 
-    def __init__(self, module_file, source, limits, isolation, hidden_roots=(), platform=None):
+    With `source` None it is a spare: it imports torch and waits until `load(source)` sends
+    the learner module (`fmgrade watch` keeps one ready while the learner edits)."""
+
+    def __init__(self, module_file, source, limits, isolation, hidden_roots=(), warm_up=None, platform=None):
         self.module_file, self.limits, self.isolation = module_file, limits, isolation
         self.platform = platform or policy.PLATFORM
         self.scratch = tempfile.mkdtemp(prefix="fmgrade-scratch-")
@@ -104,7 +107,7 @@ class WorkerProcess:
             "memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
             "file_mb": limits.file_mb, "processes": limits.processes,
             # Code that builds a torch optimizer will import torch._dynamo (0.9 s): start early.
-            "warm_up": "optim" in source,
+            "warm_up": ("optim" in (source or "")) if warm_up is None else bool(warm_up),
         }
         options = {"env": self._environment(scratch), "cwd": self.scratch}
         if self.platform.posix:
@@ -140,6 +143,11 @@ class WorkerProcess:
         self._drain.start()
         self.limits_applied = []
         threading.Thread(target=self._read_replies, args=(rep_r, not stdio), daemon=True).start()
+        if source is not None:
+            self.load(source)
+
+    def load(self, source):
+        """Send the learner module's source; `wait_ready` then reports whether it imported."""
         try:
             self._send({"source": source})
         except WorkerDied:

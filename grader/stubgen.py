@@ -13,7 +13,12 @@ becomes, at the same indentation,
 
 Everything else (signatures, docstrings, scaffolding) is kept byte for byte, so generation is
 deterministic and `exercises/` can be compared with what this produces.
+
+The stub is also a notebook in the percent format (VS Code runs its cells; Jupyter opens it
+through jupytext): `add_cells` puts a `# %%` line before each top-level function and class and
+before the imports, and makes the module docstring a markdown cell. Solutions stay without them.
 """
+import ast
 import re
 from dataclasses import dataclass
 
@@ -73,7 +78,49 @@ def make_stub(source, module, goals=None, filename="<solution>"):
         )
         position = region.end
     out.extend(lines[position:])
+    return add_cells("".join(out), filename)
+
+
+# jupytext keeps a markdown cell that is a docstring as a docstring when it writes the file back
+NOTEBOOK_HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     cell_markers: '\"\"\"'\n# ---\n"
+CODE_CELL, MARKDOWN_CELL = "# %%", "# %% [markdown]"
+
+
+def add_cells(source, filename="<stub>"):
+    """`source` with percent-format cell markers (unchanged if it already has some)."""
+    if any(line.startswith(CODE_CELL) for line in source.splitlines()):
+        return source
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as exc:
+        raise StubError(f"{filename}:{exc.lineno}: the stub is not valid Python ({exc.msg})") from None
+    lines = source.splitlines(keepends=True)
+    body, markers = tree.body, {}
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0].value, "value", None), str):
+        markers[body[0].lineno] = MARKDOWN_CELL
+        body = body[1:]
+    after_definition = True  # the first statement after the docstring opens a cell
+    for node in body:
+        definition = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if definition or after_definition:
+            markers[_cell_start(lines, node)] = CODE_CELL
+        after_definition = definition
+    out = [NOTEBOOK_HEADER]
+    for number, line in enumerate(lines, start=1):
+        if number in markers:
+            if out[-1].strip():
+                out.append("\n")  # a marker right under code (the docstring) gets air above it
+            out.append(markers[number] + "\n")
+        out.append(line)
     return "".join(out)
+
+
+def _cell_start(lines, node):
+    """The first line of a top-level statement, with its decorators and the comments just above it."""
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    while first > 1 and lines[first - 2].startswith("#"):
+        first -= 1
+    return first
 
 
 def stub_for(course, topic_id):

@@ -42,17 +42,6 @@ def test_templates_are_alpacas_to_the_character():
     assert sol.format_prompt(without).endswith("### Response:")
 
 
-def test_visible_check_hashes_match_the_templates():
-    checks = load_module(ROOT / "tests" / "checks" / "alpaca" / "test_prompt.py", "alpaca_prompt_checks")
-    for kind, record in checks._RECORDS.items():
-        prompt = sol.format_prompt(record)
-        hashes = checks._PROMPT_HASHES[kind]
-        assert checks._hash(prompt) == hashes["full"]
-        preamble = prompt.split("\n\n")[0]
-        assert checks._hash(preamble) == hashes["preamble"]
-        assert [checks._hash(w)[:16] for w in preamble.split()] == hashes["words"]
-
-
 # --- tokenize_example --------------------------------------------------------------------------
 
 
@@ -138,6 +127,11 @@ def test_filter_instructions_hand_worked_and_properties():
     assert sol.filter_instructions(candidates, pool) == [candidates[1], candidates[3]]
     assert sol.filter_instructions(candidates, pool, threshold=0.9) == candidates
     assert sol.filter_instructions(candidates, []) == [candidates[0], candidates[1], candidates[3]]
+    # exactly at the threshold (7 of 10 and 10 tokens: F = 0.7 in floating point too) is not below it
+    story, poem = "Write a long story about the sea and the moon.", "Write a short poem about the sea and the sky."
+    assert sol.rouge_l(story, poem) == 0.7 == 2 * 7 / 20
+    assert sol.filter_instructions([story], [poem]) == []
+    assert sol.filter_instructions([story], [poem], threshold=0.71) == [story]
     rng = random.Random(2)
     words = "write give list a poem three tips about the sea cats for sleep".split()
     texts = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 6))) for _ in range(40)]

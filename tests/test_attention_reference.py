@@ -281,3 +281,25 @@ def test_copy_task_reaches_90_percent(seed):
     with torch.no_grad():  # the solution's own greedy_decode agrees with the batched decoder above
         copied = [sol.greedy_decode(model, src[i:i + 1], mask[i:i + 1], 10, 1) for i in range(4)]
     assert sum((c == src[i:i + 1]).float().mean().item() for i, c in enumerate(copied)) / 4 >= 0.8
+
+
+def test_copy_task_check_runs_the_trained_weights_in_torch_transformer():
+    # The visible copy_task check measures the trained weights in torch's nn.Transformer; that
+    # must compute what make_model computes with the same weights (LayerNorm's gain rescaled).
+    check = load_module(ROOT / "tests" / "checks" / "attention" / "test_training.py", "attention_training_check")
+    torch.manual_seed(11)
+    sizes = check._COPY_SIZES
+    model = sol.make_model(sizes["V"], sizes["V"], N=2, d_model=sizes["d_model"], d_ff=sizes["d_ff"], h=sizes["h"],
+                           dropout=0.0).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("a_2", "b_2", "bias")):
+                p.add_(0.3 * torch.randn_like(p))  # norms and biases away from their initial values
+    state = {name: t.double() for name, t in model.state_dict().items()}
+    src = torch.randint(1, sizes["V"], (5, sizes["seq_len"]))
+    tgt = src[:, :-1]
+    ours = check._TorchCopyModel(state, **dict(sizes, N=2))(src, tgt)
+    with torch.no_grad():
+        src_mask = torch.ones(5, 1, src.size(1), dtype=torch.bool)
+        theirs = model.generator(model(src, tgt, src_mask, sol.subsequent_mask(tgt.size(1))))
+    close(ours, theirs, atol=1e-4, rtol=1e-4)

@@ -31,7 +31,7 @@ def test_a_weakened_check_lets_a_mutant_survive(course_copy, tmp_path):
     check = course_copy / "tests" / "checks" / "attention" / "test_training.py"
     text = check.read_text()
     # the rate check no longer compares values: the warm-up mutant survives it
-    weakened = text.replace("def test_rate_hand_worked_values(impl):", "def test_rate_hand_worked_values(impl):\n    return", 1)
+    weakened = text.replace("def test_rate_hand_worked_values(impl, recorded):", "def test_rate_hand_worked_values(impl, recorded):\n    return", 1)
     assert weakened != text
     check.write_text(weakened)
     loaded = course.load(course_copy)

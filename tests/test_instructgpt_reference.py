@@ -83,7 +83,7 @@ def _pairwise(rewards, counts=None):
 
 def test_ranking_loss_hand_worked_and_against_itertools():
     assert sol.reward_ranking_loss(torch.tensor([[2.0, 1.0, 0.0]])).item() == pytest.approx(
-        (2 * math.log1p(math.exp(-1)) + math.log1p(math.exp(-2))) / 3, rel=1e-6)  # 0.25443
+        (2 * math.log1p(math.exp(-1)) + math.log1p(math.exp(-2))) / 3, rel=1e-6)  # 0.25115
     g = torch.Generator().manual_seed(1)
     for K in range(2, 10):  # the paper's K = 4..9, and the pairwise K = 2
         rewards = torch.randn(5, K, generator=g) * 3
@@ -153,6 +153,29 @@ def test_trained_reward_model_ranks_held_out_pairs(seed):
         accuracy = ((model(a) > model(b)) == (qa > qb))[keep].float().mean().item()
     assert accuracy >= 0.95
 
+
+
+def test_five_steps_of_another_correct_loop_reach_the_same_weights():
+    """The premise of the visible check on the first training steps: a loop written another way
+    (scores per rank, the loss pair by pair with itertools, model.zero_grad) takes the same Adam
+    steps, up to rounding; the head's bias alone is rounding noise (its gradient is 0: the loss
+    does not change when every reward moves by the same amount)."""
+    for seed in (0, 3):
+        torch.manual_seed(seed)
+        data = sol.synthetic_rankings(64, 4, 12, 6, torch.Generator().manual_seed(seed))
+        model = sol.RewardModel(12, 8)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+        for _ in range(5):
+            rewards = torch.stack([model(data[:, k]) for k in range(4)], dim=1)
+            loss = torch.stack([torch.stack([-torch.log(torch.sigmoid(row[i] - row[j]))
+                                             for i, j in itertools.combinations(range(4), 2)]).mean()
+                                for row in rewards]).mean()
+            model.zero_grad()
+            loss.backward()
+            optimizer.step()
+        reference = sol.train_reward_model(steps=5, seed=seed)
+        close(model.embed.weight, reference.embed.weight, atol=1e-5)
+        close(model.head.weight, reference.head.weight, atol=1e-5)
 
 # --- RL ----------------------------------------------------------------------------------------
 
@@ -261,10 +284,3 @@ def test_labeling_answers_and_preferences():
     assert sol.labeler_prefers({h: True, t: True, x: False}, {h: False, t: False, x: True}, "evaluation") == "a"
     assert sol.labeler_prefers(safe_unhelpful, safe_unhelpful) == "tie"
 
-
-def test_salted_hashes_in_the_visible_check_match_the_solution():
-    checks = load_module(ROOT / "tests" / "checks" / "instructgpt" / "test_labeling.py", "instructgpt_labeling_checks")
-    answers = sol.labeling_answers()
-    for question in checks._ANSWERS:
-        assert checks._matches(question, answers[question]), question
-        assert not checks._matches(question, "honest")

@@ -329,3 +329,20 @@ def test_dev_check_reports_a_stale_recording_and_a_mutant_that_is_not_named(toy,
     mutants_file.write_text(MUTANTS)
     added = next(m for m in mutants.load(toy, "toy") if m.id == "added_factor")
     assert devcheck.mutant_problem(toy, toy.topic("toy"), added, tmp_path) == ""
+
+
+def test_a_check_names_a_mistake_with_its_own_comparison_and_forgets_earlier_answers():
+    from grader import checking
+
+    checking.begin_check({"off_by_one": "added one"})
+    try:
+        checking.saw_fingerprints({"off_by_one": data.encode([1, 2, 4])})
+        with pytest.raises(checking.CheckFailed) as failed:
+            checking.fail_naming("kept {1, 2, 4}.", lambda answer: answer == [1, 2, 4], hint="Keep k.")
+        assert failed.value.mistake == "off_by_one" and "added one" in str(failed.value)
+        checking.new_comparison()  # the next comparison knows only its own answers
+        with pytest.raises(checking.CheckFailed) as failed:
+            checking.fail_naming("kept {1, 2, 4}.", lambda answer: answer == [1, 2, 4], hint="Keep k.")
+        assert failed.value.mistake == "" and str(failed.value) == "kept {1, 2, 4}. Keep k."
+    finally:
+        checking.begin_check()

@@ -176,7 +176,7 @@ def _differ(a, b):
         return True
     for x, y in zip(left, right):
         if isinstance(x, (torch.Tensor, numpy.ndarray)) or isinstance(y, (torch.Tensor, numpy.ndarray)):
-            tx, ty = torch.as_tensor(x), torch.as_tensor(y)
+            tx, ty = (_real_view(torch.as_tensor(v)) for v in (x, y))
             if tx.shape != ty.shape or tx.dtype.is_floating_point != ty.dtype.is_floating_point:
                 return True
             if not torch.allclose(tx.double(), ty.double(), rtol=1e-7, atol=1e-10, equal_nan=True):
@@ -189,3 +189,8 @@ def _differ(a, b):
         elif x != y:
             return True
     return False
+
+
+def _real_view(tensor):
+    """A complex tensor as its (..., 2) real and imaginary parts (casting would drop the latter)."""
+    return torch.view_as_real(tensor) if tensor.is_complex() else tensor

@@ -11,8 +11,10 @@ from pathlib import Path
 import torch
 
 from grader import inprocess, mutants, pytest_plugin, runner
+from grader.course import CourseError
 from grader.recording import data, nodes, store
 from grader.recording.store import Recording
+from grader.results import PASSED
 
 
 def record_topic(course, topic_id, with_mistakes=True):
@@ -21,7 +23,10 @@ def record_topic(course, topic_id, with_mistakes=True):
     recording = Recording(topic_id, mistakes={m.id: m.message for m in known if m.message})
     solution_path = course.solution_path(topic_id)
     book = nodes.Record(recording, inprocess.load_module(solution_path, "recorded"))
-    _run(course, topic_id, book)
+    failing = [f"{c.id} ({c.status}: {c.message[:160]})" for c in _run(course, topic_id, book).checks if c.status != PASSED]
+    if failing:  # a recording made from a run that broke off would lack answers
+        raise CourseError(f"topic {topic_id}: the solution does not pass these visible checks while recording: "
+                          + "; ".join(failing))
     used = sorted(book.checks)
     with tempfile.TemporaryDirectory(prefix="fmgrade-record-") as folder:
         for mutant in known:
@@ -77,7 +82,7 @@ def _differ_loosely(a, b):
     if len(left) != len(right):
         return True
     for x, y in zip(left, right):
-        tx, ty = torch.as_tensor(x) if not isinstance(x, str) else x, torch.as_tensor(y) if not isinstance(y, str) else y
+        tx, ty = (v if isinstance(v, str) else nodes._real_view(torch.as_tensor(v)) for v in (x, y))
         if isinstance(tx, str) or isinstance(ty, str):
             if tx != ty:
                 return True

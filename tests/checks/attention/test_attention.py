@@ -1,8 +1,9 @@
 """Checks for scaled dot-product attention, the causal mask and multi-head attention.
 
 Visible checks compare with torch's own operators (scaled_dot_product_attention,
-nn.MultiheadAttention) and with small hand-worked values; hidden checks draw random shapes
-from the run's seed and compare with the reference solution.
+nn.MultiheadAttention, nn.Transformer's causal mask), with small hand-worked values and with the
+answers recorded from the reference solution (tests/checks/attention/recorded.json), which also
+let a wrong answer be named after the known mistake it matches.
 """
 import math
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.checking import expect_close, expect_shape, expect_tensor, fail
+from grader.checking import expect_close, expect_equal, expect_shape, expect_tensor, fail
 
 
 def _gen(seed):
@@ -104,48 +105,34 @@ def test_attention_random_shapes_match_reference(impl, ref, seed):
 # --- subsequent_mask -----------------------------------------------------------------------
 
 
-def _mask_suspects(size):
-    lower = torch.tril(torch.ones(1, size, size, dtype=torch.bool))
-    return {
-        "kept the future (the upper triangle) instead of the past: position i may see j <= i": lower.transpose(-2, -1),
-        "hid the diagonal too (triu with diagonal=0): a position must see itself, use diagonal=1 for the future": torch.tril(
-            torch.ones(1, size, size, dtype=torch.bool), diagonal=-1),
-        "returned the future itself (triu(..., diagonal=1)); the mask is where that is 0": ~lower,
-    }
-
-
 def _expect_mask(got, expected, what):
     got = expect_shape(got, expected.shape, what, hint="The mask has a leading batch dimension of 1: (1, size, size).")
     if got.dtype != torch.bool:
         fail(f"{what}: expected a bool tensor, got dtype {got.dtype}. Compare with 0 (`== 0`) to get True/False.")
-    if torch.equal(got, expected):
-        return
-    for label, value in _mask_suspects(expected.size(-1)).items():
-        if torch.equal(got, value):
-            fail(f"{what}: rows are query positions i, columns key positions j; expected True where j <= i. "
-                 f"Your mask matches what you get if you {label}.")
-    i, j = (got != expected).nonzero()[0].tolist()[1:]
-    fail(f"{what}: at query {i}, key {j} expected {bool(expected[0, i, j])}, got {bool(got[0, i, j])} "
-         "(True where key j <= query i).")
+    expect_equal(got, expected, f"{what} (rows are query positions i, columns key positions j; True where j <= i)")
 
 
 @pytest.mark.exercise("subsequent_mask")
-def test_subsequent_mask_size_4(impl):
+def test_subsequent_mask_size_4(impl, recorded):
+    recorded.subsequent_mask(4)  # lets a wrong mask be named after the known mistake it matches
     T, F_ = True, False
     expected = torch.tensor([[[T, F_, F_, F_],
                               [T, T, F_, F_],
                               [T, T, T, F_],
                               [T, T, T, T]]])
     _expect_mask(impl.subsequent_mask(4), expected, "`subsequent_mask(4)`")
+    # torch's own causal mask for nn.Transformer: 0 where attention is allowed, -inf where not
+    allowed = torch.nn.Transformer.generate_square_subsequent_mask(9) == 0
+    _expect_mask(impl.subsequent_mask(9), allowed.unsqueeze(0), "`subsequent_mask(9)` (compared with "
+                 "nn.Transformer.generate_square_subsequent_mask(9) == 0)")
 
 
 @pytest.mark.exercise("subsequent_mask")
 @pytest.mark.hidden
-def test_subsequent_mask_random_sizes(impl, seed):
+def test_subsequent_mask_random_sizes(impl, ref, seed):
     g = _gen(seed)
     for size in (1, int(torch.randint(2, 40, (), generator=g))):
-        expected = torch.ones(size, size).tril().bool().unsqueeze(0)
-        _expect_mask(impl.subsequent_mask(size), expected, f"`subsequent_mask({size})`")
+        _expect_mask(impl.subsequent_mask(size), ref.subsequent_mask(size), f"`subsequent_mask({size})`")
 
 
 # --- multi_head_attention ------------------------------------------------------------------
@@ -160,57 +147,6 @@ def _random_linears(g, d_model):
     return sd
 
 
-def _mha_manual(sd, h, query, key, value, mask=None, *, split="ok", join="ok", scale="sqrt_dk",
-                unsqueeze_mask=True, out_proj=True):
-    """Multi-head attention written out in float64; the keywords reproduce known mistakes."""
-    B, d_model = query.size(0), query.size(-1)
-    d_k = d_model // h
-    p = {name: t.double() for name, t in sd.items()}
-
-    def lin(i, x):
-        return x.double() @ p[f"linears.{i}.weight"].T + p[f"linears.{i}.bias"]
-
-    def heads(x):
-        if split == "view":
-            return x.reshape(B, h, -1, d_k)
-        return x.reshape(B, -1, h, d_k).transpose(1, 2)
-
-    q, k, v = heads(lin(0, query)), heads(lin(1, key)), heads(lin(2, value))
-    if mask is not None:
-        mask = mask.unsqueeze(1) if unsqueeze_mask else mask
-    scores = q @ k.transpose(-2, -1) / {"sqrt_dk": math.sqrt(d_k), "sqrt_dmodel": math.sqrt(d_model), "none": 1.0}[scale]
-    if mask is not None:
-        scores = scores.masked_fill(mask == 0, -1e9)
-    attn = scores.softmax(-1)
-    x = attn @ v  # (B, h, T_q, d_k)
-    x = x.reshape(B, -1, h * d_k) if join == "view" else x.transpose(1, 2).reshape(B, -1, h * d_k)
-    return (lin(3, x) if out_proj else x), attn
-
-
-def _mha_suspects(sd, h, q, k, v, mask=None):
-    variants = {
-        "split the heads with view(B, h, T, d_k) and no transpose; view(B, T, h, d_k).transpose(1, 2) "
-        "keeps each position's features together": dict(split="view"),
-        "split the heads with a view but no transpose, and joined them again the same way; "
-        "view(B, T, h, d_k).transpose(1, 2) keeps each position's features together": dict(split="view", join="view"),
-        "joined the heads with view(B, -1, h * d_k) without transposing back first: "
-        "transpose(1, 2).contiguous().view(B, -1, h * d_k)": dict(join="view"),
-        "forgot to divide the scores by sqrt(d_k)": dict(scale="none"),
-        "divided the scores by sqrt(d_model) instead of sqrt(d_k) = sqrt(d_model / h)": dict(scale="sqrt_dmodel"),
-        "forgot the output projection linears[-1] after joining the heads": dict(out_proj=False),
-    }
-    if mask is not None:
-        variants["did not give the mask a head dimension (mask.unsqueeze(1)), so head j of every batch "
-                 "element used the mask of batch element j"] = dict(unsqueeze_mask=False)
-    found = {}
-    for label, kw in variants.items():
-        try:
-            found[label] = _mha_manual(sd, h, q, k, v, mask, **kw)
-        except RuntimeError:  # this mistake would not even run on these shapes
-            pass
-    return found
-
-
 def _torch_mha(sd, h, d_model):
     """torch.nn.MultiheadAttention (float64) holding the same weights: q, k, v stacked in in_proj."""
     torch_mha = torch.nn.MultiheadAttention(d_model, h, batch_first=True).double()
@@ -222,8 +158,9 @@ def _torch_mha(sd, h, d_model):
     return torch_mha
 
 
-def _new_mha(impl, h, d_model, sd):
-    mha = impl.MultiHeadedAttention(h, d_model, dropout=0.0)
+def _new_mha(module, h, d_model, sd):
+    """MultiHeadedAttention(h, d_model) of `module` (impl, recorded or ref) holding `sd`."""
+    mha = module.MultiHeadedAttention(h, d_model, dropout=0.0)
     mha.load_state_dict(sd)
     mha.eval()
     return mha
@@ -231,49 +168,47 @@ def _new_mha(impl, h, d_model, sd):
 
 @pytest.mark.exercise("multi_head_attention")
 @pytest.mark.points(2)
-def test_mha_matches_torch_multihead_attention(impl):
+def test_mha_matches_torch_multihead_attention(impl, recorded):
     g = _gen(3)
     h, d_model, B, T_q, T_k = 4, 32, 2, 3, 5
     sd = _random_linears(g, d_model)
     query = torch.randn(B, T_q, d_model, generator=g)
     key = torch.randn(B, T_k, d_model, generator=g)
     value = torch.randn(B, T_k, d_model, generator=g)
-    torch_mha = _torch_mha(sd, h, d_model)
     with torch.no_grad():
-        expected, expected_attn = torch_mha(query.double(), key.double(), value.double(),
-                                            need_weights=True, average_attn_weights=False)
-    suspects = _mha_suspects(sd, h, query, key, value)
+        expected, expected_attn = _torch_mha(sd, h, d_model)(query.double(), key.double(), value.double(),
+                                                              need_weights=True, average_attn_weights=False)
+    known = _new_mha(recorded, h, d_model, sd)  # its recorded answers name known mistakes
+    known(query, key, value)
+    _ = known.attn
     mha = _new_mha(impl, h, d_model, sd)
     out = mha(query, key, value)
     expect_close(out, expected, "`MultiHeadedAttention(4, 32)(query, key, value)` output "
-                 "(compared with torch.nn.MultiheadAttention holding the same weights)",
-                 suspects={label: o for label, (o, _) in suspects.items()})
+                 "(compared with torch.nn.MultiheadAttention holding the same weights)")
     attn = mha.attn
     if attn is None:
         fail("`mha.attn` is still None after a forward pass: keep the attention weights, `x, self.attn = attention(...)`.")
-    expect_close(attn, expected_attn, "`mha.attn` after a forward pass", suspects={label: a for label, (_, a) in suspects.items()},
+    expect_close(attn, expected_attn, "`mha.attn` after a forward pass",
                  hint=f"It holds every head's weights, shape (B, h, T_q, T_k) = {(B, h, T_q, T_k)}.")
 
 
 @pytest.mark.exercise("multi_head_attention")
-def test_mha_padding_mask_for_every_head(impl):
+def test_mha_padding_mask_for_every_head(impl, recorded):
     g = _gen(4)
     h, d_model, B, T = 4, 16, 4, 5
     sd = _random_linears(g, d_model)
     x = torch.randn(B, T, d_model, generator=g)
     lengths = torch.tensor([5, 4, 3, 2])
     mask = (torch.arange(T) < lengths[:, None]).unsqueeze(1)  # (B, 1, T): padding at the end
-    torch_mha = _torch_mha(sd, h, d_model)
     with torch.no_grad():
         # attn_mask: True where attention is NOT allowed, one (T, T) mask per batch element and head
         blocked = (~mask).unsqueeze(1).expand(B, h, T, T).reshape(B * h, T, T)
-        expected, _ = torch_mha(x.double(), x.double(), x.double(), attn_mask=blocked)
-    suspects = _mha_suspects(sd, h, x, x, x, mask)
+        expected, _ = _torch_mha(sd, h, d_model)(x.double(), x.double(), x.double(), attn_mask=blocked)
+    _new_mha(recorded, h, d_model, sd)(x, x, x, mask)
     mha = _new_mha(impl, h, d_model, sd)
     out = mha(x, x, x, mask)
     expect_close(out, expected, "`MultiHeadedAttention(4, 16)(x, x, x, mask)` output with a padding mask "
                  "of shape (B, 1, T) (compared with torch.nn.MultiheadAttention)",
-                 suspects={label: o for label, (o, _) in suspects.items()},
                  hint="The same (B, 1, T_k) mask must hide the padded keys in every head: mask.unsqueeze(1).")
     attn = expect_tensor(mha.attn, "`mha.attn`")
     hidden = ~mask.unsqueeze(1).expand(B, h, T, T)
@@ -296,17 +231,12 @@ def test_mha_random_against_reference(impl, ref, seed):
     padding = (torch.arange(T_k) < lengths[:, None]).unsqueeze(1)  # (B, 1, T_k)
     causal = torch.ones(B, T_q, T_q).tril().bool()  # (B, T_q, T_q) for self-attention
     mha = _new_mha(impl, h, d_model, sd)
-    reference = ref.MultiHeadedAttention(h, d_model, dropout=0.0)
-    reference.load_state_dict(sd)
-    reference.eval()
+    reference = _new_mha(ref, h, d_model, sd)
     cases = [("cross-attention, padding mask", (query, memory, memory, padding)),
              ("self-attention, causal mask", (query, query, query, causal))]
     for name, args in cases:
         what = f"`MultiHeadedAttention({h}, {d_model})`, {name}, B={B} T_q={T_q} T_k={args[1].size(1)}"
         with torch.no_grad():
             expected = reference(*args)
-        suspects = _mha_suspects(sd, h, *args)
-        out = mha(*args)
-        expect_close(out, expected, f"{what}: output", suspects={label: o for label, (o, _) in suspects.items()})
-        expect_close(mha.attn, reference.attn, f"{what}: `mha.attn`",
-                     suspects={label: a for label, (_, a) in suspects.items()})
+        expect_close(mha(*args), expected, f"{what}: output")
+        expect_close(mha.attn, reference.attn, f"{what}: `mha.attn`")

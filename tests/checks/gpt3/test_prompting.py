@@ -2,12 +2,12 @@
 (Section 2.4: summed, per-token, or against the unconditional probability).
 
 Visible checks use the paper's own example (English to French) and small hand-worked
-log-probabilities; hidden checks draw prompts and scores from the run's seed.
+log-probabilities, with the solution's recorded scores.
 """
 import pytest
 import torch
 
-from grader.checking import expect_close, fail, outcome
+from grader.checking import expect_close, expect_equal, fail, new_comparison, outcome
 
 FRENCH = "Translate English to French:"
 DEMOS = [("sea otter", "loutre de mer"), ("peppermint", "menthe poivrée"), ("plush girafe", "girafe peluche")]
@@ -100,68 +100,50 @@ def test_random_prompts(impl, ref, seed):
 # --- choice_scores -------------------------------------------------------------------------
 
 # Three completions of a multiple-choice question, with the log-probability of each of their
-# tokens given the context, and given just "Answer: " (the unconditional case).
-COND = [torch.tensor([-1.0]), torch.tensor([-0.4, -0.4, -0.4]), torch.tensor([-2.0, -0.1])]
-UNCOND = [torch.tensor([-0.5]), torch.tensor([-0.1, -0.1, -0.1]), torch.tensor([-3.0, -0.5])]
-# sum: [-1.0, -1.2, -2.1] -> A; mean: [-1.0, -0.4, -1.05] -> B;
-# unconditional: [-1.0 + 0.5, -1.2 + 0.3, -2.1 + 3.5] = [-0.5, -0.9, 1.4] -> C.
-EXPECTED = {"sum": [-1.0, -1.2, -2.1], "mean": [-1.0, -0.4, -1.05], "unconditional": [-0.5, -0.9, 1.4]}
-EXPECTED_PICK = {"sum": 0, "mean": 1, "unconditional": 2}
+# tokens given the context, and given just "Answer: " (the unconditional case). Four choices
+# would make "divide by the number of choices" and "divide by the longest completion" agree;
+# here there are 3 choices and the longest completion has 4 tokens.
+COND = [torch.tensor([-1.0]), torch.tensor([-0.3, -0.3, -0.3, -0.3]), torch.tensor([-2.0, -0.1])]
+UNCOND = [torch.tensor([-0.5]), torch.tensor([-0.1, -0.1, -0.1, -0.1]), torch.tensor([-3.0, -0.5])]
+# sum: [-1.0, -1.2, -2.1] -> A; mean: [-1.0, -0.3, -1.05] -> B;
+# unconditional: [-1.0 + 0.5, -1.2 + 0.4, -2.1 + 3.5] = [-0.5, -0.8, 1.4] -> C.
+EXPECTED = {"sum": [-1.0, -1.2, -2.1], "mean": [-1.0, -0.3, -1.05], "unconditional": [-0.5, -0.8, 1.4]}
 
 
-def _score_suspects(cond, uncond, method):
-    total = torch.stack([c.double().sum() for c in cond])
-    length = torch.tensor([float(len(c)) for c in cond], dtype=torch.float64)
-    base = torch.stack([u.double().sum() for u in uncond])
-    base_length = torch.tensor([float(len(u)) for u in uncond], dtype=torch.float64)
-    suspects = {
-        "sum": {"divided by the number of tokens; 'sum' is the plain log P(completion | context)": total / length},
-        "mean": {
-            "divided by the number of choices instead of each completion's number of tokens": total / len(cond),
-            "returned the sum; 'mean' divides each completion's sum by its own number of tokens": total,
-            "averaged the probabilities exp(log p) of the tokens instead of their log-probabilities":
-                torch.stack([c.double().exp().mean() for c in cond]),
-        },
-        "unconditional": {
-            "divided the log-probabilities; a ratio of probabilities is a difference of log-probabilities, "
-            "log P(c | context) - log P(c | 'Answer: ')": total / base,
-            "subtracted the other way round; the score is log P(c | context) - log P(c | 'Answer: ')": base - total,
-            "subtracted per-token means; the paper divides whole-completion probabilities, so subtract sums":
-                total / length - base / base_length,
-            "ignored unconditional_logprobs": total,
-        },
-    }
-    return suspects[method]
+def _unconditional(method, uncond):
+    return {"unconditional_logprobs": uncond} if method == "unconditional" else {}
 
 
 @pytest.mark.exercise("choice_scores")
 @pytest.mark.points(2)
-def test_choice_scores_hand_worked(impl):
-    for method, expected in EXPECTED.items():
-        kwargs = {"unconditional_logprobs": UNCOND} if method == "unconditional" else {}
+def test_choice_scores_hand_worked(impl, recorded):
+    for method, by_hand in EXPECTED.items():
+        new_comparison()
+        kwargs = _unconditional(method, UNCOND)
         got = impl.choice_scores(COND, method, **kwargs)
-        expect_close(got, torch.tensor(expected, dtype=torch.float64),
-                     f"`choice_scores(completion_logprobs, {method!r})` for completions of 1, 3 and 2 tokens",
-                     suspects=_score_suspects(COND, UNCOND, method),
-                     hint=f"Expected {expected}, one score per completion.")
+        expect_close(got, recorded.choice_scores(COND, method, **kwargs),
+                     f"`choice_scores(completion_logprobs, {method!r})` for completions of 1, 4 and 2 tokens",
+                     hint=f"Expected {by_hand}, one score per completion.")
+
+
+def _pick(got, what):
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, int):
+        fail(f"{what}: expected an int index, got {type(got).__name__} ({got!r}).")
+    return got
 
 
 @pytest.mark.exercise("choice_scores")
-def test_pick_choice_depends_on_the_method(impl):
+def test_pick_choice_depends_on_the_method(impl, recorded):
     # Each method picks a different answer here: the sum favours the short completion, the
     # per-token mean the long one, and the unconditional ratio the one the context helped most.
-    for method, expected in EXPECTED_PICK.items():
-        kwargs = {"unconditional_logprobs": UNCOND} if method == "unconditional" else {}
-        got = impl.pick_choice(COND, method, **kwargs)
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, int):
-            fail(f"`pick_choice(..., {method!r})`: expected an int index, got {type(got).__name__} ({got!r}).")
-        if got != expected:
-            scores = EXPECTED[method]
-            worst = min(range(3), key=lambda i: scores[i])
-            why = " That is the lowest score: take the argmax, not the argmin." if got == worst else ""
-            fail(f"`pick_choice(..., {method!r})`: expected choice {expected} (scores {scores}), got {got}.{why}")
+    for method, scores in EXPECTED.items():
+        new_comparison()
+        kwargs = _unconditional(method, UNCOND)
+        what = f"`pick_choice(..., {method!r})`"
+        expect_equal(_pick(impl.pick_choice(COND, method, **kwargs), what), recorded.pick_choice(COND, method, **kwargs),
+                     what, hint=f"The scores are {scores}; pick the index of the highest.")
 
 
 @pytest.mark.exercise("choice_scores")
@@ -186,14 +168,9 @@ def test_choice_scores_random(impl, ref, seed):
     cond = [-torch.rand(_randint(g, 1, 9), generator=g, dtype=torch.float64) * 3 for _ in range(n)]
     uncond = [-torch.rand(len(c), generator=g, dtype=torch.float64) * 4 for c in cond]
     for method in ("sum", "mean", "unconditional"):
-        kwargs = {"unconditional_logprobs": uncond} if method == "unconditional" else {}
-        expected = ref.choice_scores(cond, method, **kwargs)
+        new_comparison()
+        kwargs = _unconditional(method, uncond)
         what = f"`choice_scores(...)` with method {method!r} for {n} completions of lengths {[len(c) for c in cond]}"
-        expect_close(impl.choice_scores(cond, method, **kwargs), expected, what,
-                     suspects=_score_suspects(cond, uncond, method))
-        pick = impl.pick_choice(cond, method, **kwargs)
-        if isinstance(pick, torch.Tensor) and pick.numel() == 1:
-            pick = pick.item()
-        want = int(expected.argmax())
-        if pick != want:
-            fail(f"`pick_choice(...)` with method {method!r}: expected {want} (scores {expected.tolist()}), got {pick!r}.")
+        expect_close(impl.choice_scores(cond, method, **kwargs), ref.choice_scores(cond, method, **kwargs), what)
+        what = f"`pick_choice(...)` with method {method!r}"
+        expect_equal(_pick(impl.pick_choice(cond, method, **kwargs), what), ref.pick_choice(cond, method, **kwargs), what)

@@ -1,30 +1,26 @@
 """Checks for GPT-3's size (the exact parameter count) and its training compute (6 N D, PF-days).
 
-Visible checks hold the answers against the paper: the model names of Table 2.1, the
-parameter counts, FLOPs and petaflop/s-days of Table D.1, and counts worked out by hand for
-every row of Table 2.1. Hidden checks draw random sizes from the run's seed.
+Visible checks hold the answers against the paper, the model names of Table 2.1 and the
+parameter counts, FLOPs and petaflop/s-days of Table D.1, and against the recorded answers of
+the course's solution (a count worked out by hand for a tiny model, in the comments).
 """
-import math
-
 import pytest
 import torch
 
-from grader.checking import fail
+from grader.checking import expect_number, fail, fail_naming, new_comparison
 
-VOCAB, N_CTX, TOKENS = 50257, 2048, 300e9
+TOKENS = 300e9
 
-# Table 2.1 (n_layers, d_model), the name the paper gives each model, and the exact count of a
-# GPT-2 style decoder with those sizes (worked out by hand, vocabulary 50257, n_ctx 2048).
+# Table 2.1 (n_layers, d_model) and the name the paper gives each model's size.
 TABLE_2_1 = [
-    # name, n_layers, d_model, the paper's name for its size, exact count
-    ("GPT-3 Small", 12, 768, 125e6, 125_226_240),
-    ("GPT-3 Medium", 24, 1024, 350e6, 355_871_744),
-    ("GPT-3 Large", 24, 1536, 760e6, 760_300_032),
-    ("GPT-3 XL", 24, 2048, 1.3e9, 1_315_723_264),
-    ("GPT-3 2.7B", 32, 2560, 2.7e9, 2_651_553_280),
-    ("GPT-3 6.7B", 32, 4096, 6.7e9, 6_658_404_352),
-    ("GPT-3 13B", 40, 5140, 13e9, 12_952_938_780),
-    ("GPT-3 175B", 96, 12288, 175e9, 174_604_259_328),
+    ("GPT-3 Small", 12, 768, 125e6),
+    ("GPT-3 Medium", 24, 1024, 350e6),
+    ("GPT-3 Large", 24, 1536, 760e6),
+    ("GPT-3 XL", 24, 2048, 1.3e9),
+    ("GPT-3 2.7B", 32, 2560, 2.7e9),
+    ("GPT-3 6.7B", 32, 4096, 6.7e9),
+    ("GPT-3 13B", 40, 5140, 13e9),
+    ("GPT-3 175B", 96, 12288, 175e9),
 ]
 
 # Table D.1, GPT-3 rows: parameters (millions, as printed), total train compute in FLOPs and
@@ -56,26 +52,7 @@ def _round_sig(x, digits):
 # --- parameter_count -----------------------------------------------------------------------
 
 
-def _count_mistakes(n_layers, d, vocab, n_ctx):
-    """How far off (got - expected) each known counting mistake lands."""
-    L = n_layers
-    return {
-        "counted the output head as its own vocab_size x d_model matrix; GPT-2 and GPT-3 tie it to the "
-        "token embedding, so those weights are counted once": vocab * d,
-        "counted a separate output head with a bias; the head is the token embedding itself (tied), "
-        "without a bias": vocab * d + vocab,
-        "left out the learned position embeddings (n_ctx x d_model)": -n_ctx * d,
-        "left out the final LayerNorm after the last block (a gain and a bias of d_model each)": -2 * d,
-        "counted one LayerNorm per block; each block has two, one before attention and one before the MLP": -2 * d * L,
-        "counted no LayerNorm inside the blocks; each block has two (gain and bias each)": -4 * d * L,
-        "gave the LayerNorms a gain but no bias": -(2 * L + 1) * d,
-        "left out the biases of the linear layers (3d + d in attention, 4d + d in the MLP, per block)": -9 * d * L,
-        "left out the attention's output projection (d x d plus a bias of d, per block)": -(d * d + d) * L,
-        "gave the MLP a hidden width of d_model; GPT's MLP goes d -> 4d -> d": -(6 * d * d + 3 * d) * L,
-    }
-
-
-def _expect_count(got, expected, what, mistakes, hint=""):
+def _expect_count(got, expected, what, hint=""):
     if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
         got = int(got.item())
     if isinstance(got, float) and got.is_integer():
@@ -84,13 +61,10 @@ def _expect_count(got, expected, what, mistakes, hint=""):
     if isinstance(got, bool) or not isinstance(got, int):
         fail(f"{what}: expected an int, got {type(got).__name__} ({got!r}).")
     if got == expected:
-        return
+        return got
     diff = got - expected
-    message = f"{what}: expected {expected:,}, got {got:,} ({abs(diff):,} too {'many' if diff > 0 else 'few'})."
-    for label, delta in mistakes.items():
-        if diff == delta:
-            fail(f"{message} Your result matches what you get if you {label}.")
-    fail(message + (f" {hint}" if hint else ""))
+    fail_naming(f"{what}: expected {expected:,}, got {got:,} ({abs(diff):,} too {'many' if diff > 0 else 'few'}).",
+                lambda answer: type(answer) is int and answer == got, hint)
 
 
 _COUNT_HINT = ("Count the token embedding (tied with the output head), the position embeddings, per block two "
@@ -100,34 +74,34 @@ _COUNT_HINT = ("Count the token embedding (tied with the output head), the posit
 
 @pytest.mark.exercise("parameter_count")
 @pytest.mark.points(2)
-def test_parameter_count_gpt3_small(impl):
+def test_parameter_count_gpt3_small(impl, recorded):
     # GPT-3 Small has GPT-2 small's shape: 12 layers of width 768.
-    got = impl.gpt_parameter_count(12, 768)
-    _expect_count(got, 125_226_240, "`gpt_parameter_count(12, 768)` (GPT-3 Small, vocab 50257, n_ctx 2048)",
-                  _count_mistakes(12, 768, VOCAB, N_CTX), _COUNT_HINT)
+    _expect_count(impl.gpt_parameter_count(12, 768), recorded.gpt_parameter_count(12, 768),
+                  "`gpt_parameter_count(12, 768)` (GPT-3 Small, vocab 50257, n_ctx 2048)", _COUNT_HINT)
 
 
 @pytest.mark.exercise("parameter_count")
-def test_parameter_count_tiny_model_by_hand(impl):
+def test_parameter_count_tiny_model_by_hand(impl, recorded):
     # 2 layers, d_model 4, a vocabulary of 10 and 8 positions: 40 + 32 embedding weights,
-    # 2 blocks of 12 * 16 + 13 * 4 = 244, and 8 in the final LayerNorm.
-    got = impl.gpt_parameter_count(2, 4, vocab_size=10, n_ctx=8)
-    _expect_count(got, 568, "`gpt_parameter_count(2, 4, vocab_size=10, n_ctx=8)`",
-                  _count_mistakes(2, 4, 10, 8), _COUNT_HINT + " Here that is 72 + 2 * 244 + 8.")
+    # 2 blocks of 12 * 16 + 13 * 4 = 244, and 8 in the final LayerNorm: 568.
+    _expect_count(impl.gpt_parameter_count(2, 4, vocab_size=10, n_ctx=8),
+                  recorded.gpt_parameter_count(2, 4, vocab_size=10, n_ctx=8),
+                  "`gpt_parameter_count(2, 4, vocab_size=10, n_ctx=8)`", _COUNT_HINT + " Here that is 72 + 2 * 244 + 8.")
 
 
 @pytest.mark.exercise("parameter_count")
 @pytest.mark.points(2)
-def test_parameter_count_every_row_of_table_2_1(impl):
+def test_parameter_count_every_row_of_table_2_1(impl, recorded):
     """The paper's model names are rounded counts: every exact count must be within 2% of the name,
     and round to the parameter count Table D.1 prints. The 13B row is the paper disagreeing
     with itself: Table 2.1 prints d_model = 5140, but its 40 heads of 128 make 5120, and only
     5120 gives Table D.1's 12,850M."""
     d1 = {name: params for name, params, _, _ in TABLE_D_1}
-    for name, n_layers, d_model, named, exact in TABLE_2_1:
+    for name, n_layers, d_model, named in TABLE_2_1:
+        new_comparison()
         what = f"`gpt_parameter_count({n_layers}, {d_model})` ({name} in Table 2.1)"
-        got = impl.gpt_parameter_count(n_layers, d_model)
-        _expect_count(got, exact, what, _count_mistakes(n_layers, d_model, VOCAB, N_CTX), _COUNT_HINT)
+        got = _expect_count(impl.gpt_parameter_count(n_layers, d_model), recorded.gpt_parameter_count(n_layers, d_model),
+                            what, _COUNT_HINT)
         if abs(got - named) / named > 0.02:  # a safety net: the exact value above already decided
             fail(f"{what}: {got:,} is not within 2% of the paper's name for the model, {named:,.0f}.")
         if name != "GPT-3 13B":
@@ -136,9 +110,9 @@ def test_parameter_count_every_row_of_table_2_1(impl):
             if _round_sig(got / 1e6, digits) != float(printed.replace(",", "")):
                 fail(f"{what}: {got / 1e6:,.1f}M does not round to Table D.1's {printed}M.")
     # The 13B row: 5140 (as printed) and 5120 (= 40 heads x 128) both round to "13B" ...
-    got_5120 = impl.gpt_parameter_count(40, 5120)
-    _expect_count(got_5120, 12_853_386_240, "`gpt_parameter_count(40, 5120)` (GPT-3 13B with d_model = 40 x 128)",
-                  _count_mistakes(40, 5120, VOCAB, N_CTX), _COUNT_HINT)
+    new_comparison()
+    got_5120 = _expect_count(impl.gpt_parameter_count(40, 5120), recorded.gpt_parameter_count(40, 5120),
+                             "`gpt_parameter_count(40, 5120)` (GPT-3 13B with d_model = 40 x 128)", _COUNT_HINT)
     # ... but only 5120 gives the 12,850M of Table D.1; 5140 gives 12,953M.
     if _round_sig(got_5120 / 1e6, 4) != 12850:
         fail(f"GPT-3 13B with d_model 5120: {got_5120 / 1e6:,.1f}M should round to Table D.1's 12,850M.")
@@ -149,12 +123,12 @@ def test_parameter_count_every_row_of_table_2_1(impl):
 def test_parameter_count_random_sizes(impl, ref, seed):
     g = _gen(seed)
     for _ in range(4):
+        new_comparison()
         n_layers, d_model = _randint(g, 2, 100), _randint(g, 2, 300) * 8
         vocab, n_ctx = _randint(g, 100, 60000), _randint(g, 16, 4097)
-        expected = ref.gpt_parameter_count(n_layers, d_model, vocab_size=vocab, n_ctx=n_ctx)
-        got = impl.gpt_parameter_count(n_layers, d_model, vocab_size=vocab, n_ctx=n_ctx)
-        _expect_count(got, expected, f"`gpt_parameter_count({n_layers}, {d_model}, vocab_size={vocab}, n_ctx={n_ctx})`",
-                      _count_mistakes(n_layers, d_model, vocab, n_ctx), _COUNT_HINT)
+        _expect_count(impl.gpt_parameter_count(n_layers, d_model, vocab_size=vocab, n_ctx=n_ctx),
+                      ref.gpt_parameter_count(n_layers, d_model, vocab_size=vocab, n_ctx=n_ctx),
+                      f"`gpt_parameter_count({n_layers}, {d_model}, vocab_size={vocab}, n_ctx={n_ctx})`", _COUNT_HINT)
 
 
 @pytest.mark.exercise("parameter_count")
@@ -162,110 +136,72 @@ def test_parameter_count_random_sizes(impl, ref, seed):
 def test_parameter_count_defaults_are_gpt3s(impl, ref, seed):
     g = _gen(seed)
     n_layers, d_model = _randint(g, 1, 97), _randint(g, 1, 160) * 64
-    expected = ref.gpt_parameter_count(n_layers, d_model)
-    got = impl.gpt_parameter_count(n_layers, d_model)
-    _expect_count(got, expected, f"`gpt_parameter_count({n_layers}, {d_model})` with the default vocab_size and n_ctx",
-                  _count_mistakes(n_layers, d_model, VOCAB, N_CTX),
+    _expect_count(impl.gpt_parameter_count(n_layers, d_model), ref.gpt_parameter_count(n_layers, d_model),
+                  f"`gpt_parameter_count({n_layers}, {d_model})` with the default vocab_size and n_ctx",
                   "The defaults are GPT-3's: vocab_size=50257 (GPT-2's BPE) and n_ctx=2048.")
 
 
 # --- training_flops ------------------------------------------------------------------------
 
-
-def _as_number(got, what):
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
-        fail(f"{what}: expected a number, got {type(got).__name__} ({got!r}).")
-    return float(got)
-
-
-def _expect_flops(got, n, d, what):
-    got = _as_number(got, what)
-    expected = 6.0 * n * d
-    if math.isclose(got, expected, rel_tol=1e-9):
-        return
-    ratio = got / expected if expected else float("nan")
-    known = {
-        1 / 3: "counted only the forward pass, 2 N D; the backward pass costs twice as much again, so training is 6 N D",
-        1 / 6: "left out the factor 6: C = 6 N D (2 per parameter per token forward, 4 backward)",
-        1 / 2: "used 3 N D; the forward pass is 2 FLOPs per parameter per token (a multiply and an add), "
-               "the backward pass 4, so 6 N D",
-        2 / 3: "used 4 N D; forward 2 plus backward 4 makes 6 FLOPs per parameter per token",
-    }
-    for value, label in known.items():
-        if math.isclose(ratio, value, rel_tol=1e-6):
-            fail(f"{what}: expected {expected:.4g}, got {got:.4g}. Your result matches what you get if you {label}.")
-    fail(f"{what}: expected 6 N D = {expected:.4g}, got {got:.4g}.")
-
-
-def _expect_pf_days(got, flops, what):
-    got = _as_number(got, what)
-    expected = flops / 8.64e19
-    if math.isclose(got, expected, rel_tol=1e-9):
-        return
-    ratio = got / expected
-    known = {
-        24.0: "divided by 10^15 x 3600 (a petaflop/s-hour); a day has 86,400 seconds",
-        86400.0: "divided by 10^15 only (petaflop/s-seconds); a PF-day is 10^15 FLOP/s for 86,400 s",
-        1000.0: "divided by 10^12 x 86400 (a teraflop/s-day); peta is 10^15",
-        1 / 1000.0: "divided by 10^18 x 86400; peta is 10^15",
-        1440.0: "divided by 10^15 x 60; a day has 24 x 60 x 60 = 86,400 seconds",
-    }
-    for value, label in known.items():
-        if math.isclose(ratio, value, rel_tol=1e-6):
-            fail(f"{what}: expected {expected:.4g}, got {got:.4g}. Your result matches what you get if you {label}.")
-    fail(f"{what}: expected {expected:.4g} PF-days (1 PF-day = 10^15 FLOP/s x 86,400 s = 8.64e19 FLOPs), "
-         f"got {got:.4g}.")
+_FLOPS_HINT = "C = 6 N D: about 2 FLOPs per parameter per token forward (a multiply and an add) and 4 backward."
+_PF_HINT = "1 PF-day = 10^15 FLOP/s x 86,400 s = 8.64e19 FLOPs."
 
 
 @pytest.mark.exercise("training_flops")
-def test_training_flops_is_six_n_d(impl):
+def test_training_flops_is_six_n_d(impl, recorded):
     for n, d in ((1e9, 2e10), (125e6, 300e9), (7, 11)):
-        _expect_flops(impl.training_flops(n, d), n, d, f"`training_flops({n:g}, {d:g})`")
+        new_comparison()
+        what = f"`training_flops({n:g}, {d:g})`"
+        expect_number(impl.training_flops(n, d), recorded.training_flops(n, d), what, rel=1e-9, hint=_FLOPS_HINT)
 
 
 @pytest.mark.exercise("training_flops")
-def test_pf_days_unit(impl):
-    _expect_pf_days(impl.pf_days(8.64e19), 8.64e19, "`pf_days(8.64e19)` (one petaflop/s-day)")
-    _expect_pf_days(impl.pf_days(1e21), 1e21, "`pf_days(1e21)`")
+def test_pf_days_unit(impl, recorded):
+    expect_number(impl.pf_days(8.64e19), recorded.pf_days(8.64e19), "`pf_days(8.64e19)` (one petaflop/s-day)",
+                  rel=1e-9, hint=_PF_HINT)
+    expect_number(impl.pf_days(1e21), recorded.pf_days(1e21), "`pf_days(1e21)`", rel=1e-9, hint=_PF_HINT)
 
 
 @pytest.mark.exercise("training_flops")
 @pytest.mark.points(2)
-def test_table_d_1_compute_of_every_gpt3_model(impl):
+def test_table_d_1_compute_of_every_gpt3_model(impl, recorded):
     """Table D.1 multiplies the parameters (in millions, as printed) by 300B tokens and 6 FLOPs."""
     for name, params, flops_printed, pf_printed in TABLE_D_1:
+        new_comparison()
         n = float(params.replace(",", "")) * 1e6
-        flops = impl.training_flops(n, TOKENS)
-        _expect_flops(flops, n, TOKENS, f"`training_flops({n:.4g}, 300e9)` ({name})")
-        if _round_sig(float(flops), 3) != flops_printed:
-            fail(f"{name}: {float(flops):.3e} FLOPs does not round to Table D.1's {flops_printed:.2e}.")
-        days = impl.pf_days(flops)
-        _expect_pf_days(days, float(flops), f"`pf_days({float(flops):.4g})` ({name})")
-        if _round_sig(float(days), 3) != pf_printed:
-            fail(f"{name}: {float(days):.4g} PF-days does not round to Table D.1's {pf_printed:.3g}.")
+        expected = recorded.training_flops(n, TOKENS)
+        flops = expect_number(impl.training_flops(n, TOKENS), expected, f"`training_flops({n:.4g}, 300e9)` ({name})",
+                              rel=1e-9, hint=_FLOPS_HINT)
+        if _round_sig(flops, 3) != flops_printed:
+            fail(f"{name}: {flops:.3e} FLOPs does not round to Table D.1's {flops_printed:.2e}.")
+        days = expect_number(impl.pf_days(expected), recorded.pf_days(expected),
+                             f"`pf_days({expected:.4g})` ({name})", rel=1e-9, hint=_PF_HINT)
+        if _round_sig(days, 3) != pf_printed:
+            fail(f"{name}: {days:.4g} PF-days does not round to Table D.1's {pf_printed:.3g}.")
 
 
 @pytest.mark.exercise("training_flops")
-def test_gpt3_175b_needs_about_3640_pf_days(impl):
+def test_gpt3_175b_needs_about_3640_pf_days(impl, recorded):
     # The exact count of the 175B model (174,604,259,328) and 300B tokens: Table D.1 says
     # 3.14E+23 FLOPs, 3.64E+03 PF-days, "several thousand petaflop/s-days" in the text.
-    flops = _as_number(impl.training_flops(174_604_259_328, TOKENS), "`training_flops(174604259328, 300e9)`")
-    if not math.isclose(flops, 3.14e23, rel_tol=0.005):
-        _expect_flops(flops, 174_604_259_328, TOKENS, "`training_flops(174604259328, 300e9)` (GPT-3 175B)")
-    days = _as_number(impl.pf_days(flops), f"`pf_days({flops:.4g})`")
-    if not math.isclose(days, 3640, rel_tol=0.005):
-        _expect_pf_days(days, flops, f"`pf_days({flops:.4g})` (GPT-3 175B; Table D.1: 3.64E+03 PF-days)")
+    flops = recorded.training_flops(174_604_259_328, TOKENS)
+    recorded.pf_days(flops)  # the solution's answers name a known mistake when yours differ
+    expect_number(impl.training_flops(174_604_259_328, TOKENS), 3.14e23,
+                  "`training_flops(174604259328, 300e9)` (GPT-3 175B; Table D.1: 3.14E+23 FLOPs)", rel=0.005,
+                  hint=_FLOPS_HINT)
+    expect_number(impl.pf_days(flops), 3640, f"`pf_days({flops:.4g})` (GPT-3 175B; Table D.1: 3.64E+03 PF-days)",
+                  rel=0.005, hint=_PF_HINT)
 
 
 @pytest.mark.exercise("training_flops")
 @pytest.mark.hidden
-def test_training_flops_random(impl, seed):
+def test_training_flops_random(impl, ref, seed):
     g = _gen(seed)
     for _ in range(3):
+        new_comparison()
         n = float(_randint(g, 1, 1000)) * 10.0 ** _randint(g, 6, 12)
         d = float(_randint(g, 1, 1000)) * 10.0 ** _randint(g, 8, 13)
-        flops = impl.training_flops(n, d)
-        _expect_flops(flops, n, d, f"`training_flops({n:.4g}, {d:.4g})`")
-        _expect_pf_days(impl.pf_days(6.0 * n * d), 6.0 * n * d, f"`pf_days({6.0 * n * d:.4g})`")
+        expect_number(impl.training_flops(n, d), ref.training_flops(n, d), f"`training_flops({n:.4g}, {d:.4g})`",
+                      rel=1e-9)
+        flops = ref.training_flops(n, d)
+        expect_number(impl.pf_days(flops), ref.pf_days(flops), f"`pf_days({flops:.4g})`", rel=1e-9)

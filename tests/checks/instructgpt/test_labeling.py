@@ -1,11 +1,10 @@
 """Checks for the labeling instructions: what labelers judged outputs by and which criteria
 came first when they conflicted.
 
-The visible check holds the answers only as salted SHA-256 hashes, so reading this file does
-not give them away; the hidden check compares labeler_prefers with the reference on random
-pairs of outputs.
+The answers are a handful of words from a small set, so no visible check holds them in any
+form: the visible checks judge only the form of your answers and whether labeler_prefers
+follows the priorities you gave. Whether those are the paper's is judged when grading.
 """
-import hashlib
 import itertools
 
 import pytest
@@ -15,13 +14,7 @@ from grader.checking import fail
 
 pytestmark = pytest.mark.exercise("labeling")
 
-# question -> (salt, sha256 of "salt:answer"); a list answer is written sorted and comma-joined.
-_ANSWERS = {
-    "criteria": ("8dc99c5c4cf2b893", "b3cdd1f918a44ea11792cc43e6b0ef0e611e93363e97b251047327f66bb6a75b"),
-    "training_priority": ("bbecd85f4cf18ef6", "03919850e60b5cd4710cf5d985298f2b468dc1d5e97636cf5f57da9ba020abd1"),
-    "evaluation_priority": ("cd4beef69ca2ad89", "0138afff8e3a75c857134c4dc6e1cc775538b74d48d627e58f5186ed7c8e6958"),
-}
-_KINDS = {"criteria": list, "training_priority": str, "evaluation_priority": list}
+QUESTIONS = ("criteria", "training_priority", "evaluation_priority")
 _ADVICE = {
     "criteria": "Section 3.4 (and the instructions in Appendix B) name three properties an output should have; "
                 "give them as three lower-case adjectives.",
@@ -32,65 +25,75 @@ _ADVICE = {
 }
 
 
-def _normalise(value):
-    if isinstance(value, str):
-        return value.strip().lower()
-    return ",".join(sorted({str(v).strip().lower() for v in value}))
-
-
-def _matches(question, value):
-    salt, digest = _ANSWERS[question]
-    return hashlib.sha256(f"{salt}:{_normalise(value)}".encode()).hexdigest() == digest
+def _word(value):
+    return isinstance(value, str) and value.isalpha() and value == value.strip().lower()
 
 
 def _answers(impl):
+    """Your answers, checked for form: three distinct criteria, priorities among them."""
     answers = impl.labeling_answers()
+    what = "`labeling_answers()`"
     if not isinstance(answers, dict):
-        fail(f"`labeling_answers()` returned {type(answers).__name__}; expected a dict with the keys "
-             f"{sorted(_ANSWERS)}.")
-    missing = sorted(set(_ANSWERS) - set(answers))
+        fail(f"{what} returned {type(answers).__name__}; expected a dict with the keys {list(QUESTIONS)}.")
+    missing = [q for q in QUESTIONS if q not in answers]
     if missing:
-        fail(f"`labeling_answers()` has no answer for {missing}; expected the keys {sorted(_ANSWERS)}.")
-    for question, kind in _KINDS.items():
-        value = answers[question]
-        ok = isinstance(value, str) if kind is str else (
-            isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
-        if not ok:
-            want = "one word (a str)" if kind is str else "a list of words (str)"
-            fail(f"`labeling_answers()['{question}']` is {value!r}; expected {want}.")
+        fail(f"{what} has no answer for {missing}; expected the keys {list(QUESTIONS)}.")
+    criteria, training, evaluation = (answers[q] for q in QUESTIONS)
+    if not (isinstance(criteria, (list, tuple)) and len(criteria) == 3 and all(_word(c) for c in criteria)
+            and len(set(criteria)) == 3):
+        fail(f"{what}['criteria'] is {criteria!r}; expected a list of three different lower-case words. "
+             + _ADVICE["criteria"])
+    if not _word(training) or training not in criteria:
+        fail(f"{what}['training_priority'] is {training!r}; expected one of your criteria {list(criteria)} "
+             "(one lower-case word).")
+    if not (isinstance(evaluation, (list, tuple)) and evaluation and all(c in criteria for c in evaluation)
+            and len(set(evaluation)) == len(evaluation) < 3):
+        fail(f"{what}['evaluation_priority'] is {evaluation!r}; expected a list of one or two of your criteria "
+             f"{list(criteria)}, each once (putting all three first would prioritise nothing).")
     return answers
 
 
+@pytest.mark.points(1)
+def test_labeling_answers_are_well_formed(impl):
+    _answers(impl)
+
+
+@pytest.mark.hidden
 @pytest.mark.points(2)
-def test_labeling_answers_match_the_paper(impl):
-    answers = _answers(impl)
-    wrong = [q for q in _ANSWERS if not _matches(q, answers[q])]
+def test_labeling_answers_match_the_paper(impl, ref):
+    answers, expected = _answers(impl), ref.labeling_answers()
+
+    def same(question):
+        got, want = answers[question], expected[question]
+        return got == want if isinstance(want, str) else sorted(got) == sorted(want)
+
+    wrong = [q for q in QUESTIONS if not same(q)]
     if wrong:
         lines = [f"'{q}': {answers[q]!r} is not the paper's answer. {_ADVICE[q]}" for q in wrong]
-        fail(f"`labeling_answers()`: {len(wrong)} of {len(_ANSWERS)} answers are wrong. " + " ".join(lines))
+        fail(f"`labeling_answers()`: {len(wrong)} of {len(QUESTIONS)} answers are wrong. " + " ".join(lines))
+
+
+# --- labeler_prefers -----------------------------------------------------------------------
 
 
 def _all_outputs(criteria):
     return [dict(zip(criteria, bits)) for bits in itertools.product([False, True], repeat=len(criteria))]
 
 
-def _criteria(impl):
-    answers = _answers(impl)
-    if not _matches("criteria", answers["criteria"]):
-        fail("labeler_prefers compares outputs by your criteria, and `labeling_answers()['criteria']` is not the "
-             "paper's answer yet: fix labeling_answers first.")
-    return sorted(v.strip().lower() for v in answers["criteria"])
+def _prefers(impl, a, b, stage):
+    got = impl.labeler_prefers(a, b, stage)
+    if got not in ("a", "b", "tie"):
+        fail(f"`labeler_prefers({a}, {b}, stage='{stage}')` returned {got!r}; expected 'a', 'b' or 'tie'.")
+    return got
 
 
 def test_labeler_prefers_is_a_consistent_ranking(impl):
-    criteria = _criteria(impl)
+    criteria = list(_answers(impl)["criteria"])
     outputs = _all_outputs(criteria)
     for stage in ("training", "evaluation"):
         for a, b in itertools.product(outputs, repeat=2):
             what = f"`labeler_prefers({a}, {b}, stage='{stage}')`"
-            got, back = impl.labeler_prefers(a, b, stage), impl.labeler_prefers(b, a, stage)
-            if got not in ("a", "b", "tie"):
-                fail(f"{what} returned {got!r}; expected 'a', 'b' or 'tie'.")
+            got, back = _prefers(impl, a, b, stage), _prefers(impl, b, a, stage)
             if a == b and got != "tie":
                 fail(f"{what} returned {got!r} for two identical outputs; expected 'tie'.")
             if {"a": "b", "b": "a", "tie": "tie"}[got] != back:
@@ -101,9 +104,40 @@ def test_labeler_prefers_is_a_consistent_ranking(impl):
                 fail(f"{what} returned {got!r}, but a meets every criterion b meets and also {better}: a must win.")
 
 
+@pytest.mark.points(2)
+def test_labeler_prefers_follows_your_priorities(impl):
+    # Judged against the priorities your labeling_answers() gives, whichever they are: at each stage
+    # an output meeting one more prioritised criterion wins however many other criteria it misses.
+    answers = _answers(impl)
+    criteria = list(answers["criteria"])
+    firsts = {"training": [answers["training_priority"]], "evaluation": list(answers["evaluation_priority"])}
+    for stage, first in firsts.items():
+        rest = [c for c in criteria if c not in first]
+        for winner_meets in range(len(first)):
+            # a meets one prioritised criterion more than b, and none of the others; b meets all the others
+            a = {c: c in first[:winner_meets + 1] for c in criteria}
+            b = {c: c in first[:winner_meets] or c in rest for c in criteria}
+            got = _prefers(impl, a, b, stage)
+            if got != "a":
+                fail(f"`labeler_prefers({a}, {b}, stage='{stage}')` returned {got!r}, but at the {stage} stage your "
+                     f"labeling_answers() put {first} first: a meets more of them, so a wins even though b meets "
+                     f"more of the others ({rest}). At the training stage the training priority decides first, in "
+                     "the final evaluations the evaluation priorities; the other criteria only break ties.")
+        if rest:  # equal on the prioritised criteria: the others decide
+            a = {c: c in first for c in criteria}
+            b = {c: c in first or c == rest[0] for c in criteria}
+            got = _prefers(impl, a, b, stage)
+            if got != "b":
+                fail(f"`labeler_prefers({a}, {b}, stage='{stage}')` returned {got!r}: both meet your {stage} "
+                     f"priorities {first}, so the other criteria break the tie, and b also meets {rest[0]!r}.")
+
+
 @pytest.mark.hidden
 def test_labeler_prefers_matches_reference(impl, ref, seed):
-    criteria = _criteria(impl)
+    criteria = list(ref.labeling_answers()["criteria"])
+    if sorted(_answers(impl)["criteria"]) != sorted(criteria):
+        fail("labeler_prefers compares outputs by your criteria, and `labeling_answers()['criteria']` is not the "
+             "paper's answer yet: fix labeling_answers first.")
     outputs = _all_outputs(criteria)
     g = torch.Generator().manual_seed(seed)
     picks = torch.randint(len(outputs), (24, 2), generator=g).tolist()

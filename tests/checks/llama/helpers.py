@@ -10,10 +10,8 @@ import torch
 def generate_report(module, cfg, state_dict, prompt, max_new_tokens):
     """Run the learner's generate on Transformer(ModelArgs(**cfg)) with the given weights.
 
-    Returns the tokens; the calls each layer's attention received, as [positions, start_pos]
-    (recorded by forward pre-hooks: counting the work of every step instead of timing it); and
-    the tokens of greedy decoding of the same model without the cache (one full pass per new
-    token, written here, not the learner's generate).
+    Returns the tokens and the calls each layer's attention received, as [positions, start_pos]
+    (recorded by forward pre-hooks: counting the work of every step instead of timing it).
     """
     model = module.Transformer(module.ModelArgs(**cfg))
     model.load_state_dict(state_dict)
@@ -38,10 +36,4 @@ def generate_report(module, cfg, state_dict, prompt, max_new_tokens):
             handle.remove()
     if isinstance(tokens, torch.Tensor):
         tokens = tokens.detach().clone()
-
-    ys = prompt
-    with torch.no_grad():
-        for _ in range(max_new_tokens):
-            logits = model(ys, start_pos=0)  # the whole sequence again: no use of earlier work
-            ys = torch.cat([ys, logits[:, -1].argmax(dim=-1, keepdim=True).to(ys.dtype)], dim=1)
-    return {"tokens": tokens, "tokens_without_cache": ys, "calls": calls}
+    return {"tokens": tokens, "calls": calls}

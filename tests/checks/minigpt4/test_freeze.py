@@ -1,8 +1,8 @@
 """Checks for freezing: `freeze`, `trainable_parameter_count`, and a MiniGPT4 whose only
 trained layer is the projector Linear(768, llm_dim).
 
-Visible checks count parameters from the state dict written out here and read the
-requires_grad flags of the learner's modules; the hidden check draws sizes from the run's seed.
+Visible checks hold the counts against hand-worked values and read the requires_grad flags of
+the learner's modules.
 """
 import pytest
 import torch
@@ -15,13 +15,9 @@ QFORMER_WIDTH = 768  # the Q-Former's width in MiniGPT-4 (32 query tokens of wid
 LLM_PARTS = ["embed_tokens", "norm1", "qkv", "proj", "norm2", "mlp", "lm_head"]  # TinyLLM's submodules
 
 
-def _numel(state, prefix=""):
-    return sum(t.numel() for name, t in state.items() if name.startswith(prefix))
-
-
 def _count_hint(total, frozen):
     return (f"The module has {total} parameters, {frozen} of them frozen. Count only the parameters "
-            "with requires_grad: sum(p.numel() for p in model.parameters() if p.requires_grad).")
+            "that still require gradients, p.numel() for each.")
 
 
 def _expect_count(got, expected, total, what):
@@ -68,46 +64,51 @@ def test_freeze_stops_every_gradient(impl, helpers):
 
 
 def test_trainable_parameter_count_counts_only_requires_grad(impl, helpers):
+    # TinyLLM(20, 8): embed_tokens 20 * 8 = 160, norm1 and norm2 8 + 8 each, qkv 8 * 24 + 24 = 216,
+    # proj 8 * 8 + 8 = 72, mlp (8 * 32 + 32) + (32 * 8 + 8) = 552, lm_head 8 * 20 = 160 (no bias):
+    # 1192 in all, and 480 once lm_head and mlp are frozen.
     llm = impl.TinyLLM(20, 8)
-    state = llm.state_dict()
-    total = _numel(state)  # 20*8 + 2*(8+8) + (24*8+24) + (8*8+8) + (32*8+32) + (8*32+8) + 20*8
-    _expect_count(impl.trainable_parameter_count(llm), total, total,
+    _expect_count(impl.trainable_parameter_count(llm), 1192, 1192,
                   "`trainable_parameter_count` of a fresh TinyLLM(20, 8), nothing frozen")
     helpers.set_requires_grad(llm, ["lm_head.", "mlp."], False)
-    expected = total - _numel(state, "lm_head.") - _numel(state, "mlp.")
-    _expect_count(impl.trainable_parameter_count(llm), expected, total,
+    _expect_count(impl.trainable_parameter_count(llm), 480, 1192,
                   "`trainable_parameter_count` of a TinyLLM(20, 8) whose lm_head and mlp are frozen")
+
+
+# Every parameter of MiniGPT4(llm_dim=16), frozen ones included: the image encoder stand-in
+# 63,744 (patch_embed 48 * 768 + 768, ln_vision 2 * 768, 32 query tokens of width 768), the
+# TinyLLM(99, 16) 6,448, and the projector 768 * 16 + 16 = 12,304.
+_MINIGPT4_16_PARAMETERS = 82_496
 
 
 @pytest.mark.points(2)
 def test_minigpt4_trains_only_the_projector(impl, helpers):
     model = impl.MiniGPT4(llm_dim=16)
     _expect_only_projector_trainable(helpers.requires_grad_of(model), "MiniGPT4(llm_dim=16)")
-    state = model.state_dict()
-    expect_shape(state["llama_proj.weight"], (16, QFORMER_WIDTH), "llama_proj.weight of MiniGPT4(llm_dim=16)",
+    expect_shape(model.state_dict()["llama_proj.weight"], (16, QFORMER_WIDTH), "llama_proj.weight of MiniGPT4(llm_dim=16)",
                  hint="The projector maps the Q-Former's width to the LLM's: nn.Linear(768, llm_dim), whose "
                       "weight has shape (llm_dim, 768).")
-    _expect_count(impl.trainable_parameter_count(model), QFORMER_WIDTH * 16 + 16, _numel(state),
+    _expect_count(impl.trainable_parameter_count(model), QFORMER_WIDTH * 16 + 16, _MINIGPT4_16_PARAMETERS,
                   "`trainable_parameter_count(MiniGPT4(llm_dim=16))` (one Linear(768, 16): 768 * 16 + 16)")
 
 
 @pytest.mark.hidden
-def test_counts_for_random_sizes(impl, helpers, seed):
+def test_counts_for_random_sizes(impl, ref, helpers, seed):
     g = torch.Generator().manual_seed(seed)
     dim = int(torch.randint(2, 48, (), generator=g))
     model = impl.MiniGPT4(llm_dim=dim)
     _expect_only_projector_trainable(helpers.requires_grad_of(model), f"MiniGPT4(llm_dim={dim})")
-    state = model.state_dict()
-    _expect_count(impl.trainable_parameter_count(model), QFORMER_WIDTH * dim + dim, _numel(state),
+    total = sum(p.numel() for p in ref.MiniGPT4(llm_dim=dim).state_dict().values())
+    _expect_count(impl.trainable_parameter_count(model), QFORMER_WIDTH * dim + dim, total,
                   f"`trainable_parameter_count(MiniGPT4(llm_dim={dim}))`")
 
     vocab, width = int(torch.randint(5, 60, (), generator=g)), int(torch.randint(2, 12, (), generator=g))
-    llm = impl.TinyLLM(vocab, width)
-    state = llm.state_dict()
+    llm, reference = impl.TinyLLM(vocab, width), ref.TinyLLM(vocab, width)
+    total = ref.trainable_parameter_count(reference)
     chosen = [part for part in LLM_PARTS if torch.rand((), generator=g) < 0.5]
     for part in chosen:
         impl.freeze(getattr(llm, part))
-    expected = _numel(state) - sum(_numel(state, part + ".") for part in chosen)
-    _expect_count(impl.trainable_parameter_count(llm), expected, _numel(state),
+        ref.freeze(getattr(reference, part))
+    _expect_count(impl.trainable_parameter_count(llm), ref.trainable_parameter_count(reference), total,
                   f"`trainable_parameter_count` of a TinyLLM({vocab}, {width}) after freeze() of "
                   f"{', '.join(chosen) or 'nothing'}")

@@ -1,0 +1,58 @@
+"""A submission's exercise files are found flat, under exercises/ or one folder down, and copied
+without following links, reading anything but regular files, or reading without end."""
+import os
+
+import pytest
+
+from grader.platforms import submission_files
+
+
+def write(path, text="x = 1\n"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("layout", ["survey.py", "exercises/survey.py", "my-repo/exercises/survey.py", "upload/survey.py"])
+def test_found_wherever_the_platform_put_it(tmp_path, layout):
+    write(tmp_path / "sub" / layout, "ANSWER = 42\n")
+    staged = submission_files.stage(tmp_path / "sub", ["survey", "gpt3"], tmp_path / "staged")
+    assert (tmp_path / "staged" / "exercises" / "survey.py").read_text() == "ANSWER = 42\n"
+    assert staged.found == {"survey": layout} and staged.problems == []
+    assert not (tmp_path / "staged" / "exercises" / "gpt3.py").exists()
+
+
+def test_exercises_folder_wins_over_a_flat_copy(tmp_path):
+    write(tmp_path / "sub" / "survey.py", "old\n")
+    write(tmp_path / "sub" / "exercises" / "survey.py", "new\n")
+    submission_files.stage(tmp_path / "sub", ["survey"], tmp_path / "staged")
+    assert (tmp_path / "staged" / "exercises" / "survey.py").read_text() == "new\n"
+
+
+def test_links_are_never_followed(tmp_path):
+    secret = write(tmp_path / "kit" / "solutions" / "survey.py", "THE SOLUTION\n")
+    (tmp_path / "sub").mkdir()
+    os.symlink(secret, tmp_path / "sub" / "survey.py")
+    staged = submission_files.stage(tmp_path / "sub", ["survey"], tmp_path / "staged")
+    assert staged.found == {} and "symbolic link" in staged.problems[0]
+    assert not (tmp_path / "staged" / "exercises" / "survey.py").exists()
+
+    (tmp_path / "sub2").mkdir()
+    os.symlink(tmp_path / "kit" / "solutions", tmp_path / "sub2" / "exercises")  # a linked folder
+    staged = submission_files.stage(tmp_path / "sub2", ["survey"], tmp_path / "staged2")
+    assert staged.found == {} and "symbolic link" in staged.problems[0]
+
+
+def test_only_small_regular_files_are_read(tmp_path):
+    (tmp_path / "sub").mkdir()
+    os.mkfifo(tmp_path / "sub" / "survey.py")  # would block a plain open() forever
+    write(tmp_path / "sub" / "gpt3.py", "x" * (submission_files.MAX_BYTES + 1))
+    staged = submission_files.stage(tmp_path / "sub", ["survey", "gpt3"], tmp_path / "staged")
+    assert staged.found == {}
+    assert any("not a regular file" in p for p in staged.problems)
+    assert any("larger than" in p for p in staged.problems)
+
+
+def test_paths_must_stay_inside(tmp_path):
+    with pytest.raises(OSError, match="not a path inside"):
+        submission_files.read_regular(tmp_path, "../etc/passwd")

@@ -1,0 +1,338 @@
+"""`fmgrade watch`: a save re-checks the exercise being edited, in a fresh worker, and the
+screen, the keys and the polling fallback behave. Results are awaited on a queue with a
+generous deadline; no test sleeps for a fixed time."""
+import os
+import queue
+import threading
+import time
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from grader import cli, course, keys, progress, reset, warm, watch, watch_screen
+from grader.results import BLOCKED, NOT_STARTED, PASSED, CheckResult, TopicResult
+
+DEADLINE = 300  # seconds; a busy 2-core machine can be slow, a broken watch never answers
+
+
+def wait_for(events, wanted, seen=None):
+    """The first event for which `wanted(event)` holds; fails naming what came instead."""
+    seen = [] if seen is None else seen
+    end = time.monotonic() + DEADLINE
+    while True:
+        try:
+            event = events.get(timeout=max(0.1, end - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no such event within {DEADLINE} s; got: {seen}")
+        seen.append(event)
+        if isinstance(event, BaseException):
+            raise event
+        if wanted(event):
+            return event
+
+
+def start_watch(loaded, events, **options):
+    """watch.run in a thread; an exception in it arrives on `events` (and fails the test there)."""
+    def target():
+        try:
+            watch.run(loaded, "attention", events.put, **options)
+        except BaseException as exc:  # noqa: B036 - handed to the test, which re-raises it
+            events.put(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def status(event, exercise):
+    return next(s.status for s in event.result.exercises() if s.id == exercise)
+
+
+@pytest.fixture
+def loaded(course_copy):
+    return course.load(course_copy)
+
+
+# --- the loop, end to end -------------------------------------------------------------------
+
+LEAVE_STATE = "    import builtins\n    builtins.fmgrade_state_of_version_1 = True\n"
+EXPECT_NO_STATE = ("    import builtins\n    if hasattr(builtins, 'fmgrade_state_of_version_1'):\n"
+                   "        raise RuntimeError('state of version 1 leaked into version 2')\n")
+
+
+@pytest.mark.slow
+def test_a_save_rechecks_the_edited_exercise_in_a_fresh_worker(loaded, solve_exercise):
+    events, commands, stop, pool = queue.Queue(), queue.Queue(), threading.Event(), warm.SparePool()
+    thread = start_watch(loaded, events, stop=stop, commands=commands, pool=pool)
+    try:
+        first = wait_for(events, lambda e: isinstance(e, watch.Rechecked))
+        assert set(first.ran) == {e.id for e in loaded.topic("attention").exercises}
+        assert status(first, "attention") == NOT_STARTED
+
+        # version 1 passes and leaves state behind in its process
+        path = solve_exercise(loaded.root, "attention", "attention")
+        answer = "    d_k = query.size(-1)\n"
+        path.write_text(path.read_text().replace(answer, LEAVE_STATE + answer))
+        v1 = wait_for(events, lambda e: isinstance(e, watch.Rechecked))
+        assert v1.ran == ("attention", "multi_head_attention") and status(v1, "attention") == PASSED, v1
+        assert status(first, "multi_head_attention") == BLOCKED  # it builds on attention: re-run now that it passes
+        assert status(v1, "multi_head_attention") == NOT_STARTED
+        assert status(v1, "subsequent_mask") == NOT_STARTED  # kept from the first run
+        assert progress.load(loaded.root).topics["attention"]["exercises"]["attention"] == PASSED
+
+        # version 2 fails if anything of version 1 is still around
+        path.write_text(path.read_text().replace(LEAVE_STATE, EXPECT_NO_STATE))
+        v2 = wait_for(events, lambda e: isinstance(e, watch.Rechecked))
+        assert v2.ran == ("attention",) and status(v2, "attention") == PASSED, v2.result.checks
+        assert pool.hits >= 1  # a spare worker, torch already imported, took the re-check
+
+        commands.put("next")
+        focus = wait_for(events, lambda e: isinstance(e, watch.Note))
+        assert focus.kind == "focus" and "`subsequent_mask`" in focus.text and "exercises/attention.py:" in focus.text
+        commands.put("hint")
+        hint = wait_for(events, lambda e: isinstance(e, watch.Note))
+        assert hint.kind == "hint" and loaded.topic("attention").exercise("subsequent_mask").hints[0] in hint.text
+        commands.put("quit")
+        thread.join(DEADLINE)
+        assert not thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
+
+
+# --- which exercises a save touched ----------------------------------------------------------
+
+
+@pytest.fixture
+def texts(loaded, solve_exercise):
+    stub = reset.original_stub(loaded, "attention")
+    ids = [e.id for e in loaded.topic("attention").exercises]
+    solved = solve_exercise(loaded.root, "attention", "attention").read_text()
+    return stub, ids, solved
+
+
+def test_an_edit_inside_a_region_reruns_only_that_exercise(texts):
+    stub, ids, solved = texts
+    assert watch.changed_exercises(watch.fingerprint(stub, stub, ids), watch.fingerprint(stub, solved, ids), ids) == ["attention"]
+
+
+def test_an_edit_outside_every_region_reruns_everything(texts):
+    stub, ids, solved = texts
+    edited = solved.replace("import math\n", "import math\nSCALE = 2\n")
+    assert watch.changed_exercises(watch.fingerprint(stub, solved, ids), watch.fingerprint(stub, edited, ids), ids) == ids
+
+
+def test_a_file_that_does_not_parse_reruns_everything(texts):
+    stub, ids, solved = texts
+    broken = solved.replace("def subsequent_mask(size):", "def subsequent_mask(size)")
+    assert watch.fingerprint(stub, broken, ids) is None
+    assert watch.changed_exercises(watch.fingerprint(stub, solved, ids), None, ids) == ids
+
+
+def test_comments_and_blank_lines_outside_the_regions_rerun_nothing(texts):
+    stub, ids, solved = texts
+    edited = solved.replace("import math\n", "import math\n\n# a note to myself\n")
+    assert watch.changed_exercises(watch.fingerprint(stub, solved, ids), watch.fingerprint(stub, edited, ids), ids) == []
+
+
+def test_blocked_exercises_run_again_once_what_they_build_on_is_rerun(loaded):
+    state = watch.Watch(loaded, "attention")
+    statuses = {"attention": "failed", "multi_head_attention": BLOCKED, "layer_norm": PASSED,
+                "sublayer_connection": PASSED, "encoder_decoder_layers": BLOCKED, "subsequent_mask": BLOCKED}
+    state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 0, 1) for e, s in statuses.items()])
+    assert state.with_blocked_dependents(["attention"]) == ["attention", "multi_head_attention", "encoder_decoder_layers"]
+    statuses["layer_norm"] = "failed"  # encoder_decoder_layers would still be blocked by it
+    state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 0, 1) for e, s in statuses.items()])
+    assert state.with_blocked_dependents(["attention"]) == ["attention", "multi_head_attention"]
+
+
+def test_an_exercise_whose_function_is_gone_is_rerun(texts):
+    stub, ids, solved = texts
+    renamed = solved.replace("def rate(", "def my_rate(")
+    after = watch.fingerprint(stub, renamed, ids)
+    assert after.regions["rate"] is None
+    assert "rate" in watch.changed_exercises(watch.fingerprint(stub, solved, ids), after, ids)
+
+
+# --- polling ---------------------------------------------------------------------------------
+
+MOUNTS = """\
+/dev/sda1 / ext4 rw 0 0
+server:/home /home nfs4 rw 0 0
+C:\\134 /mnt/c 9p rw 0 0
+/dev/sdb1 /home/local ext4 rw 0 0
+"""
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/home/ada/course/exercises", "nfs4"), ("/mnt/c/Users/ada/course", "9p"),
+    ("/home/local/course", None), ("/srv/course", None),
+])
+def test_network_file_systems_are_recognised_by_the_mount_that_holds_the_folder(path, expected):
+    assert watch.network_file_system(path, MOUNTS) == expected
+
+
+def test_a_change_that_no_file_event_reports_switches_to_polling(loaded, monkeypatch):
+    import watchfiles
+
+    calls = []
+
+    events, stop = queue.Queue(), threading.Event()
+
+    def silent_watch(*paths, stop_event, **options):  # a file system that never reports events
+        calls.append(options)
+        events.put(watch.Note(f"watching, time {len(calls)}"))
+        while not stop_event.is_set():
+            time.sleep(0.02)
+            yield set()
+
+    rechecks = []
+
+    def fake_recheck(self, started=None):
+        rechecks.append(self.path.read_text())
+        return watch.Note(f"rechecked {len(rechecks)}")
+
+    monkeypatch.setattr(watchfiles, "watch", silent_watch)
+    monkeypatch.setattr(watch.Watch, "recheck", fake_recheck)
+    monkeypatch.setattr(watch, "network_file_system", lambda path, mounts=None: None)
+    thread = start_watch(loaded, events, stop=stop)
+    try:
+        assert wait_for(events, lambda e: "rechecked" in e.text).text == "rechecked 1"
+        path = loaded.exercise_path("attention")
+        path.write_text(path.read_text() + "\n# edited\n")
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a coarse clock must not hide the change
+        assert "watching by polling" in wait_for(events, lambda e: "polling" in e.text).text
+        assert wait_for(events, lambda e: "rechecked" in e.text).text == "rechecked 2"
+        assert rechecks[-1].endswith("# edited\n")
+        wait_for(events, lambda e: e.text == "watching, time 2")
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
+    assert calls[0]["force_polling"] is None and calls[-1]["force_polling"] is True  # None: watchfiles' own WSL check
+
+
+def test_poll_option_and_network_folders_watch_by_polling(loaded, monkeypatch):
+    import watchfiles
+
+    calls = []
+
+    def no_events(*paths, stop_event, **options):
+        calls.append(options)
+        stop_event.set()
+        yield set()
+
+    monkeypatch.setattr(watchfiles, "watch", no_events)
+    monkeypatch.setattr(watch.Watch, "recheck", lambda self, started=None: None)
+    watch.run(loaded, "attention", lambda event: None, poll=True)
+    assert calls[-1]["force_polling"] is True
+    notes = []
+    monkeypatch.setattr(watch, "network_file_system", lambda path, mounts=None: "nfs4")
+    watch.run(loaded, "attention", notes.append)
+    assert calls[-1]["force_polling"] is True and "nfs4 file system" in notes[0].text
+
+
+# --- the topic, the screen, the keys, the command -------------------------------------------
+
+
+def test_the_topic_in_progress_is_the_last_one_checked_and_not_complete(loaded):
+    state = progress.Progress({
+        "attention": {"score": 34, "max_score": 34, "exercises": {}, "updated": "2025-01-03T10:00:00"},
+        "gpt3": {"score": 1, "max_score": 9, "exercises": {}, "updated": "2025-01-02T10:00:00"},
+        "llama": {"score": 1, "max_score": 9, "exercises": {}, "updated": "2025-01-01T10:00:00"},
+    })
+    assert watch.topic_in_progress(loaded, state) == "gpt3"
+    assert watch.topic_in_progress(loaded, progress.Progress({})) == "attention"  # the suggested one
+
+
+def _result():
+    checks = [
+        CheckResult("test_a.py::test_1", "attention", PASSED, 5, 5),
+        CheckResult("test_a.py::test_2", "subsequent_mask", "failed", 0, 1,
+                    message="mask[0, 0, 1] is True: the future is visible <script>\nsecond line"),
+        CheckResult("test_a.py::test_3", "multi_head_attention", NOT_STARTED, 0, 3, message="not done"),
+    ]
+    return TopicResult("attention", checks, isolation="bwrap")
+
+
+def test_the_screen_shows_each_exercise_and_the_focus_in_full(loaded):
+    event = watch.Rechecked(_result(), ("subsequent_mask",), 0.25, "subsequent_mask")
+    text = watch_screen.render(loaded, event, keys=True)
+    assert "attention · " in text and "5/9 points" in text and "checked `subsequent_mask` in 0.25 s" in text
+    assert "subsequent_mask" in text and "not started" in text
+    assert "`subsequent_mask` failed:\n  mask[0, 0, 1] is True" in text and "  second line" in text
+    assert watch_screen.KEYS_LINE in text
+    assert watch_screen.NO_KEYS_LINE in watch_screen.render(loaded, event, keys=False)
+    assert click.unstyle(watch_screen.render(loaded, watch.Note("a hint", "hint"))) == "a hint"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a pseudo-terminal is POSIX")
+def test_keys_arrive_one_by_one_from_a_terminal_and_its_settings_come_back():
+    import termios
+
+    leader, follower = os.openpty()
+    with open(follower, "r", closefd=False) as stream:
+        saved = termios.tcgetattr(follower)
+        commands = queue.Queue()
+        with keys.reader(commands, stream) as has_keys:
+            assert has_keys
+            # as pytest does in every check run: /dev/null over the descriptor, for a while
+            kept, null = os.dup(follower), os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, follower)
+            os.write(leader, b"hxnq")  # no Enter: cbreak mode
+            got = [commands.get(timeout=DEADLINE) for _ in range(3)]
+            os.dup2(kept, follower)
+            os.close(kept)
+            os.close(null)
+        assert got == ["hint", "next", "quit"]
+        assert termios.tcgetattr(follower) == saved
+    os.close(leader)
+    os.close(follower)
+
+
+def test_no_keys_without_a_terminal():
+    import io
+
+    with keys.reader(queue.Queue(), io.StringIO()) as has_keys:
+        assert not has_keys
+
+
+def test_cli_watch_shows_each_event_and_names_bad_topics(loaded, monkeypatch):
+    monkeypatch.chdir(loaded.root)
+
+    def one_event(course_, topic, sink, **options):
+        assert topic == "attention" and options["poll"] is True
+        sink(watch.Rechecked(_result(), ("attention",), 0.5, "subsequent_mask"))
+        sink(watch.Note("bye"))
+
+    monkeypatch.setattr(watch, "run", one_event)
+    result = CliRunner().invoke(cli.main, ["watch", "attention", "--poll"])
+    assert result.exit_code == 0, result.output
+    assert "watching exercises/attention.py" in result.output and "checked `attention` in 0.50 s" in result.output
+    assert watch_screen.NO_KEYS_LINE in result.output and result.output.rstrip().endswith("bye")
+    result = CliRunner().invoke(cli.main, ["watch", "nope"])
+    assert result.exit_code == 2 and "no topic 'nope'" in result.output
+
+
+@pytest.mark.slow
+def test_the_spare_worker_is_handed_out_only_to_a_worker_like_the_last_one():
+    from grader import sandbox
+
+    pool, limits = warm.SparePool(), sandbox.WorkerLimits()
+    made = []
+    try:
+        made.append(pool("exercises/m.py", "x = 1\n", limits, "process"))
+        assert (pool.hits, pool.misses) == (0, 1)
+        pool.replenish()
+        spare = pool._spare[1]
+        made.append(pool("exercises/m.py", "x = 2\n", limits, "process"))
+        assert made[-1] is spare and (pool.hits, pool.misses) == (1, 1)
+        assert made[-1].wait_ready(DEADLINE) is None  # it imported the source it was given
+        pool.replenish()
+        other = pool._spare[1]
+        made.append(pool("exercises/m.py", "x = 3\n", sandbox.WorkerLimits(memory_mb=1024), "process"))
+        assert made[-1] is not other and other.proc.poll() is not None  # a spare unlike it is closed
+    finally:
+        pool.close()
+        for worker in made:
+            worker.close()
