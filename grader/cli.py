@@ -10,7 +10,7 @@ import click
 
 from grader import course as course_mod
 from grader import progress as progress_mod
-from grader import files, interrupts, report_text, reporters
+from grader import files, interrupts, report_text, reporters, terminal
 from grader.course import CourseError
 from grader.platforms import commands as platform_commands
 from grader.results import Report
@@ -34,9 +34,51 @@ def _load_course():
         raise CourseProblem(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+LEARNER_COMMANDS = ("check", "watch", "hint", "reset", "progress", "list")  # in the order a learner needs them
+INSTRUCTOR_COMMANDS = ("dev", "grade", "release", "report", "shards")
+
+
+class _Commands(click.Group):
+    """Lists the learner's commands first, and the instructor's only where they can work: the
+    student release ships neither solutions/ nor the instructor's modules (grader.release), so
+    its `--help` shows what a learner uses, and an instructor command there is a plain error."""
+
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        if not _instructor_side():
+            names = [name for name in names if name not in INSTRUCTOR_COMMANDS]
+        order = {name: i for i, name in enumerate(LEARNER_COMMANDS)}
+        return sorted(names, key=lambda name: (order.get(name, len(order)), name))
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ImportError as exc:  # `from grader import devcheck` where the package leaves it out
+            if (exc.name or "").partition(".")[0] != "grader":
+                raise
+            raise CourseProblem(f"`fmgrade {ctx.invoked_subcommand}` is an instructor command: "
+                                "the student release does not have it") from None
+
+
+def _instructor_side():
+    if not Path(__file__).with_name("grade.py").is_file():
+        return False  # the learner's package (grader.release.learner_package)
+    try:
+        return (course_mod.find_root() / "solutions").is_dir()
+    except CourseError:
+        return True  # outside any course: nothing to hide from
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
-    """fmgrade: an auto-graded course on foundation models."""
+    """fmgrade: an auto-graded course on foundation models.
+
+    \b
+    Fill in the TODOs of exercises/TOPIC.py, then:
+      fmgrade check attention     check your code (exit 0 when every check passes)
+      fmgrade hint attention      one more hint for the exercise you are on
+      fmgrade progress            where you stand in the whole course
+    """
 
 
 def _progress(root):
@@ -73,11 +115,15 @@ def _isolation_for(wanted, kit_roots=None):
 
 @main.command()
 @click.argument("topic")
+@click.argument("exercises", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--seed", type=int, help="Replay the random inputs of an earlier run.")
+@click.option("-v", "--verbose", is_flag=True, help="Every failing check's full message, not only the first.")
 @_isolation_option("How your code is isolated (auto: the strongest this machine offers).")
-def check(topic, fmt, seed, isolation):
-    """Run the visible checks of TOPIC against exercises/TOPIC.py."""
+def check(topic, exercises, fmt, seed, verbose, isolation):
+    """Run the visible checks of TOPIC against exercises/TOPIC.py.
+
+    With EXERCISES, only theirs; the others keep their last result."""
     from grader import check as check_mod  # imports pytest and torch: only when checking
 
     course = _load_course()
@@ -85,7 +131,7 @@ def check(topic, fmt, seed, isolation):
     level = _isolation_for(isolation)
     try:
         with interrupts.handled():
-            result = check_mod.check_topic(course, topic, seed=seed, isolation=level)
+            result = check_mod.check_topic(course, topic, exercises, seed=seed, isolation=level)
             progress = progress_mod.record(course.root, result, state)
     except KeyboardInterrupt:
         _interrupted(f"nothing was recorded for {topic}")
@@ -95,9 +141,10 @@ def check(topic, fmt, seed, isolation):
         click.echo(reporters.to_json(Report([result]), course=course), nl=False)
     else:
         path = course.exercise_path(topic)
-        click.echo(report_text.topic_report(course, result))
-        click.echo("")
-        click.echo(report_text.next_step(course, result, path, progress_mod.suggest_next(course, progress)))
+        terminal.echo(report_text.topic_report(course, result, exercise_path=path, verbose=verbose), "",
+                      report_text.next_step(course, result, path, progress_mod.suggest_next(course, progress)))
+        if result.random_inputs and not result.import_error:
+            terminal.echo(report_text.seed_line(result))
     sys.exit(0 if result.max_score and result.score == result.max_score else 1)
 
 
@@ -106,24 +153,30 @@ def progress():
     """Your progress across the whole outline, and what to do next."""
     course = _load_course()
     state = _progress(course.root)
-    click.echo(report_text.progress_report(course, state, progress_mod.suggest_next(course, state)))
+    terminal.echo(report_text.progress_report(course, state, progress_mod.suggest_next(course, state)))
 
 
 @main.command()
 @click.argument("topic")
 @click.argument("exercise", required=False)
-def hint(topic, exercise):
-    """Hints for an exercise of TOPIC (default: the first one you have not passed)."""
+@click.option("--all", "show_all", is_flag=True, help="Show every hint of the exercise at once.")
+def hint(topic, exercise, show_all):
+    """One more hint for an exercise of TOPIC.
+
+    The exercise defaults to the first one you have not passed. Each run reveals the next
+    hint; how many you have seen is kept with your progress."""
     course = _load_course()
+    state = _progress(course.root)
     try:
         topic_obj = course.topic(topic)
         if exercise is None:
-            state = _progress(course.root)
             pending = [e for e in topic_obj.exercises if not progress_mod.passed(state, topic, e.id)]
             exercise = (pending or topic_obj.exercises)[0].id
-        click.echo(report_text.hint_report(course, topic_obj, topic_obj.exercise(exercise)))
+        exercise_obj = topic_obj.exercise(exercise)
     except CourseError as exc:
         raise CourseProblem(str(exc)) from None
+    shown = progress_mod.reveal_hint(course.root, state, topic_obj.id, exercise_obj, everything=show_all)
+    terminal.echo(report_text.hint_report(course, topic_obj, exercise_obj, shown))
 
 
 @main.command()
@@ -198,7 +251,7 @@ def reset(topic, exercise, undo, yes):
 def list_topics():
     """The topics of the course and where you stand in each."""
     course = _load_course()
-    click.echo(report_text.list_report(course, _progress(course.root)))
+    terminal.echo(report_text.list_report(course, _progress(course.root)))
 
 
 @main.group()
@@ -297,6 +350,8 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
         raise CourseProblem("--student names one student: with several submissions, their folder names are used")
     if student and not gradebook:
         raise CourseProblem("--student only makes sense with --gradebook URL")
+    if gradebook:
+        _require_gradebook_extra(gradebook)  # before grading, not after an hour of it
 
     try:
         course = course_mod.load(kit) if kit else _load_course()
@@ -345,6 +400,17 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
     if not layout_written or any(g.report.problem for g in results):
         sys.exit(2)  # the grader failed somewhere (named in every format): not the learners' doing
     sys.exit(0 if all(g.report.score == g.report.max_score and not g.problem for g in results) else 1)
+
+
+def _require_gradebook_extra(url):
+    from grader import extras
+
+    try:
+        extras.require("--gradebook", "nbgrader")
+        if url.startswith("postgresql"):
+            extras.require("a PostgreSQL gradebook", "psycopg", "psycopg2")
+    except extras.MissingExtra as exc:
+        raise CourseProblem(str(exc)) from None
 
 
 def _record_grades(url, results, student, course, layout=None):
@@ -436,8 +502,11 @@ def _text_grade(course, graded):
         parts.append(click.style(graded.problem, fg="red"))
     if graded.report.problem:
         parts.append(click.style(f"The autograder failed: {graded.report.problem}", fg="red"))
-    parts += [report_text.topic_report(course, topic) for topic in graded.report.topics]
+    parts += [str(report_text.topic_report(course, topic)) for topic in graded.report.topics]
     parts.append(f"Total: {graded.report.score:g}/{graded.report.max_score:g}")
+    drawn = [topic for topic in graded.report.topics if topic.random_inputs]
+    if drawn:
+        parts.append(str(report_text.seed_line(drawn[0])))
     return "\n\n".join(parts) + "\n"
 
 

@@ -76,8 +76,8 @@ def record(url: str, student: str, report, course, *, assignment=None, timestamp
     try:
         from nbgrader import api
         from sqlalchemy import exc as sa_exc
-    except ImportError as exc:  # pragma: no cover - nbgrader is a dependency
-        raise GradebookError(f"gradebook {shown}: nbgrader is not installed ({exc}): pip install nbgrader") from None
+    except ImportError as exc:  # `grade` checks first (grader.extras); this is for other callers
+        raise GradebookError(f"gradebook {shown}: nbgrader is not installed ({exc}): pip install 'fmgrade[instructor]'") from None
 
     gradebook = _retry(url, "open", lambda: _open(url, api), api, sa_exc)
     try:

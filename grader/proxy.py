@@ -7,11 +7,12 @@ learner code printed, per check.
 """
 import time
 
-from grader import sandbox
+from grader import sandbox, timeouts
 from grader import worker as wire
 from grader.verdict import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
 
 MEMORY_HINTS = ("can't allocate memory", "cannot allocate memory", "not enough memory")
+STOP_GRACE = 1.0  # seconds the grader waits past a call's timeout for the worker's own "stopped" reply
 
 
 class Session:
@@ -124,19 +125,22 @@ class Session:
         if op == "call_helper" and not self._helpers_loaded:
             self._call(worker, {"op": "helpers", "name": "helpers.py", "args": [self.helpers_source]})
             self._helpers_loaded = True
-        message = {"op": op, "target": target, "name": name,
+        message = {"op": op, "target": target, "name": name, "timeout": self.limits.call_timeout,
                    "args": _encode(list(args)), "kwargs": _encode(kwargs or {})}
         return _decode(self._call(worker, message), self)
 
     def _call(self, worker, message):
         try:
-            reply = worker.request(message, self.limits.call_timeout)
+            reply = worker.request(message, self.limits.call_timeout + (STOP_GRACE if "timeout" in message else 0))
         except sandbox.CallTimedOut:
             self._lose("timeout")
-            raise LearnerTimeout(f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s") from None
+            raise LearnerTimeout(self._timed_out(message, [])) from None
         except sandbox.WorkerDied as died:
             self._discard()
             raise WorkerLost(f"{died.reason} during exercise `{self.exercise}`") from None
+        if "stopped" in reply:  # the worker's watchdog: the call ran out of time (see worker.Watchdog)
+            self._lose("timeout")
+            raise LearnerTimeout(self._timed_out(message, reply["stopped"]))
         if "error" in reply:
             error = reply["error"]
             if error["type"] == "MemoryError" or any(h in error["message"] for h in MEMORY_HINTS):
@@ -144,6 +148,13 @@ class Session:
                                  f"of memory allowed (exercise `{self.exercise}`)")
             raise LearnerCodeError(error["type"], error["message"], error["where"])
         return reply["value"]
+
+    def _timed_out(self, message, frames):
+        """Which call did not return, and the learner's line it was stopped on."""
+        frames = timeouts.learner_frames(frames)
+        return (f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s: "
+                f"{timeouts.describe_call(message, frames)} was stopped"
+                f"{timeouts.stopped_at(frames, self.module_file, self.source)}")
 
 
 def grader_error(module_file, failed):

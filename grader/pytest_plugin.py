@@ -247,11 +247,12 @@ def pytest_runtest_setup(item):
     if CHECK not in item.stash:
         return
     checking.begin_check()
-    blocker = _blocker(item.config, item)
+    session = item.config.stash.get(SESSION, None)
+    # A module that does not import blocks nothing: every check reports that one error instead.
+    blocker = None if session is not None and session.import_failure else _blocker(item.config, item)
     if blocker is not None:
         item.stash[BLOCKED_BY] = blocker
         pytest.skip(f"blocked: this builds on `{blocker}`, which does not pass yet; fix `{blocker}` first")
-    session = item.config.stash.get(SESSION, None)
     if session is not None:
         session.begin_check(item.stash[CHECK][0])
 

@@ -34,6 +34,10 @@ class TopicResult:
     checks: list = field(default_factory=list)
     isolation: str = "in-process"
     seed: int = 0
+    # For the terminal and progress (the JSON keeps the fields above):
+    import_error: str = ""  # set when the learner module does not import; every check then failed on it
+    random_inputs: bool = False  # some check that ran drew inputs from `seed`
+    not_run: dict = field(default_factory=dict)  # exercise id -> visible points, left out by `check TOPIC EXERCISE`
 
     @property
     def score(self):

@@ -23,7 +23,7 @@ class _Collector:
 
     def __init__(self, topic, checks_dir, budget=None):
         self.topic, self.checks_dir, self.budget = topic, checks_dir, budget
-        self.results, self.problems = {}, []
+        self.results, self.problems, self.seeded = {}, [], set()
 
     def pytest_runtest_logreport(self, report):
         status_message = getattr(report, "fmgrade", None)
@@ -42,6 +42,9 @@ class _Collector:
             message=message, output=getattr(report, "fmgrade_output", ""),
             mistake=getattr(report, "fmgrade_mistake", ""),
         )
+
+    def pytest_collection_modifyitems(self, items):
+        self.seeded = {item.nodeid.split("/")[-1] for item in items if "seed" in item.fixturenames}
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -162,7 +165,10 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
             raise CourseError(f"{checks_dir.name}/{result.id}: exercise '{result.exercise}' is not in course.yml's topic '{topic_id}'")
     checks = sorted(collector.results.values(), key=lambda c: _order(topic, c))
     isolation = session.isolation if session is not None else "in-process"
-    return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0))
+    import_failure = session.import_failure if session is not None else None
+    return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0),
+                       import_error=import_failure.message if import_failure else "",
+                       random_inputs=any(c.id in collector.seeded for c in checks))
 
 
 @contextlib.contextmanager

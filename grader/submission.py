@@ -36,6 +36,8 @@ def read_source(root, relative, max_bytes=DEFAULT_MAX_BYTES):
 
     `root` itself is trusted (the instructor or the learner named it); below it nothing is."""
     parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        raise ValueError(f"{relative!r} is not a path inside the learner's folder")
     shown = "/".join(parts)
     fd = _open_beneath(Path(root), parts) if OPENAT else _open_checked(Path(root), parts)
     try:
@@ -54,9 +56,10 @@ def read_source(root, relative, max_bytes=DEFAULT_MAX_BYTES):
 
 
 def _kind(mode):
-    for test, name in ((stat.S_ISREG, "a file"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    kinds = ((stat.S_ISREG, "a file"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
+             (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    for test, name in kinds:
         if test(mode):
             return name
     return "something other than a file"

@@ -174,7 +174,8 @@ class Watch:
         kept = [c for c in self.result.checks if c.exercise not in ran]
         order = {e: i for i, e in enumerate(self.exercise_ids)}
         checks = sorted(kept + partial.checks, key=lambda c: (order.get(c.exercise, len(order)), c.hidden))
-        return TopicResult(self.topic.id, checks, isolation=partial.isolation, seed=partial.seed)
+        return TopicResult(self.topic.id, checks, isolation=partial.isolation, seed=partial.seed,
+                           import_error=partial.import_error, random_inputs=partial.random_inputs)
 
     def _status(self, exercise):
         if self.result is None:

@@ -12,6 +12,7 @@ here and travels as a handle: {HANDLE: id, "type": name}.
 Protocol: each message is an 8-byte big-endian length and a torch.save payload.
   grader -> worker  {"op": ..., "target": id, "name": str, "args": [...], "kwargs": {...}}
   worker -> grader  {"value": ...} or {"error": {"type", "message", "where"}}
+                    or, when a call with a "timeout" runs out of it, {"stopped": [[line, function], ...]}
 The worker's first message, {"booted": True, "limits": [...]}, comes before any learner code
 runs: a worker that dies before it is a grader error. The second is {"ready": True,
 "import_error": None or {...}}, once the learner module is imported.
@@ -25,6 +26,8 @@ import json
 import os
 import struct
 import sys
+import threading
+import time
 import traceback
 
 HANDLE = "__fmgrade_handle__"
@@ -126,6 +129,7 @@ class Worker:
         self.next_id = 1
         self.module = None
         self.helpers = None
+        self.watchdog = Watchdog(config["module_file"], config["replies_fd"])
 
     # objects <-> handles
     def register(self, obj):
@@ -200,16 +204,72 @@ class Worker:
                 return
             request = loads(payload)
             capture = _Capture.install()
+            if request.get("timeout") and request["op"] in ("call", "call_attr", "call_helper"):
+                self.watchdog.arm(request["timeout"])
             try:
                 reply = {"value": encode(self.handle(request), self.register)}
             except BaseException as exc:  # SystemExit and KeyboardInterrupt from learner code too
                 reply = {"error": describe(exc, self.config["module_file"])}
+            self.watchdog.disarm()
             reply["output"], reply["output_total"] = capture.collect()
             try:
                 message = dumps(reply)
             except BaseException as exc:
                 message = dumps({"error": describe(exc, self.config["module_file"]), "output": "", "output_total": 0})
             write_message(replies_fd, message)
+
+
+class Watchdog:
+    """When a call into learner code runs out of time, replies {"stopped": the learner's frames,
+    innermost first, "output": what it printed}; the grader takes that as the timeout and says
+    which line the code was on (grader.timeouts). One thread for the worker's life, started
+    at the first call; arming a call costs a lock. The grader keeps its own, later deadline
+    for code that never lets this thread run."""
+
+    def __init__(self, module_file, replies_fd):
+        self.module_file, self.replies_fd = module_file, replies_fd
+        self.cond = threading.Condition()
+        self.deadline, self.idle, self.thread = None, False, None
+
+    def arm(self, seconds):
+        with self.cond:
+            self.deadline = time.monotonic() + seconds
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._watch, daemon=True)
+                try:
+                    self.thread.start()
+                except RuntimeError:  # no thread to spare: the grader's deadline still holds
+                    self.deadline = None
+            elif self.idle:
+                self.cond.notify()
+
+    def disarm(self):
+        with self.cond:
+            self.deadline = None
+
+    def _watch(self):
+        main = threading.main_thread().ident
+        with self.cond:
+            while True:
+                if self.deadline is None:
+                    self.idle = True
+                    self.cond.wait()
+                    self.idle = False
+                elif self.deadline > time.monotonic():
+                    self.cond.wait(self.deadline - time.monotonic())
+                else:
+                    self.deadline = None  # the call in flight cannot reply now: this is its reply
+                    self._report(sys._current_frames().get(main))
+
+    def _report(self, frame):
+        stack = traceback.extract_stack(frame) if frame is not None else []
+        frames = [(f.lineno, f.name) for f in reversed(stack) if f.filename == self.module_file]
+        capture = sys.stdout if isinstance(sys.stdout, _Capture) else None
+        output, total = ("".join(capture.kept), capture.total) if capture else ("", 0)
+        try:
+            write_message(self.replies_fd, dumps({"stopped": frames, "output": output, "output_total": total}))
+        except BaseException:
+            pass
 
 
 class _Capture:
@@ -425,6 +485,7 @@ def _open_channel(config):
 def main(argv):
     config = json.loads(argv[1])
     requests_fd, replies_fd = _open_channel(config)
+    config["requests_fd"], config["replies_fd"] = requests_fd, replies_fd  # the watchdog replies too
     # Everything up to the "booted" message is the grader's business: a failure here is
     # reported as a grader error (with this traceback on stderr), never as the learner's.
     if config.get("view"):

@@ -140,3 +140,154 @@ def test_dev_stubs_check_reports_drift(run, course_copy):
     assert result.exit_code == 1 and "exercises/attention.py differs" in result.output
     assert run("dev", "stubs").exit_code == 0
     assert run("dev", "stubs", "--check").exit_code == 0
+
+
+# --- one exercise at a time, --verbose, progressive hints, the release's help (issues 13, 16) ---
+
+
+def _solve(course_copy, mistake=None):
+    text = (course_copy / "solutions" / "attention.py").read_text()
+    if mistake:
+        assert mistake[0] in text
+        text = text.replace(*mistake)
+    (course_copy / "exercises" / "attention.py").write_text(text)
+
+
+def _progress(course_copy):
+    return json.loads((course_copy / ".fmgrade" / "progress.json").read_text())["topics"]["attention"]
+
+
+@pytest.mark.slow
+def test_check_runs_only_the_exercises_named_and_progress_keeps_the_others(run, course_copy):
+    assert run("check", "attention").exit_code == 1  # the stubs: every exercise not started
+    full = _progress(course_copy)
+    _solve(course_copy)
+    result = run("check", "attention", "rate", "subsequent_mask")
+    assert result.exit_code == 0, result.output
+    assert "✔ subsequent_mask" in result.output and "✔ rate" in result.output
+    assert "multi_head_attention" not in result.output.split("Not run this time")[0]  # no row for it
+    assert "Not run this time (their last results are kept): attention, multi_head_attention," in result.output
+    entry = _progress(course_copy)
+    assert entry["exercises"]["rate"] == entry["exercises"]["subsequent_mask"] == "passed"
+    assert entry["exercises"]["attention"] == "not_started"  # kept from the full run
+    assert entry["max_score"] == full["max_score"]
+    assert entry["score"] == entry["points"]["rate"][1] + entry["points"]["subsequent_mask"][1] > 0
+
+
+def test_check_json_of_one_exercise_has_only_its_checks(run, course_copy):
+    data = json.loads(run("check", "attention", "rate", "--format", "json").output)
+    assert {c["exercise"] for c in data["topics"][0]["checks"]} == {"rate"}
+
+
+def test_check_an_unknown_exercise_names_the_topics_exercises(run, course_copy):
+    result = run("check", "attention", "rate", "nope")
+    assert result.exit_code == 2
+    assert "no exercise 'nope'" in result.output and "subsequent_mask" in result.output
+    assert not (course_copy / ".fmgrade" / "progress.json").exists()
+
+
+@pytest.mark.slow
+def test_verbose_shows_every_failing_check_in_full(run, course_copy):
+    _solve(course_copy, ("/ math.sqrt(d_k)", ""))
+    short = run("check", "attention", "attention").output
+    verbose = run("check", "attention", "attention", "-v").output
+    assert "test_mask_blocks_keys" not in short and "test_mask_blocks_keys" in verbose
+    assert "test_output_matches_sdpa" in verbose
+    assert verbose.count("sqrt(d_k)") > short.count("sqrt(d_k)")
+
+
+def test_hint_reveals_one_more_hint_each_time_and_keeps_the_level(run, course_copy):
+    first = run("hint", "attention", "rate")
+    assert first.exit_code == 0
+    assert "1. rate = factor" in first.output and "2. " not in first.output
+    assert "1 more hint" in first.output and "Goal:" in first.output and "Reading:" in first.output
+    second = run("hint", "attention", "rate").output
+    assert "1. rate = factor" in second and "2. Step 0" in second and "more hint" not in second
+    saved = json.loads((course_copy / ".fmgrade" / "progress.json").read_text())
+    assert saved["hints"] == {"attention": {"rate": 2}}
+    assert "2. Step 0" in run("hint", "attention", "rate").output  # stays at the last one
+
+
+def test_hint_all_shows_every_hint(run):
+    result = run("hint", "attention", "attention", "--all")
+    assert "1. " in result.output and "3. " in result.output and "more hint" not in result.output
+
+
+def test_hints_survive_a_check(run, course_copy):
+    run("hint", "attention", "rate")
+    run("check", "attention", "rate")
+    saved = json.loads((course_copy / ".fmgrade" / "progress.json").read_text())
+    assert saved["hints"]["attention"]["rate"] == 1 and "attention" in saved["topics"]
+
+
+def test_list_does_not_say_optional_twice(run):
+    survey = next(line for line in run("list").output.splitlines() if line.startswith("survey"))
+    assert survey.lower().count("optional") == 1
+
+
+def test_help_lists_the_learners_commands_first(run):
+    commands = run("--help").output.split("Commands:")[1].split()
+    assert commands.index("check") < commands.index("hint") < commands.index("progress") < commands.index("dev")
+
+
+def test_help_hides_instructor_commands_in_a_course_without_solutions(run, course_copy):
+    shutil.rmtree(course_copy / "solutions")
+    listed = [line.split()[0] for line in run("--help").output.split("Commands:")[1].splitlines() if line.strip()]
+    assert {"check", "hint", "progress", "list"} <= set(listed)
+    assert not {"dev", "grade", "release", "report"} & set(listed)
+    assert "Usage: main grade [OPTIONS]" in run("grade", "--help").output  # hidden, still there
+
+
+def test_grade_with_a_gradebook_needs_the_instructor_extra(run, course_copy, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nbgrader", None)  # as if not installed
+    result = run("grade", str(course_copy), "--gradebook", "sqlite:///gradebook.db")
+    assert result.exit_code == 2
+    assert "pip install 'fmgrade[instructor]'" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_the_student_readme_uses_commands_as_typed_after_activation():
+    from grader import release
+
+    text = (release.TEMPLATES / "student_README.md").read_text()
+    for needed in ("source .venv/bin/activate", "source .venv/bin/activate.fish", r".venv\Scripts\Activate.ps1",
+                   "--index-url https://download.pytorch.org/whl/cpu", "\nfmgrade check attention\n"):
+        assert needed in text, needed
+    assert ".venv/bin/fmgrade" not in text
+
+
+@pytest.mark.slow
+def test_the_student_release_shows_only_the_learners_commands(course_copy, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from grader import course, release
+
+    root = course.find_root(__file__)
+    shutil.copytree(root / "grader", course_copy / "grader", ignore=release.IGNORED)
+    shutil.copy(root / "pyproject.toml", course_copy / "pyproject.toml")
+    out = tmp_path / "release"
+    release.build_release(course.load(course_copy), out)  # (leaks are test_release.py's concern)
+    env = {**os.environ, "PYTHONPATH": str(out)}  # the release's own grader package
+
+    # The release's own grader package and nothing of this repository's editable install (whose
+    # finder would otherwise supply the modules the release leaves out).
+    run_release = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+                   "from grader.cli import main; main(prog_name='fmgrade')")
+
+    def fmgrade(*args, status=0):
+        done = subprocess.run([sys.executable, "-c", run_release, *args], cwd=out, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == status, done.stderr
+        return done.stdout + done.stderr
+
+    listed = [line.split()[0] for line in fmgrade("--help").split("Commands:")[1].splitlines() if line.strip()]
+    assert {"check", "hint", "progress", "list"} <= set(listed) and listed[0] == "check"
+    assert not {"dev", "grade", "release", "report"} & set(listed)
+    survey = next(line for line in fmgrade("list").splitlines() if line.startswith("survey"))
+    assert survey.lower().count("optional") == 1
+    refused = fmgrade("dev", "check", status=2)  # the release has no instructor modules
+    assert "`fmgrade dev` is an instructor command" in refused and "Traceback" not in refused

@@ -230,3 +230,9 @@ def test_the_cap_of_course_yml_is_applied_when_checking(tiny_course, monkeypatch
     assert result.exit_code == 1
     (message,) = {c["message"] for c in json.loads(result.output)["topics"][0]["checks"]}
     assert message == "exercises/tiny.py is larger than the 0.5 KB allowed for a source file (1.00781 KB)"
+
+
+@pytest.mark.parametrize("relative", ["../secret.txt", "/etc/hostname", ""])
+def test_a_path_leaving_the_folder_is_a_programming_error(read, sub, relative):
+    with pytest.raises(ValueError):
+        read(sub, relative)
