@@ -20,7 +20,7 @@ def test_solution_gets_full_marks_in_the_worker(topic):
     problems = [f"{c.id}: {c.status}: {c.message}" for c in result.checks if c.status != PASSED]
     assert not problems, "\n".join(problems)
     assert result.score == result.max_score > 0
-    assert result.isolation in ("bwrap", "process")
+    assert result.isolation in ("bwrap", "namespaces", "process")
 
 
 @pytest.mark.parametrize("topic", TOPICS)
