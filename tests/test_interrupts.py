@@ -182,7 +182,7 @@ class Command:
     def assert_clean(self, mark):
         assert gone(lambda: pids_with_cmdline(f"sleep {mark}")), "learner code outlived the command"
         assert gone(lambda: pids_with_env(self.tag)), "a grading process outlived the command"
-        assert not list(self.tmp.glob("fmgrade-scratch-*")), "a scratch folder was left behind"
+        assert not list(self.tmp.glob("fmgrade-scratch-*")), "a scratch folder was left behind" + self.err
         shutil.rmtree(self.tmp)
 
 
