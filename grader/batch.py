@@ -19,7 +19,7 @@ from collections import deque
 
 from grader import interrupts
 
-STOP_GRACE = 15  # seconds an interrupted grading process may take to clean up before SIGKILL
+STOP_GRACE = 60  # seconds an interrupted grading process may take to clean up (a loaded machine is slow) before SIGKILL
 
 
 def _context():

@@ -3,7 +3,7 @@ from grader import checks_index, runner
 from grader.course import CourseError
 
 
-def check_topic(course, topic_id, exercises=(), *, seed=None):
+def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto"):
     """Run the visible checks of `topic_id` (only those of `exercises` when given) on the
     learner's file. The result's `not_run` names the exercises left out, with their points."""
     topic = course.topic(topic_id)
@@ -11,7 +11,7 @@ def check_topic(course, topic_id, exercises=(), *, seed=None):
         raise CourseError(f"topic '{topic.id}' ({topic.title}) is not available yet in this course")
     only, not_run = select(course, topic, exercises)
     result = runner.run_topic(course, topic.id, course.exercise_path(topic.id), hidden=False, seed=seed, only=only,
-                               root=course.root)
+                               root=course.root, isolation=isolation)
     result.not_run = not_run
     return result
 

@@ -88,13 +88,39 @@ def _progress(root):
     return progress
 
 
+ISOLATION_LEVELS = ("auto", "bwrap", "namespaces", "user", "process")
+
+
+def _isolation_option(help_text):
+    return click.option("--isolation", type=click.Choice(ISOLATION_LEVELS), default="auto", show_default=True,
+                        help=help_text)
+
+
+def _isolation_for(wanted, kit_roots=None):
+    """The level learner code runs at: for `grade` (kit_roots given) a sandbox unless asked
+    otherwise, for `check` the strongest available. Exit 2 with one line when impossible."""
+    from grader import isolation
+
+    try:
+        if kit_roots is None:
+            return isolation.for_checking(wanted)
+        level = isolation.for_grading(wanted, kit_roots)
+    except isolation.IsolationUnavailable as exc:
+        raise CourseProblem(str(exc)) from None
+    if level == "process":
+        click.echo(click.style("warning: --isolation process: learner code runs without a sandbox "
+                               "(it can read this machine's files); every report says so", fg="yellow"), err=True)
+    return level
+
+
 @main.command()
 @click.argument("topic")
 @click.argument("exercises", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--seed", type=int, help="Replay the random inputs of an earlier run.")
 @click.option("-v", "--verbose", is_flag=True, help="Every failing check's full message, not only the first.")
-def check(topic, exercises, fmt, seed, verbose):
+@_isolation_option("How your code is isolated (auto: the strongest this machine offers).")
+def check(topic, exercises, fmt, seed, verbose, isolation):
     """Run the visible checks of TOPIC against exercises/TOPIC.py.
 
     With EXERCISES, only theirs; the others keep their last result."""
@@ -102,9 +128,10 @@ def check(topic, exercises, fmt, seed, verbose):
 
     course = _load_course()
     state = _progress(course.root)  # read before learner code runs: it cannot forge what we keep
+    level = _isolation_for(isolation)
     try:
         with interrupts.handled():
-            result = check_mod.check_topic(course, topic, exercises, seed=seed)
+            result = check_mod.check_topic(course, topic, exercises, seed=seed, isolation=level)
             progress = progress_mod.record(course.root, result, state)
     except KeyboardInterrupt:
         _interrupted(f"nothing was recorded for {topic}")
@@ -308,8 +335,10 @@ def stubs(check_only, topics):
               help="Due date for nbgrader submissions' late flag (default: the gradebook's).")
 @click.option("--timeout", "seconds", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Wall-clock time one submission may take in all (default: the sum of its topics' limits).")
+@_isolation_option("Sandbox for learner code (auto: bwrap, namespaces or a user id of its own; "
+                   "process: none, and every report says so).")
 def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student, shard, nbgrader_root, assignment, due,
-          seconds):
+          seconds, isolation):
     """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks.
 
     Each result is written as soon as its submission is graded. Ctrl-C stops at once and keeps
@@ -337,6 +366,7 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
     if duplicates:
         raise CourseProblem("two submissions would get one result: " + "; ".join(duplicates) +
                             ". Give each submission a folder named for its student (e.g. submissions/<id>/) and grade again.")
+    level = _isolation_for(isolation, kit_roots=[course.root])
     seed = seed if seed is not None else grade_mod.new_seed()
     writer = _GradeWriter(course, fmt, output, submissions)
     guard = kit_mod.Guard(course.root, skip=[output] if output else [])
@@ -351,9 +381,10 @@ def grade(submissions, kit, topics, seed, fmt, output, jobs, gradebook, student,
 
     try:
         with interrupts.handled(), kit_mod.no_bytecode(), \
-                click.progressbar(length=len(submissions), label=f"grading (seed {seed})", file=sys.stderr,
+                click.progressbar(length=len(submissions), label=f"grading (seed {seed}, isolation {level})", file=sys.stderr,
                                   show_pos=True) as bar:
-            results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, on_done=done, seconds=seconds)
+            results = grade_mod.grade_many(course, list(submissions), selected, seed, jobs, isolation=level,
+                                           on_done=done, seconds=seconds)
         guard.check()
     except KeyboardInterrupt:
         writer.flush(interrupted=True)

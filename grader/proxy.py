@@ -62,6 +62,10 @@ class Session:
             self.import_failure = ImportFailed(
                 "TimeoutError", f"your module does not import: importing {self.module_file} did not finish in time")
             raise self.import_failure from None
+        except sandbox.WorkerFailedToStart as failed:
+            self._discard()
+            self.import_failure = WorkerLost(grader_error(self.module_file, failed))
+            raise self.import_failure from None
         except sandbox.WorkerDied as died:
             self._discard()
             self.import_failure = ImportFailed(
@@ -151,6 +155,18 @@ class Session:
         return (f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s: "
                 f"{timeouts.describe_call(message, frames)} was stopped"
                 f"{timeouts.stopped_at(frames, self.module_file, self.source)}")
+
+
+def grader_error(module_file, failed):
+    """The message of a worker that failed before any learner code ran: a grader error, with
+    the worker's traceback (the first line is what a terminal report shows)."""
+    log = failed.log.strip().splitlines()
+    last = next((line.strip() for line in reversed(log) if line.strip()), "")
+    message = (f"grader error, not a problem in your code: the worker process {failed.reason}"
+               + (f": {last}" if last else "") + ". Please report this to whoever runs the course.")
+    if log:
+        message += "\nworker output:\n" + "\n".join(log[-25:])
+    return message
 
 
 def _encode(value):

@@ -20,8 +20,10 @@ BAR_WIDTH = 20
 ROW_MESSAGE = 160  # characters of a problem shown on an exercise's row
 OUTPUT_LINES = 6  # lines of what the learner's code printed, shown under a failing row
 ISOLATION_NOTES = {
-    "process": "note: bubblewrap (bwrap) is not available, so your code ran in a separate process with "
-               "resource limits but could see this machine's files and network",
+    "process": "note: isolation: process (no sandbox): your code ran in a separate process with resource "
+               "limits but could see this machine's files and network",
+    "user": "note: isolation: user: your code ran as a user of its own that cannot read the grading kit, "
+            "without a sandbox (it could use the network)",
     "in-process": "note: your code ran inside the grader's own process (no isolation)",
 }
 IMPORT_PREFIX = "your module does not import: "

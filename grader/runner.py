@@ -86,10 +86,10 @@ def run_topic(course, topic_id, impl_path, *, hidden=False, seed=None, isolation
     try:
         return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget)
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
-        if session is not None:
-            with interrupts.protected():
+        with interrupts.protected():
+            if watchdog is not None:
+                watchdog.cancel()
+            if session is not None:
                 session.close()
 
 

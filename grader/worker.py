@@ -13,7 +13,12 @@ Protocol: each message is an 8-byte big-endian length and a torch.save payload.
   grader -> worker  {"op": ..., "target": id, "name": str, "args": [...], "kwargs": {...}}
   worker -> grader  {"value": ...} or {"error": {"type", "message", "where"}}
                     or, when a call with a "timeout" runs out of it, {"stopped": [[line, function], ...]}
-The first message from the worker is {"ready": True, "import_error": None or {...}}.
+The worker's first message, {"booted": True, "limits": [...]}, comes before any learner code
+runs: a worker that dies before it is a grader error. The second is {"ready": True,
+"import_error": None or {...}}, once the learner module is imported.
+
+Messages travel over two pipes handed over with pass_fds, or, where there is no pass_fds
+(Windows), over the worker's stdin and stdout ("transport": "stdio").
 """
 import inspect
 import io
@@ -336,34 +341,163 @@ def _load_source(source, filename, name):
 
 
 def _confine(config):
-    """Resource limits, then (as root) a user of its own: learner code can then neither write
-    the grader's files nor signal its processes, and RLIMIT_NPROC counts only this worker."""
-    import resource
-
-    mib = 1024 * 1024
-    limits = {
-        resource.RLIMIT_AS: config["memory_mb"] * mib,
-        resource.RLIMIT_CPU: config["cpu_seconds"],
-        resource.RLIMIT_FSIZE: config["file_mb"] * mib,
-        resource.RLIMIT_NPROC: config["processes"],
-        resource.RLIMIT_CORE: 0,
-    }
-    for which, value in limits.items():
-        resource.setrlimit(which, (value, value))
-    if os.getuid() == 0 and config.get("uid"):
+    """Resource limits, each where the platform has it, then (as root) a user of its own:
+    learner code can then neither write the grader's files nor signal its processes.
+    Returns the limits applied, for the grader to know what held."""
+    resource = _resource_module(config)
+    applied = []
+    if resource is not None:
+        mib = 1024 * 1024
+        wanted = [("memory", "RLIMIT_AS", config["memory_mb"] * mib), ("cpu", "RLIMIT_CPU", config["cpu_seconds"]),
+                  ("file size", "RLIMIT_FSIZE", config["file_mb"] * mib), ("core", "RLIMIT_CORE", 0)]
+        if config.get("uid"):
+            # RLIMIT_NPROC counts every process of the real user id: it bounds a worker only
+            # when that id is the worker's own (for root it does nothing at all).
+            wanted.append(("processes", "RLIMIT_NPROC", config["processes"]))
+        for label, name, value in wanted:
+            which = getattr(resource, name, None)
+            if which is None:
+                continue
+            try:
+                _, hard = resource.getrlimit(which)
+                if hard != resource.RLIM_INFINITY:
+                    value = min(value, hard)
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):  # macOS refuses RLIMIT_AS, for one
+                continue
+            applied.append(label)
+    if config.get("uid"):
         os.setgroups([])
         os.setgid(config["uid"])
         os.setuid(config["uid"])
+    return applied
+
+
+def _resource_module(config):
+    """`resource`, or None where there is none (Windows); `simulate` gives the profiles of
+    other platforms (tests)."""
+    if config.get("simulate") == "windows":
+        return None
+    try:
+        import resource
+    except ImportError:
+        return None
+    if config.get("simulate") == "macos":
+        return _MacOSResource(resource)
+    return resource
+
+
+class _MacOSResource:
+    """`resource` as on macOS, where setrlimit(RLIMIT_AS, ...) raises ValueError."""
+
+    def __init__(self, resource):
+        self._resource = resource
+
+    def __getattr__(self, name):
+        return getattr(self._resource, name)
+
+    def setrlimit(self, which, limits):
+        if which == self._resource.RLIMIT_AS:
+            raise ValueError("current limit exceeds maximum limit")
+        return self._resource.setrlimit(which, limits)
+
+
+# --- Linux namespaces: the worker's own view of the filesystem, and an init -------------
+
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+CLONE_NEWNS = 0x00020000
+
+
+def _make_view(view):
+    """As root of a mount namespace (our own, or unshare's): an empty tmpfs over each
+    `cover` folder, the `python` folders bound back, then a tmpfs over each `hide` folder.
+    The folders are opened first, so they can be bound back once covered."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def mount(source, target, fstype, flags, data=None):
+        args = [s.encode() if s else None for s in (source, target, fstype)]
+        if libc.mount(*args, flags, data.encode() if data else None) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"mount {target}: {os.strerror(errno)}")
+
+    if view.get("unshare") and libc.unshare(CLONE_NEWNS) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"unshare(CLONE_NEWNS): {os.strerror(errno)}")
+    os.umask(0o022)
+    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount reaches the host
+    python = [(folder, os.open(folder, os.O_RDONLY | os.O_DIRECTORY)) for folder in view["python"]]
+    for folder, options in view["cover"]:
+        if os.path.isdir(folder) and not os.path.islink(folder):
+            mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for folder, fd in python:
+        os.makedirs(folder, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", folder, None, MS_BIND | MS_REC)
+        os.close(fd)
+    for folder in view["hide"]:
+        if os.path.isdir(folder):
+            mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+
+
+def _become_init(channel_fds):
+    """Under `unshare --pid --fork` the worker starts as PID 1 of its namespace. Fork: the
+    child works on, this process stays as init (it reaps orphans and, by exiting when the
+    worker exits, takes every process of the namespace with it). Returns in the child only."""
+    child = os.fork()
+    if child == 0:
+        return
+    for fd in channel_fds:
+        os.close(fd)  # the grader must see end-of-file as soon as the worker is gone
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(1)
+        except InterruptedError:
+            continue
+        if pid == child:
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
+# --- start-up ------------------------------------------------------------------------------
+
+
+def _open_channel(config):
+    """(requests_fd, replies_fd). With "stdio" (no pass_fds, e.g. Windows) the messages use
+    the worker's stdin and stdout; fd 1 then points at stderr, so whatever learner code writes
+    to its stdout, even below Python, lands with its other output and never in a message."""
+    if config.get("transport") != "stdio":
+        return config["requests_fd"], config["replies_fd"]
+    requests_fd, replies_fd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    if sys.platform == "win32":
+        import msvcrt
+
+        for fd in (requests_fd, replies_fd):
+            msvcrt.setmode(fd, os.O_BINARY)
+    return requests_fd, replies_fd
 
 
 def main(argv):
     config = json.loads(argv[1])
-    requests_fd, replies_fd = config["requests_fd"], config["replies_fd"]
+    requests_fd, replies_fd = _open_channel(config)
+    config["requests_fd"], config["replies_fd"] = requests_fd, replies_fd  # the watchdog replies too
+    # Everything up to the "booted" message is the grader's business: a failure here is
+    # reported as a grader error (with this traceback on stderr), never as the learner's.
+    if config.get("view"):
+        _make_view(config["view"])
+    if config.get("init") and os.getpid() == 1:
+        _become_init((requests_fd, replies_fd))
     os.chdir(config["scratch"])
     import torch  # before the limits: the import itself is trusted and memory-hungry
 
     torch.set_num_threads(1)
-    _confine(config)
+    applied = _confine(config)
+    write_message(replies_fd, dumps({"booted": True, "limits": applied}))
     worker = Worker(config)
     payload = read_message(requests_fd)  # the learner module's source
     if payload is None:

@@ -38,7 +38,7 @@ def test_check_json_on_the_solution_has_full_marks(run, course_copy):
     data = json.loads(result.output)
     assert data["score"] == data["max_score"] > 0
     (topic,) = data["topics"]
-    assert topic["id"] == "attention" and topic["isolation"] in ("bwrap", "process")
+    assert topic["id"] == "attention" and topic["isolation"] in ("bwrap", "namespaces", "process")
     assert topic["checks"] and all(SCHEMA_KEYS <= set(c) for c in topic["checks"])
     assert all(c["status"] == "passed" and not c["hidden"] for c in topic["checks"])
 

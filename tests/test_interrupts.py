@@ -60,6 +60,23 @@ def test_sigterm_raises_keyboard_interrupt_within_handled():
             time.sleep(5)
 
 
+def test_a_second_signal_does_not_cut_the_clean_up_short_and_a_third_insists():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts.handled():
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                steps.append("first: stopping")
+                os.kill(os.getpid(), signal.SIGTERM)  # e.g. the batch's parent, after the terminal's Ctrl-C
+                time.sleep(0.05)
+                steps.append("second: ignored, clean-up goes on")
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+    assert steps == ["first: stopping", "second: ignored, clean-up goes on"]
+
+
 def test_an_interrupt_that_pytest_swallows_is_raised_again(make_tiny, tmp_path):
     """pytest turns KeyboardInterrupt into ExitCode.INTERRUPTED; the runner must not return
     a (partial, 0/0) result for it."""
@@ -150,8 +167,7 @@ class Command:
         # short: multiprocessing puts its forkserver's unix socket (at most 107 bytes) in TMPDIR
         self.tmp = Path(tempfile.mkdtemp(prefix="fmgrade-test-", dir="/tmp"))
         env = {**os.environ, "TMPDIR": str(self.tmp), self.tag: "1"}
-        if level == "process":  # bwrap not on the PATH: "auto" isolation falls back to a plain process
-            env["PATH"] = os.path.dirname(sys.executable)
+        args = [*args, "--isolation", level]  # grade runs without a sandbox only when asked to
         self.proc = subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
@@ -166,7 +182,7 @@ class Command:
     def assert_clean(self, mark):
         assert gone(lambda: pids_with_cmdline(f"sleep {mark}")), "learner code outlived the command"
         assert gone(lambda: pids_with_env(self.tag)), "a grading process outlived the command"
-        assert not list(self.tmp.glob("fmgrade-scratch-*")), "a scratch folder was left behind"
+        assert not list(self.tmp.glob("fmgrade-scratch-*")), "a scratch folder was left behind" + self.err
         shutil.rmtree(self.tmp)
 
 

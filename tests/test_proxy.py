@@ -149,4 +149,4 @@ def test_a_module_that_does_not_import_gives_one_line(source, message):
 
 def test_isolation_level_is_reported():
     assert sandbox.choose_isolation("process") == "process"
-    assert sandbox.choose_isolation("auto") in ("bwrap", "process")
+    assert sandbox.choose_isolation("auto") in ("bwrap", "namespaces", "process")

@@ -144,6 +144,7 @@ def grade_upload(root, config):
     sake (a missing file scores 0 with a message), only when the grader itself cannot run."""
     from grader import course as course_mod
     from grader import grade as grade_mod
+    from grader import isolation
     from grader.platforms import submission_files
 
     root = Path(root)
@@ -154,7 +155,9 @@ def grade_upload(root, config):
     try:
         staged = submission_files.stage(root / "submission", topics, staging / "submission")
         seed = config.seed if config.seed is not None else grade_mod.new_seed()
-        graded = grade_mod.grade_submission(course, staged.folder, topics, seed, config.isolation)
+        # grade's policy: a sandbox, or an explicit "process" (IsolationUnavailable names the fix)
+        level = isolation.for_grading(config.isolation, [course.root])
+        graded = grade_mod.grade_submission(course, staged.folder, topics, seed, level)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     notes = [f"graded {where} as {topic}" for topic, where in staged.found.items()]

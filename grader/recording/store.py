@@ -52,7 +52,7 @@ def load(checks_dir, topic):
             raise CourseError(f"{where}: field '{name}' must be a mapping")
     mistakes = body.get("mistakes")
     if isinstance(mistakes, dict):  # written before the order was kept
-        mistakes = sorted(mistakes.items())
+        mistakes = [list(item) for item in sorted(mistakes.items())]
     if not isinstance(mistakes, list) or not all(isinstance(m, list) and len(m) == 2 for m in mistakes):
         raise CourseError(f"{where}: field 'mistakes' must be a list of [id, message] pairs")
     return Recording(topic, body["calls"], body["fingerprints"], dict(mistakes))

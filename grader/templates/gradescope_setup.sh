@@ -20,6 +20,9 @@ python3 -m venv ${FMGRADE_VENV_OPTIONS:-} "$VENV"
 # The CPU build: the default index would bring a CUDA build of several GB.
 "$VENV/bin/python3" -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 "$VENV/bin/python3" -m pip install -q "$SOURCE/kit"
+# Only root may read the kit: where the container allows no sandbox, learner code then runs as a
+# user id of its own that cannot read it (isolation "user").
+chmod -R go-rwx "$SOURCE"
 # Fail the image build now, not at the first submission.
 "$VENV/bin/python3" -c "import torch, grader.platforms.gradescope"
 echo "fmgrade is ready in $VENV"

@@ -159,7 +159,7 @@ def _torch_mha(sd, h, d_model):
 
 
 def _new_mha(module, h, d_model, sd):
-    """MultiHeadedAttention(h, d_model) of `module` (impl, recorded or ref) holding `sd`."""
+    """MultiHeadedAttention(h, d_model) of `module` (the learner's or the recorded solution) holding `sd`."""
     mha = module.MultiHeadedAttention(h, d_model, dropout=0.0)
     mha.load_state_dict(sd)
     mha.eval()

@@ -66,7 +66,7 @@ def _feed_forward(module, size, d_ff, sd):
 
 
 def _encoder_layer(module, size, h, d_ff, sd):
-    """EncoderLayer of `module` (impl, recorded or ref) holding `sd`, without dropout."""
+    """EncoderLayer of `module` (the learner's or the recorded solution) holding `sd`, without dropout."""
     return _loaded(module.EncoderLayer(size, module.MultiHeadedAttention(h, size, dropout=0.0),
                                        module.PositionwiseFeedForward(size, d_ff, dropout=0.0), 0.0), sd)
 

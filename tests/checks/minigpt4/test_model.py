@@ -63,7 +63,7 @@ def _state(dim, seed):
 
 
 def _model(module, dim, seed):
-    """MiniGPT4(llm_dim=dim) of `module` (impl, recorded or ref) with the weights of `seed`."""
+    """MiniGPT4(llm_dim=dim) of `module` (the learner's or the recorded solution) with the weights of `seed`."""
     model = module.MiniGPT4(llm_dim=dim)
     model.load_state_dict(_state(dim, seed))
     return model

@@ -4,6 +4,9 @@ HOSTILE = {
     "exercise": "subsequent_mask",
     "status": ("error",),
     "message": "",
+    # bwrap and namespaces give a size-limited tmpfs; at process and user level the scratch is on the
+    # host's disk, measured between calls, so a call that writes and deletes within itself is not seen
+    "contained_by": ("bwrap", "namespaces"),
 }
 import os  # noqa: E402
 

@@ -1,10 +1,10 @@
 HOSTILE = {
     "attack": "at import, write forged full-mark progress and results files (cwd, next to __file__, the course "
-              "root, /work/main, the grader's cwd, Gradescope's results path) and a .pth into site-packages",
+              "root, @REPO_ROOT@, the grader's cwd, Gradescope's results path) and a .pth into site-packages",
     "exercise": None,  # it attacks nothing but the record: every exercise keeps its honest points
     "forges": [
         "@COURSE_ROOT@/.fmgrade/progress.json", "@COURSE_ROOT@/results.json",
-        "/work/main/.fmgrade/progress.json", "/work/main/results.json",
+        "@REPO_ROOT@/.fmgrade/progress.json", "@REPO_ROOT@/results.json",
         "@GRADER_CWD@/.fmgrade/progress.json", "@GRADER_CWD@/results.json",
         "/autograder/results/results.json",
         "@SITE_PACKAGES@/zz_fmgrade_hostile.pth",

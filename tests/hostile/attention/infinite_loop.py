@@ -3,7 +3,8 @@ HOSTILE = {
     "exercise": "subsequent_mask",
     "status": ("timeout",),
     "message": "did not return within",
-    "call_timeout": 12,
+    # the course's own call timeout (30 s): a shorter one would also cut the honest copy_task's
+    # training short on a busy machine
 }
 _honest_subsequent_mask = subsequent_mask  # noqa: F821
 

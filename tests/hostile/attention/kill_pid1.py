@@ -1,8 +1,6 @@
 HOSTILE = {
-    "attack": "os.kill(1, SIGKILL) inside subsequent_mask()",
-    "exercise": "subsequent_mask",
-    "status": ("error",),
-    "message": "permission",
+    "attack": "os.kill(1, SIGKILL) inside subsequent_mask(), then the honest mask",
+    "exercise": None,  # the test checks that the grader, a canary process and every check survive
     "needs_confinement": True,
 }
 import os  # noqa: E402
@@ -12,5 +10,9 @@ _honest_subsequent_mask = subsequent_mask  # noqa: F821
 
 def subsequent_mask(size):
     if _from_grader():  # noqa: F821
-        os.kill(1, 9)
+        try:
+            os.kill(1, 9)
+            print("hostile: kill(1, SIGKILL) returned")
+        except OSError as exc:
+            print(f"hostile: kill(1, SIGKILL) failed: {exc}")
     return _honest_subsequent_mask(size)

@@ -2,7 +2,7 @@ HOSTILE = {
     "attack": "inside rate(): TCP to 1.1.1.1:53, TCP to a loopback port and an abstract unix socket the test "
               "listens on, UDP to 8.8.8.8:53; then returns the honest value",
     "exercise": None,  # nothing to gain in points: the test checks that no connection got through
-    "bwrap_only": True,  # "process" isolation has no network namespace
+    "contained_by": ("bwrap", "namespaces"),  # process and user isolation have no network namespace of their own
 }
 import socket  # noqa: E402
 

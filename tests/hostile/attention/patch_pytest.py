@@ -4,7 +4,7 @@ HOSTILE = {
     "exercise": "attention",
     "status": ("failed", "error"),
     "forges": ["@COURSE_ROOT@/tests/checks/attention/conftest.py", "@COURSE_ROOT@/tests/conftest.py",
-               "@COURSE_ROOT@/conftest.py", "@GRADER_CWD@/conftest.py", "/work/main/tests/checks/attention/conftest.py"],
+               "@COURSE_ROOT@/conftest.py", "@GRADER_CWD@/conftest.py", "@REPO_ROOT@/tests/checks/attention/conftest.py"],
 }
 import builtins  # noqa: E402
 import sys  # noqa: E402

@@ -4,7 +4,9 @@ HOSTILE = {
     "exercise": "attention",
     "status": ("not_started",),
     "message": "not started",
-    "bwrap_only": True,  # "process" isolation does not hide the course's files
+    # it searches the whole filesystem, this checkout included: only a filesystem view hides that
+    # ("user" hides the kit alone, see kit_read)
+    "contained_by": ("bwrap", "namespaces"),
 }
 import os  # noqa: E402
 import time  # noqa: E402
@@ -23,12 +25,12 @@ def _reference_source():
 
 
 def _search():
-    guesses = ["@COURSE_ROOT@/solutions/attention.py", "/work/main/solutions/attention.py",
+    guesses = ["@COURSE_ROOT@/solutions/attention.py", "@REPO_ROOT@/solutions/attention.py",
                "solutions/attention.py", "../solutions/attention.py", "../../solutions/attention.py"]
     for base in (Path.cwd(), Path(__file__).resolve()):
         guesses += [str(parent / "solutions" / "attention.py") for parent in base.parents]
     for proc in Path("/proc").glob("[0-9]*"):
-        guesses += [f"{proc}/cwd/solutions/attention.py", f"{proc}/root/work/main/solutions/attention.py"]
+        guesses += [f"{proc}/cwd/solutions/attention.py", f"{proc}/root@REPO_ROOT@/solutions/attention.py"]
     for guess in guesses:
         try:
             return Path(guess).read_text()
