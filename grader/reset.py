@@ -9,7 +9,6 @@ instructor's repository) or from `exercises/.original/<topic>.py`, which the stu
 ships (it has no solutions).
 """
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +107,7 @@ def reset_exercise(course, topic_id, exercise_id):
     if new == learner:
         return ResetDone(path, None, f"`{exercise_id}` in {shown} is already the stub: nothing changed")
     saved = backup(course, topic_id)
-    _write_bytes_atomically(path, new.encode("utf-8"))
+    files.write_atomically(path, new.encode("utf-8"))
     return ResetDone(path, saved, f"`{exercise_id}` in {shown} is the stub again")
 
 
@@ -154,7 +153,7 @@ def reset_file(course, topic_id):
     except OSError as exc:
         raise ResetError(f"exercises/{topic_id}.py cannot be read, so it was not touched: {exc.strerror}") from None
     saved = backup(course, topic_id)
-    _write_bytes_atomically(path, stub.encode("utf-8"))
+    files.write_atomically(path, stub.encode("utf-8"))
     return ResetDone(path, saved, f"exercises/{topic_id}.py is the stub again")
 
 
@@ -179,22 +178,6 @@ def undo(course, topic_id):
     except FileNotFoundError:
         pass
     saved = backup(course, topic_id)
-    _write_bytes_atomically(path, data)
+    files.write_atomically(path, data)
     return ResetDone(path, saved, f"exercises/{topic_id}.py is back to the backup {last.name}")
 
-
-def _write_bytes_atomically(path, data):
-    """Bytes, not text: no newline translation, and a backup that is not UTF-8 comes back as it was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
