@@ -33,16 +33,22 @@ def _recorded_twins(recorded, sizes):
     return build(), build()
 
 
-def _expect_ema(impl, helpers, sizes, beta, seed, what, expected_ema):
+def _average(module, twins, sizes, beta, seed):
+    """Give the twins the weights of `seed`, call module.moving_average; (param, ema, model, model_ema)."""
     g = torch.Generator().manual_seed(seed)
     param, ema = _state(sizes, g), _state(sizes, g)
-    model, model_ema = helpers.twin_models(sizes)
+    model, model_ema = twins
     model.load_state_dict(param)
     model_ema.load_state_dict(ema)
     if beta is None:
-        impl.moving_average(model, model_ema)
+        module.moving_average(model, model_ema)
     else:
-        impl.moving_average(model, model_ema, beta=beta)
+        module.moving_average(model, model_ema, beta=beta)
+    return param, ema, model, model_ema
+
+
+def _expect_ema(impl, helpers, sizes, beta, seed, what, expected_ema):
+    param, ema, model, model_ema = _average(impl, helpers.twin_models(sizes), sizes, beta, seed)
     got_param = {name: t.detach().clone() for name, t in model.state_dict().items()}
     got_ema = {name: t.detach().clone() for name, t in model_ema.state_dict().items()}
     changed = [name for name in param if not torch.equal(got_param[name], param[name])]
@@ -59,15 +65,7 @@ def _expect_ema(impl, helpers, sizes, beta, seed, what, expected_ema):
 
 
 def _recorded_ema(recorded, sizes, beta, seed):
-    g = torch.Generator().manual_seed(seed)
-    param, ema = _state(sizes, g), _state(sizes, g)
-    model, model_ema = _recorded_twins(recorded, sizes)
-    model.load_state_dict(param)
-    model_ema.load_state_dict(ema)
-    if beta is None:
-        recorded.moving_average(model, model_ema)
-    else:
-        recorded.moving_average(model, model_ema, beta=beta)
+    _, ema, _, model_ema = _average(recorded, _recorded_twins(recorded, sizes), sizes, beta, seed)
     after = model_ema.state_dict()
     answers = {name: after[name] for name in sorted(ema)}
     return answers.__getitem__
