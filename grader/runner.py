@@ -24,6 +24,7 @@ class _Collector:
     def __init__(self, topic, checks_dir, budget=None):
         self.topic, self.checks_dir, self.budget = topic, checks_dir, budget
         self.results, self.problems, self.seeded = {}, [], set()
+        self.interrupted = False
 
     def pytest_runtest_logreport(self, report):
         status_message = getattr(report, "fmgrade", None)
@@ -45,6 +46,10 @@ class _Collector:
 
     def pytest_collection_modifyitems(self, items):
         self.seeded = {item.nodeid.split("/")[-1] for item in items if "seed" in item.fixturenames}
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        # collection errors reach this hook too, as Session.Interrupted; only a real Ctrl-C counts
+        self.interrupted = not isinstance(excinfo.value, pytest.Session.Interrupted)
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -154,7 +159,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():
         code = pytest.main(args, plugins=plugins)
-    if code == pytest.ExitCode.INTERRUPTED:  # pytest swallows a KeyboardInterrupt: nothing is recorded
+    if collector.interrupted:  # pytest swallows a KeyboardInterrupt (and reports collection errors with the same exit code)
         raise KeyboardInterrupt
     if collector.problems or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = "; ".join(collector.problems) or f"pytest exited with {code!r}"

@@ -88,6 +88,16 @@ def test_an_interrupt_that_pytest_swallows_is_raised_again(make_tiny, tmp_path):
         runner.run_topic(course, "tiny", root / "solutions" / "tiny.py", isolation="none")
 
 
+def test_checks_that_fail_to_collect_are_a_course_error_not_an_interrupt(make_tiny, tmp_path):
+    """pytest reports collection errors with the same exit code as Ctrl-C (Session.Interrupted
+    is a KeyboardInterrupt); they must name the broken check file, not abort the command."""
+    root = make_tiny(tmp_path / "course")
+    (root / "tests" / "checks" / "tiny" / "test_broken.py").write_text("import no_such_module_anywhere\n")
+    course = course_mod.load(root)
+    with pytest.raises(course_mod.CourseError, match="test_broken.py.*no_such_module_anywhere"):
+        runner.run_topic(course, "tiny", root / "solutions" / "tiny.py", isolation="none")
+
+
 # --- the commands, as subprocesses ---------------------------------------------------------------
 
 
