@@ -31,19 +31,28 @@ class Unusable(Exception):
     """The file cannot be used as the learner's module; the message says why, for a person."""
 
 
-def read_source(root, relative, max_bytes=DEFAULT_MAX_BYTES):
-    """The text of `root/relative` (e.g. "exercises/attention.py"), or raise Unusable.
+class Missing(Unusable):
+    """The file (or a folder on its way) is not there at all."""
+
+
+def read_bytes(root, relative, max_bytes=DEFAULT_MAX_BYTES):
+    """The bytes of `root/relative` under the rules above, or raise Unusable (Missing when absent).
 
     `root` itself is trusted (the instructor or the learner named it); below it nothing is."""
     parts = Path(relative).parts
     if not parts or Path(relative).is_absolute() or ".." in parts:
         raise ValueError(f"{relative!r} is not a path inside the learner's folder")
-    shown = "/".join(parts)
     fd = _open_beneath(Path(root), parts) if OPENAT else _open_checked(Path(root), parts)
     try:
-        data = _read_capped(fd, shown, max_bytes)
+        return _read_capped(fd, "/".join(parts), max_bytes)
     finally:
         os.close(fd)
+
+
+def read_source(root, relative, max_bytes=DEFAULT_MAX_BYTES):
+    """The text of `root/relative` (e.g. "exercises/attention.py"), or raise Unusable."""
+    data = read_bytes(root, relative, max_bytes)
+    shown = "/".join(Path(relative).parts)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -87,7 +96,7 @@ def _shown(parts, i):
 
 def _missing(shown, exc):
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return Unusable(f"{shown} is missing")
+        return Missing(f"{shown} is missing")
     if exc.errno == errno.ELOOP:
         return Unusable(f"{shown} is a symbolic link; links are never followed")
     return Unusable(f"{shown} could not be read ({exc.strerror})")
@@ -165,7 +174,7 @@ def _lstat_or_none(path):
 def _read_capped(fd, shown, max_bytes):
     size = os.fstat(fd).st_size
     if size > max_bytes:
-        raise Unusable(f"{shown} is larger than the {_kb(max_bytes)} allowed for a source file ({_kb(size)})")
+        raise Unusable(f"{shown} is larger than the {_kb(max_bytes)} allowed ({_kb(size)})")
     chunks, total = [], 0
     while total <= max_bytes:
         try:
@@ -179,7 +188,7 @@ def _read_capped(fd, shown, max_bytes):
         chunks.append(chunk)
         total += len(chunk)
     if total > max_bytes:  # it grew while being read
-        raise Unusable(f"{shown} is larger than the {_kb(max_bytes)} allowed for a source file")
+        raise Unusable(f"{shown} is larger than the {_kb(max_bytes)} allowed")
     return b"".join(chunks)
 
 

@@ -169,7 +169,7 @@ def test_missing_file_and_folder(read, sub, tmp_path):
 def test_an_oversized_file_is_refused_unread(read, sub):
     (sub / FILE).write_text("x = 1\n" * 400)  # 2400 bytes
     message = refusal(read, sub, FILE, 1024)
-    assert message == f"{FILE} is larger than the 1 KB allowed for a source file (2.34375 KB)"
+    assert message == f"{FILE} is larger than the 1 KB allowed (2.34375 KB)"
     assert read(sub, FILE, 4096).startswith("x = 1")
 
 
@@ -229,7 +229,7 @@ def test_the_cap_of_course_yml_is_applied_when_checking(tiny_course, monkeypatch
     result = CliRunner().invoke(cli.main, ["check", "tiny", "--format", "json"], catch_exceptions=False)
     assert result.exit_code == 1
     (message,) = {c["message"] for c in json.loads(result.output)["topics"][0]["checks"]}
-    assert message == "exercises/tiny.py is larger than the 0.5 KB allowed for a source file (1.00781 KB)"
+    assert message == "exercises/tiny.py is larger than the 0.5 KB allowed (1.00781 KB)"
 
 
 @pytest.mark.parametrize("relative", ["../secret.txt", "/etc/hostname", ""])

@@ -1,6 +1,7 @@
 """A submission's exercise files are found flat, under exercises/ or one folder down, and copied
 without following links, reading anything but regular files, or reading without end."""
 import os
+import stat
 
 import pytest
 
@@ -53,6 +54,16 @@ def test_only_small_regular_files_are_read(tmp_path):
     assert any("larger than" in p for p in staged.problems)
 
 
-def test_paths_must_stay_inside(tmp_path):
-    with pytest.raises(OSError, match="not a path inside"):
-        submission_files.read_regular(tmp_path, "../etc/passwd")
+def test_hard_links_and_devices_are_refused_like_in_grade(tmp_path):
+    """Staging reads with grade's own reader: a hard link to the kit's solution and a link-free
+    path to a device are both refused, and a device is never opened."""
+    secret = write(tmp_path / "kit" / "solutions" / "survey.py", "THE SOLUTION\n")
+    (tmp_path / "sub" / "exercises").mkdir(parents=True)
+    os.link(secret, tmp_path / "sub" / "exercises" / "survey.py")
+    if os.geteuid() == 0:  # only root may make a device node (this one is /dev/zero's)
+        os.mknod(tmp_path / "sub" / "gpt3.py", 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+    staged = submission_files.stage(tmp_path / "sub", ["survey", "gpt3"], tmp_path / "staged")
+    assert "survey" not in staged.found and any("hard link" in p for p in staged.problems)
+    if os.geteuid() == 0:
+        assert "gpt3" not in staged.found and any("character device" in p for p in staged.problems)
+    assert not any("THE SOLUTION" in p for p in staged.problems)

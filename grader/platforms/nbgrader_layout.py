@@ -27,6 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import submission as learner_files
 from grader.platforms import submission_files
 from grader.results import PASSED
 
@@ -172,11 +173,14 @@ def parse_time(text):
 
 def _read_timestamp(submission):
     try:
-        text = submission_files.read_regular(submission.folder, "timestamp.txt", SMALL_FILE).decode("utf-8")
-    except FileNotFoundError:
+        text = learner_files.read_bytes(submission.folder, "timestamp.txt", SMALL_FILE).decode("utf-8")
+    except learner_files.Missing:
         return
-    except (OSError, UnicodeDecodeError) as exc:
-        submission.problems.append(f"timestamp.txt could not be read ({getattr(exc, 'strerror', None) or exc})")
+    except learner_files.Unusable as exc:
+        submission.problems.append(str(exc))
+        return
+    except UnicodeDecodeError as exc:
+        submission.problems.append(f"timestamp.txt is not UTF-8 text ({exc.reason} at byte {exc.start})")
         return
     submission.timestamp_text = text.strip()
     try:
@@ -187,8 +191,8 @@ def _read_timestamp(submission):
 
 def _read_secret(submission):
     try:
-        submission.secret = submission_files.read_regular(submission.folder, "submission_secret.txt", SMALL_FILE).decode("ascii").strip()
-    except (OSError, UnicodeDecodeError):
+        submission.secret = learner_files.read_bytes(submission.folder, "submission_secret.txt", SMALL_FILE).decode("ascii").strip()
+    except (learner_files.Unusable, UnicodeDecodeError):
         submission.secret = ""
 
 

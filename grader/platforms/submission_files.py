@@ -6,15 +6,14 @@ adds one more level, and an nbgrader assignment folder holds `attention.py` or
 `exercises/attention.py`. `stage` finds each topic's file among those places and copies it to
 STAGED/exercises/TOPIC.py, so grading sees one layout and nothing else of the submission.
 
-The submission is hostile: no symbolic link is followed at any level (a link to the kit's
-solutions must not be graded), only regular files are read (not a FIFO or /dev/zero), opened
-non-blocking, and at most MAX_BYTES of each.
+The submission is hostile: every file is read by grader.submission.read_bytes (no link followed
+at any level, only singly linked regular files, opened non-blocking, at most MAX_BYTES).
 """
-import errno
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grader import submission as learner_files
 
 MAX_BYTES = 1_000_000  # a learner's exercise file is a few kB; more is a mistake or an attack
 
@@ -45,11 +44,11 @@ def stage(submission, topics, dest):
             found = None
             for relative in candidates(topic):
                 try:
-                    data = read_regular(submission, root / relative)
-                except FileNotFoundError:
+                    data = learner_files.read_bytes(submission, root / relative, MAX_BYTES)
+                except learner_files.Missing:
                     continue
-                except OSError as exc:
-                    staged.problems.append(f"{root / relative}: {exc.strerror or exc}")
+                except learner_files.Unusable as exc:
+                    staged.problems.append(str(exc))
                     found = False
                     break
                 (dest / "exercises" / f"{topic}.py").write_bytes(data)
@@ -59,47 +58,6 @@ def stage(submission, topics, dest):
             if found is not None:
                 break
     return staged
-
-
-def read_regular(base, relative, limit=MAX_BYTES):
-    """The bytes of BASE/RELATIVE, refusing symbolic links at every level, anything but a regular
-    file, and files over `limit` bytes (OSError with a plain strerror)."""
-    parts = Path(relative).parts
-    if not parts or any(p in ("..", "") or os.sep in p for p in parts):
-        raise OSError(errno.EINVAL, f"{relative} is not a path inside the submission")
-    nofollow = getattr(os, "O_NOFOLLOW", 0)
-    directory = os.open(base, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        for part in parts[:-1]:
-            try:
-                inner = os.open(part, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=directory)
-            except OSError as exc:
-                raise _plain(exc, part) from None
-            os.close(directory)
-            directory = inner
-        try:
-            fd = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=directory)
-        except OSError as exc:
-            raise _plain(exc, parts[-1]) from None
-    finally:
-        os.close(directory)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise OSError(errno.EFBIG, f"larger than {limit // 1000} kB")
-    return data
-
-
-def _plain(exc, part):
-    if exc.errno == errno.ENOENT:
-        return FileNotFoundError(errno.ENOENT, "missing")
-    if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
-        # O_NOFOLLOW reports a link as ELOOP (EMLINK on FreeBSD); O_DIRECTORY a non-folder as ENOTDIR
-        return OSError(exc.errno, f"{part} is a symbolic link or not what was expected; links are not followed")
-    return OSError(exc.errno, exc.strerror)
 
 
 def _single_folder(submission):
