@@ -92,15 +92,19 @@ class WorkerProcess:
     def __init__(self, module_file, source, limits, isolation, hidden_roots=(), warm_up=None, platform=None):
         self.module_file, self.limits, self.isolation = module_file, limits, isolation
         self.platform = platform or policy.PLATFORM
-        self.scratch = tempfile.mkdtemp(prefix="fmgrade-scratch-")
+        # bwrap and namespaces give the worker a tmpfs scratch that dies with it; the other levels
+        # need a host folder, which the worker removes itself if the grader is killed outright.
+        in_memory = {"bwrap": SCRATCH, "namespaces": NAMESPACE_SCRATCH}.get(isolation)
+        self.scratch = None if in_memory else tempfile.mkdtemp(prefix="fmgrade-scratch-")
         hidden = [str(Path(r).resolve()) for r in hidden_roots]
         self.uid, view = self._user_and_view(isolation, hidden)
-        if self.uid is not None:
+        if self.uid is not None and self.scratch is not None:
             os.chown(self.scratch, self.uid, self.uid)
-        scratch = {"bwrap": SCRATCH, "namespaces": NAMESPACE_SCRATCH}.get(isolation, self.scratch)
+        scratch = in_memory or self.scratch
         stdio = not self.platform.pass_fds
         config = {
             "uid": self.uid, "scratch": scratch, "view": view, "init": isolation == "namespaces",
+            "host_scratch": self.scratch is not None,
             "transport": "stdio" if stdio else "fds",
             "simulate": self.platform.name if self.platform.simulated else None,
             "module_file": module_file, "module_name": Path(module_file).stem,
@@ -109,7 +113,7 @@ class WorkerProcess:
             # Code that builds a torch optimizer will import torch._dynamo (0.9 s): start early.
             "warm_up": ("optim" in (source or "")) if warm_up is None else bool(warm_up),
         }
-        options = {"env": self._environment(scratch), "cwd": self.scratch}
+        options = {"env": self._environment(scratch), "cwd": self.scratch or os.path.abspath(os.sep)}
         if self.platform.posix:
             options["start_new_session"] = True
         if stdio:
@@ -391,7 +395,8 @@ class WorkerProcess:
                 os.close(self.req_w)
         except OSError:
             pass
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def _signal_name(signum):

@@ -24,6 +24,7 @@ import inspect
 import io
 import json
 import os
+import shutil
 import struct
 import sys
 import threading
@@ -460,6 +461,53 @@ def _become_init(channel_fds):
             os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
+def _end_with_the_grader(requests_fd, config):
+    """A grader killed outright (SIGKILL, a crash) cannot stop its worker or remove the scratch
+    folder. A small helper forked here, before any learner code, does it instead: it waits
+    until the requests pipe, which only the grader writes to, hangs up, then removes a host
+    scratch folder and kills the worker's process group or, when the worker has a user of its
+    own, every process of that user. It stays root where the grader is (the worker gives that
+    up later), so learner code can neither signal it nor stop the removal; it holds none of the
+    pipes the grader reads, so a worker that dies is still seen dying at once."""
+    import select
+
+    if not hasattr(os, "fork") or not hasattr(select, "poll"):  # native Windows
+        return
+    leader = os.getsid(0) == os.getpid()  # a session (and group) of its own, never the grader's
+    if os.fork() != 0:
+        return
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, requests_fd)
+        os.closerange(requests_fd + 1, 1 << 16)
+        poller = select.poll()
+        poller.register(requests_fd, 0)  # mask 0: only hang-up and errors are reported
+        while not any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, events in poller.poll()):
+            time.sleep(0.2)
+        if config.get("host_scratch"):
+            shutil.rmtree(config["scratch"], ignore_errors=True)
+        if config.get("uid"):
+            os.setgroups([])
+            os.setgid(config["uid"])
+            os.setuid(config["uid"])
+            _kill_quietly(-1)  # as that user only: everything it runs, this helper too
+        if leader:
+            _kill_quietly(-os.getpgrp())
+    finally:
+        os._exit(0)
+
+
+def _kill_quietly(pid):
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 # --- start-up ------------------------------------------------------------------------------
 
 
@@ -492,6 +540,7 @@ def main(argv):
         _make_view(config["view"])
     if config.get("init") and os.getpid() == 1:
         _become_init((requests_fd, replies_fd))
+    _end_with_the_grader(requests_fd, config)
     os.chdir(config["scratch"])
     import torch  # before the limits: the import itself is trusted and memory-hungry
 

@@ -71,7 +71,7 @@ def test_a_spent_budget_gives_every_check_a_timeout_without_running_learner_code
     assert "budget of 1e-09 s" in graded.problem
 
 
-BUDGET_REASON = "not finished: grading this submission took longer than its budget of 20 s"
+BUDGET_REASON = "not finished: grading this submission took longer than its budget of 12 s"
 
 
 @pytest.mark.slow
@@ -80,7 +80,7 @@ def test_a_submission_that_hangs_at_import_times_out_under_either_isolation(kit,
     if level == "bwrap" and not sandbox.bwrap_available():
         pytest.skip("bubblewrap is not available here")
     subs = [submission(tmp_path, "hank", HANG_AT_IMPORT), submission(tmp_path, "alice", solution(kit))]
-    hank, alice = grade.grade_many(course_mod.load(kit), subs, ["tiny"], 3, isolation=level, seconds=20)
+    hank, alice = grade.grade_many(course_mod.load(kit), subs, ["tiny"], 3, isolation=level, seconds=12)
     assert hank.problem == BUDGET_REASON and hank.report.topics[0].isolation == level
     assert {(c.status, c.message) for c in hank.report.topics[0].checks} == {("timeout", BUDGET_REASON)}
     assert alice.report.score == alice.report.max_score == 2
@@ -91,7 +91,7 @@ def test_a_submission_that_hangs_at_import_times_out_and_the_parallel_batch_goes
     hanging = submission(tmp_path, "hank", HANG_AT_IMPORT)
     honest = submission(tmp_path, "alice", solution(kit))
     out = tmp_path / "out"
-    result = run(hanging, honest, "--kit", kit, "--format", "json", "--output", out, "--timeout", 20, "--jobs", 2)
+    result = run(hanging, honest, "--kit", kit, "--format", "json", "--output", out, "--timeout", 12, "--jobs", 2)
     assert result.exit_code == 1, result.output
     hank = json.loads((out / "hank.json").read_text())
     assert hank["score"] == 0 and hank["max_score"] == 2

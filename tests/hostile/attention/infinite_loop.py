@@ -3,8 +3,9 @@ HOSTILE = {
     "exercise": "subsequent_mask",
     "status": ("timeout",),
     "message": "did not return within",
-    # the course's own call timeout (30 s): a shorter one would also cut the honest copy_task's
-    # training short on a busy machine
+    # 10 s instead of the course's 30: the honest copy_task's training (about 1 s, a few on a busy
+    # machine) still fits, and the bank does not wait half a minute per level
+    "call_timeout": 10,
 }
 _honest_subsequent_mask = subsequent_mask  # noqa: F821
 
