@@ -21,6 +21,7 @@ from pathlib import Path
 
 from grader import kit as kit_mod
 from grader import leaks, reset, stubgen
+from grader.recording import store as recording_store
 
 TEMPLATES = Path(__file__).parent / "templates"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
@@ -244,7 +245,10 @@ def build_release(course, out):
         dest = out / "tests" / "checks" / topic.id
         dest.mkdir(parents=True)
         for path in sorted(source_dir.iterdir()):
-            if path.suffix != ".py" and not path.is_dir():
+            if path.name == recording_store.FILE_NAME:
+                text = recording_store.load(source_dir, topic.id).for_learners().to_text()
+                (dest / path.name).write_text(text, encoding="utf-8")
+            elif path.suffix != ".py" and not path.is_dir():
                 shutil.copy(path, dest / path.name)  # data files the checks read
             elif path.name.startswith("test_"):
                 visible = strip_hidden(path.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from grader import course, release, runner
+from grader.recording import store
 from grader.results import BLOCKED, NOT_STARTED, PASSED
 
 HIDDEN_SOURCE = '''\
@@ -137,3 +138,20 @@ def test_leak_finder_catches_solution_code_with_other_names(built):
     check.write_text(check.read_text() + "\n\n" + helper)
     leaks = release.find_leaks(loaded, out)
     assert any("test_attention.py" in leak and "other names" in leak for leak in leaks), leaks
+
+
+def test_release_recordings_name_only_the_mistakes_visible_checks_can_catch(built, tmp_path):
+    """A mistake message no visible answer leads to would tell what a hidden check asks
+    (survey's "took BERT for a model that continues text"): the release leaves it out, the kit keeps it."""
+    loaded, out, _ = built
+    kit = release.build_kit(loaded, tmp_path / "kit")
+    for topic in loaded.topics:
+        shipped = store.load(out / "tests" / "checks" / topic.id, topic.id)
+        full = store.load(kit / "tests" / "checks" / topic.id, topic.id)
+        named = {m for fingerprints in full.fingerprints.values() for m in fingerprints}
+        assert set(shipped.mistakes) == named & set(full.mistakes), topic.id
+        assert shipped.calls == full.calls and shipped.fingerprints == full.fingerprints
+    survey = store.load(out / "tests" / "checks" / "survey", "survey")
+    assert "bert_as_decoder" not in survey.mistakes
+    assert "bert_as_decoder" in store.load(kit / "tests" / "checks" / "survey", "survey").mistakes
+    assert "BERT for a model" not in (out / "tests" / "checks" / "survey" / "recorded.json").read_text()

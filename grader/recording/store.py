@@ -25,6 +25,14 @@ class Recording:
     fingerprints: dict = field(default_factory=dict)
     mistakes: dict = field(default_factory=dict)
 
+    def for_learners(self):
+        """The recording as the student release ships it: only the mistakes a visible check can
+        name (those with a fingerprint). A message no visible answer leads to would tell the
+        learner what a hidden check looks for ("took BERT for a model that continues text")."""
+        named = {mistake for fingerprints in self.fingerprints.values() for mistake in fingerprints}
+        return Recording(self.topic, self.calls, self.fingerprints,
+                         {k: v for k, v in self.mistakes.items() if k in named})
+
     def to_text(self):
         body = {"format": FORMAT, "version": VERSION, "topic": self.topic, "calls": self.calls,
                 "fingerprints": self.fingerprints, "mistakes": [[k, v] for k, v in self.mistakes.items()]}
