@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import interrupts, proxy, pytest_plugin, sandbox, submission
+from grader import interrupts, proxy, sandbox, submission
 from grader.course import CourseError
 from grader.results import ERROR, PASSED, TIMEOUT, CheckResult, TopicResult
 
@@ -151,10 +151,13 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
         def pytest_sessionstart(self, session):
             seed_box["seed"] = session.config.stash[pytest_plugin.SEED]
 
-    import torch  # here, not at the top: the worker must start before this 1.4 s import
+    # here, not at the top: the worker must start before this 1.4 s import (the plugin imports torch)
+    import torch
+
+    from grader import pytest_plugin
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
-    plugins = [collector, _SeedReader(), *extra_plugins]
+    plugins = [collector, _SeedReader(), _PlainTracebacks(), *extra_plugins]
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():
@@ -174,6 +177,16 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
     return TopicResult(topic_id, checks, isolation=isolation, seed=seed_box.get("seed", seed or 0),
                        import_error=import_failure.message if import_failure else "",
                        random_inputs=any(c.id in collector.seeded for c in checks))
+
+
+class _PlainTracebacks:
+    """pytest's default traceback style parses each failing check's source to show it (0.5 s
+    on the stubs), for a text the grader replaces with its own message. Python's plain
+    traceback is what stays when a check has none. (The option belongs to the terminal
+    plugin, which the runner leaves out, so it is set here.)"""
+
+    def pytest_configure(self, config):
+        config.option.tbstyle = "native"
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """`fmgrade dev check` passes on the course and names the problem on broken copies."""
 import shutil
 
+import pytest
 from click.testing import CliRunner
 
 from grader import cli, course, devcheck, mutants
@@ -11,6 +12,7 @@ def findings(course_copy):
     return loaded, {f.what.split(" (")[0]: f for f in devcheck.check_topic(loaded, loaded.topic("attention"))}
 
 
+@pytest.mark.slow
 def test_dev_check_passes_on_the_course(course_copy, monkeypatch):
     monkeypatch.chdir(course_copy)
     result = CliRunner().invoke(cli.main, ["dev", "check", "--topics", "attention"])

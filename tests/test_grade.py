@@ -72,6 +72,7 @@ def test_broken_submissions_get_a_clear_message_and_zero(tmp_path, content, mess
     assert only.startswith(message)
 
 
+@pytest.mark.slow
 def test_junit_and_gradescope_outputs(solved, tmp_path):
     stub = make_submission(tmp_path / "carol", COURSE.exercise_path("attention").read_text())
     junit, scope = tmp_path / "r.xml", tmp_path / "results.json"
@@ -87,6 +88,7 @@ def test_junit_and_gradescope_outputs(solved, tmp_path):
     assert all({"name", "score", "max_score", "status", "output", "visibility"} <= set(t) for t in tests)
 
 
+@pytest.mark.slow
 def test_a_batch_in_parallel_writes_one_result_each_and_a_summary(solved, tmp_path):
     stub = make_submission(tmp_path / "dave", COURSE.exercise_path("attention").read_text())
     missing = tmp_path / "erin"  # no folder at all

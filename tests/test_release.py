@@ -80,6 +80,7 @@ def test_leak_finder_catches_solution_code_even_in_a_comment(built):
     assert leaks and all("test_attention.py" in leak for leak in leaks)
 
 
+@pytest.mark.slow
 def test_release_visible_checks_pass_on_the_solutions_and_fail_on_the_stubs(built):
     loaded, out, _ = built
     released = course.load(out)
@@ -90,6 +91,7 @@ def test_release_visible_checks_pass_on_the_solutions_and_fail_on_the_stubs(buil
     assert [c.id for c in solved.checks if c.status != PASSED] == []
 
 
+@pytest.mark.slow
 def test_fmgrade_check_runs_inside_the_release(built):
     loaded, out, _ = built
     shutil.copy(loaded.solution_path("attention"), out / "exercises" / "attention.py")
