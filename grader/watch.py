@@ -111,7 +111,6 @@ class Watch:
         self.checked_source = None
         self.checked_print = None
         self.focus = self.exercise_ids[0]
-        self.hint_levels = {}
         self.delivered_state = None  # the file's (mtime, size) when it was last read for a check
 
     def close(self):
@@ -203,8 +202,8 @@ class Watch:
         exercise = self.topic.exercise(self.focus)
         if not exercise.hints:
             return Note(f"`{exercise.id}` has no hints yet. Goal: {exercise.goal}", "hint")
-        level = min(self.hint_levels.get(exercise.id, 0) + 1, len(exercise.hints))
-        self.hint_levels[exercise.id] = level
+        # the level is kept with the progress, as `fmgrade hint` keeps it: either continues the other
+        level = progress_mod.reveal_hint(self.course.root, self.progress, self.topic.id, exercise)
         shown = "\n".join(f"  {i}. {h}" for i, h in enumerate(exercise.hints[:level], start=1))
         more = "" if level == len(exercise.hints) else f"\n  (h again for hint {level + 1} of {len(exercise.hints)})"
         return Note(f"Hints for `{exercise.id}`:\n{shown}{more}", "hint")

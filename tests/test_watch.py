@@ -93,6 +93,7 @@ def test_a_save_rechecks_the_edited_exercise_in_a_fresh_worker(loaded, solve_exe
         commands.put("hint")
         hint = wait_for(events, lambda e: isinstance(e, watch.Note))
         assert hint.kind == "hint" and loaded.topic("attention").exercise("subsequent_mask").hints[0] in hint.text
+        assert progress.hints_shown(progress.load(loaded.root), "attention", "subsequent_mask") == 1  # `fmgrade hint` goes on from here
         commands.put("quit")
         thread.join(DEADLINE)
         assert not thread.is_alive()
