@@ -3,6 +3,7 @@ screen, the keys and the polling fallback behave. Results are awaited on a queue
 generous deadline; no test sleeps for a fixed time."""
 import os
 import queue
+import random
 import threading
 import time
 
@@ -337,3 +338,49 @@ def test_the_spare_worker_is_handed_out_only_to_a_worker_like_the_last_one():
         pool.close()
         for worker in made:
             worker.close()
+
+
+@pytest.mark.slow
+def test_one_ctrl_c_during_a_recheck_stops_watch(make_tiny, tmp_path):
+    """pytest absorbs the first KeyboardInterrupt of a run; the runner raises it again, so one
+    Ctrl-C in the middle of a re-check ends `fmgrade watch` at once, as it does when idle."""
+    import signal
+    import subprocess
+    import sys
+
+    root = make_tiny(tmp_path / "course")
+    exercise = root / "exercises" / "tiny.py"
+    exercise.write_text("def double(x):\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\n")
+    fmgrade = [sys.executable, "-c", "from grader.cli import main; main()", "watch", "tiny", "--poll"]
+    proc = subprocess.Popen(fmgrade, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        progress_file = root / ".fmgrade" / "progress.json"
+        deadline = time.monotonic() + 120
+        while not progress_file.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)  # the first check is done once its result is recorded
+        assert progress_file.exists(), "watch never finished its first check"
+        mark = str(random.randrange(10**6, 10**7))  # learner code is sandboxed: seen from here as `sleep <mark>`
+        exercise.write_text("import subprocess, time\n\n\ndef double(x):\n    \"\"\"Twice x.\"\"\"\n"
+                            f"    subprocess.Popen(['sleep', '{mark}'])\n    time.sleep(60)\n    return 2 * x\n")
+        while not _running(f"sleep {mark}") and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert _running(f"sleep {mark}"), "the re-check never ran the learner's code"
+        os.killpg(proc.pid, signal.SIGINT)  # one Ctrl-C, as a terminal sends it to the foreground group
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert b"Traceback" not in output, output.decode()
+
+
+def _running(command_line):
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
+                    if handle.read().replace(b"\0", b" ").strip() == command_line.encode():
+                        return True
+            except OSError:
+                continue
+    return False
