@@ -31,7 +31,7 @@ INSTRUCTOR_ONLY = (
     "release.py", "devcheck.py", "stubgen.py", "mutants.py", "leaks.py", "gradebook.py", "grade.py",
     "recording/record.py", "recording/live.py", "classreport", "templates/kit_README.md",
     # grading platforms: the learner's side keeps `fmgrade classroom` (platforms/classroom.py, commands.py)
-    "platforms/gradescope.py", "platforms/nbgrader_layout.py", "platforms/submission_files.py",
+    "platforms/gradescope.py", "platforms/nbgrader_layout.py", "platforms/submission_files.py", "platforms/ipynb.py",
     "templates/grade-classroom.yml", "templates/gradescope_setup.sh", "templates/gradescope_run_autograder",
 )
 LEAK_RUN = 3  # consecutive solution lines that count as a leak

@@ -136,17 +136,26 @@ def prepared_root(bundle, tmp_path):
     return root
 
 
+def as_notebook(source):
+    """The module as Jupyter saves a percent-format file: each `# %%` cell a code cell."""
+    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": cell.splitlines(keepends=True)} for cell in source.split("# %%")]
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells})
+
+
 @pytest.mark.slow
-def test_run_autograder_end_to_end_on_a_flat_upload(bundle, tmp_path):
+@pytest.mark.parametrize("upload", ["survey.py", "survey.ipynb"])
+def test_run_autograder_end_to_end_on_a_flat_upload(bundle, tmp_path, upload):
     root = prepared_root(bundle, tmp_path)
-    (root / "submission" / "survey.py").write_text((ROOT / "solutions" / "survey.py").read_text())
+    solution = (ROOT / "solutions" / "survey.py").read_text()
+    (root / "submission" / upload).write_text(solution if upload.endswith(".py") else as_notebook(solution))
     (root / "submission" / "notes.txt").write_text("not graded")
     done = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "AUTOGRADER_ROOT": str(root)}, cwd=root)
     assert done.returncode == 0, done.stderr
     data = json.loads((root / "results" / "results.json").read_text())
     assert data["score"] == data["max_score"] > 0, data["output"]
-    assert "graded survey.py as survey" in data["output"]
+    assert f"graded {upload} as survey" in data["output"]
     assert isinstance(data["execution_time"], int) and data["execution_time"] >= 0
     hidden = [t for t in data["tests"] if t["visibility"] != "visible"]
     assert hidden and {t["visibility"] for t in hidden} == {"hidden"}  # as the bundle was told

@@ -1,5 +1,6 @@
 """A submission's exercise files are found flat, under exercises/ or one folder down, and copied
 without following links, reading anything but regular files, or reading without end."""
+import json
 import os
 import stat
 
@@ -67,3 +68,48 @@ def test_hard_links_and_devices_are_refused_like_in_grade(tmp_path):
     if os.geteuid() == 0:
         assert "gpt3" not in staged.found and any("character device" in p for p in staged.problems)
     assert not any("THE SOLUTION" in p for p in staged.problems)
+
+
+def notebook(*cells):
+    """An nbformat-4 notebook of (cell_type, source) pairs, sources as Jupyter writes them."""
+    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True),
+         **({"outputs": [{"output_type": "stream", "name": "stdout", "text": ["ANSWER = 'from an output'\n"]}],
+             "execution_count": 1} if kind == "code" else {})}
+        for kind, source in cells]})
+
+
+def test_a_notebook_is_staged_as_its_code_cells(tmp_path):
+    write(tmp_path / "sub" / "exercises" / "survey.ipynb", notebook(
+        ("markdown", "# Survey\nANSWER = 'from markdown'"),
+        ("code", "%load_ext grader\nimport math\n"),
+        ("code", "def f(x):\n    !echo hi\n    return math.sqrt(x)\n"),
+        ("code", "%fmgrade check survey"),
+    ))
+    staged = submission_files.stage(tmp_path / "sub", ["survey"], tmp_path / "staged")
+    assert staged.found == {"survey": "exercises/survey.ipynb"} and staged.problems == []
+    code = (tmp_path / "staged" / "exercises" / "survey.py").read_text()
+    assert code == "# %load_ext grader\nimport math\n\n\ndef f(x):\n    # !echo hi\n    return math.sqrt(x)\n\n\n# %fmgrade check survey\n"
+    namespace = {}
+    exec(compile(code, "survey.py", "exec"), namespace)
+    assert namespace["f"](9.0) == 3.0 and "ANSWER" not in namespace  # neither markdown nor outputs are code
+
+
+def test_a_module_wins_over_its_notebook_and_a_broken_notebook_is_named(tmp_path):
+    write(tmp_path / "sub" / "survey.py", "FROM = 'module'\n")
+    write(tmp_path / "sub" / "survey.ipynb", notebook(("code", "FROM = 'notebook'\n")))
+    write(tmp_path / "sub" / "gpt3.ipynb", "{not json")
+    write(tmp_path / "sub" / "llama.ipynb", json.dumps({"cells": "nope"}))
+    staged = submission_files.stage(tmp_path / "sub", ["survey", "gpt3", "llama"], tmp_path / "staged")
+    assert (tmp_path / "staged" / "exercises" / "survey.py").read_text() == "FROM = 'module'\n"
+    assert staged.found == {"survey": "survey.py"}
+    assert any(p.startswith("gpt3.ipynb is not a Jupyter notebook (not JSON") for p in staged.problems)
+    assert any(p.startswith("llama.ipynb is not a Jupyter notebook (no list of cells") for p in staged.problems)
+
+
+def test_a_notebook_is_read_like_any_learner_file(tmp_path):
+    secret = write(tmp_path / "kit" / "solutions" / "survey.ipynb", notebook(("code", "THE_SOLUTION = 1\n")))
+    (tmp_path / "sub").mkdir()
+    os.symlink(secret, tmp_path / "sub" / "survey.ipynb")
+    staged = submission_files.stage(tmp_path / "sub", ["survey"], tmp_path / "staged")
+    assert staged.found == {} and "symbolic link" in staged.problems[0]

@@ -3,8 +3,10 @@
 Platforms lay submissions out differently: Gradescope unpacks an upload of `attention.py` flat
 into /autograder/submission/, a GitHub upload keeps `exercises/attention.py`, a zip of a folder
 adds one more level, and an nbgrader assignment folder holds `attention.py` or
-`exercises/attention.py`. `stage` finds each topic's file among those places and copies it to
-STAGED/exercises/TOPIC.py, so grading sees one layout and nothing else of the submission.
+`exercises/attention.py`; a learner who worked in Jupyter may hand in `attention.ipynb`. `stage`
+finds each topic's file among those places and copies it to STAGED/exercises/TOPIC.py (a notebook
+as its code cells, grader.platforms.ipynb), so grading sees one layout and nothing else of the
+submission.
 
 The submission is hostile: every file is read by grader.submission.read_bytes (no link followed
 at any level, only singly linked regular files, opened non-blocking, at most MAX_BYTES).
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import submission as learner_files
+from grader.platforms import ipynb
 
 MAX_BYTES = 1_000_000  # a learner's exercise file is a few kB; more is a mistake or an attack
 
@@ -26,8 +29,10 @@ class Staged:
 
 
 def candidates(topic):
-    """Where a topic's file may be, relative to the submission, most specific first."""
-    return [Path("exercises") / f"{topic}.py", Path(f"{topic}.py")]
+    """Where a topic's file may be, relative to the submission, most specific first; a module
+    before a notebook saved from it."""
+    return [Path("exercises") / f"{topic}.py", Path(f"{topic}.py"),
+            Path("exercises") / f"{topic}.ipynb", Path(f"{topic}.ipynb")]
 
 
 def stage(submission, topics, dest):
@@ -44,10 +49,10 @@ def stage(submission, topics, dest):
             found = None
             for relative in candidates(topic):
                 try:
-                    data = learner_files.read_bytes(submission, root / relative, MAX_BYTES)
+                    data = _read(submission, root / relative)
                 except learner_files.Missing:
                     continue
-                except learner_files.Unusable as exc:
+                except (learner_files.Unusable, ipynb.NotANotebook) as exc:
                     staged.problems.append(str(exc))
                     found = False
                     break
@@ -58,6 +63,17 @@ def stage(submission, topics, dest):
             if found is not None:
                 break
     return staged
+
+
+def _read(submission, relative):
+    """The module's bytes at `relative`, a notebook turned into its module."""
+    if relative.suffix != ".ipynb":
+        return learner_files.read_bytes(submission, relative, MAX_BYTES)
+    notebook = learner_files.read_bytes(submission, relative, ipynb.MAX_NOTEBOOK_BYTES)
+    source = ipynb.module_source(notebook, relative.as_posix()).encode("utf-8")
+    if len(source) > MAX_BYTES:
+        raise learner_files.Unusable(f"{relative.as_posix()}: its code is larger than {MAX_BYTES // 1000} kB")
+    return source
 
 
 def _single_folder(submission):
