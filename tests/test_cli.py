@@ -31,6 +31,7 @@ def test_check_on_the_stubs_reads_not_started(run, course_copy):
     assert progress["topics"]["attention"]["score"] == 0
 
 
+@pytest.mark.slow
 def test_check_json_on_the_solution_has_full_marks(run, course_copy):
     shutil.copy(course_copy / "solutions" / "attention.py", course_copy / "exercises" / "attention.py")
     result = run("check", "attention", "--format", "json")

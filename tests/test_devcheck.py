@@ -20,6 +20,7 @@ def test_dev_check_passes_on_the_course(course_copy, monkeypatch):
     assert "The course is sound." in result.output
 
 
+@pytest.mark.slow
 def test_a_stub_replaced_by_its_solution_is_named(course_copy, monkeypatch):
     monkeypatch.setattr(devcheck, "_mutants", lambda course, topic: [])  # not what this test is about (30 s)
     shutil.copy(course_copy / "solutions" / "attention.py", course_copy / "exercises" / "attention.py")

@@ -33,6 +33,7 @@ def run(*args):
                               catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_a_solved_submission_gets_full_marks_on_visible_and_hidden_checks(solved):
     result = run(str(solved), "--format", "json")
     assert result.exit_code == 0, result.output

@@ -39,6 +39,7 @@ def run(*args):
 # --- the pool ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_pool_keeps_every_result_when_a_process_dies_or_overruns():
     tasks = [(operator.add, (1, 2)), (time.sleep, (600,)), (os._exit, (3,)), (operator.mul, (3, 4))]
     arrived = []

@@ -371,10 +371,12 @@ def _points(n):
             for topic, exercises in OUTLINE.items()}
 
 
+@pytest.mark.slow
 def test_sqlite_two_graders_at_once(sqlite_url, tmp_path):
     two_graders_at_once(sqlite_url, tmp_path)
 
 
+@pytest.mark.slow
 def test_postgres_two_graders_at_once(postgres_url, tmp_path):
     two_graders_at_once(postgres_url, tmp_path)
 

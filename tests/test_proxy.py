@@ -114,6 +114,7 @@ def test_learner_exceptions_name_type_and_line(session):
     assert info.value.where.startswith("exercises/probe.py:") and "boom()" in info.value.where
 
 
+@pytest.mark.slow
 def test_timeout_restarts_the_worker_and_old_handles_say_so():
     s = proxy.Session("exercises/probe.py", SOURCE, course.Limits(call_timeout=1), sandbox.choose_isolation("auto"))
     try:
