@@ -100,11 +100,13 @@ def test_a_module_wins_over_its_notebook_and_a_broken_notebook_is_named(tmp_path
     write(tmp_path / "sub" / "survey.ipynb", notebook(("code", "FROM = 'notebook'\n")))
     write(tmp_path / "sub" / "gpt3.ipynb", "{not json")
     write(tmp_path / "sub" / "llama.ipynb", json.dumps({"cells": "nope"}))
-    staged = submission_files.stage(tmp_path / "sub", ["survey", "gpt3", "llama"], tmp_path / "staged")
+    write(tmp_path / "sub" / "alpaca.ipynb", "[" * 1_000_000)  # a JSON bomb the size cap lets through
+    staged = submission_files.stage(tmp_path / "sub", ["survey", "gpt3", "llama", "alpaca"], tmp_path / "staged")
     assert (tmp_path / "staged" / "exercises" / "survey.py").read_text() == "FROM = 'module'\n"
     assert staged.found == {"survey": "survey.py"}
     assert any(p.startswith("gpt3.ipynb is not a Jupyter notebook (not JSON") for p in staged.problems)
     assert any(p.startswith("llama.ipynb is not a Jupyter notebook (no list of cells") for p in staged.problems)
+    assert "alpaca.ipynb is not a Jupyter notebook (nested too deeply)" in staged.problems
 
 
 def test_a_notebook_is_read_like_any_learner_file(tmp_path):

@@ -22,6 +22,8 @@ def module_source(data, shown):
         notebook = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise NotANotebook(f"{shown} is not a Jupyter notebook (not JSON: {exc})") from None
+    except RecursionError:  # "[[[[..." a million deep
+        raise NotANotebook(f"{shown} is not a Jupyter notebook (nested too deeply)") from None
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
         raise NotANotebook(f"{shown} is not a Jupyter notebook (no list of cells; nbformat 4 is read)")
