@@ -1,5 +1,7 @@
 """The instructor's own run: checks under tests/checks/ use the reference solutions in-process."""
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -100,6 +102,29 @@ def make_tiny_course(folder, call_timeout=20, topic_timeout=60):
         (folder / name).write_text(text.format(call_timeout=call_timeout, topic_timeout=topic_timeout)
                                    if name == "course.yml" else text)
     return folder
+
+
+def clone_with_committed_link(clone, relative, target):
+    """A git clone at `clone` of a repository whose `relative` is a committed symbolic link to
+    `target`: what a student pushes to make the checkout itself hold the link."""
+    git = shutil.which("git")
+    if not git:
+        pytest.skip("git is not installed")
+    repo = clone.with_name(clone.name + "-repo")
+    (repo / relative).parent.mkdir(parents=True)
+    (repo / relative).symlink_to(target)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@x", "GIT_COMMITTER_NAME": "m",
+           "GIT_COMMITTER_EMAIL": "m@x", "GIT_CONFIG_GLOBAL": os.devnull}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "solve"]):
+        subprocess.run([git, *args], cwd=repo, check=True, env=env)
+    subprocess.run([git, "clone", "-q", str(repo), str(clone)], check=True, env=env)
+    return clone
+
+
+@pytest.fixture(scope="session")
+def committed_link():
+    """clone_with_committed_link, for tests and fixtures."""
+    return clone_with_committed_link
 
 
 @pytest.fixture(scope="session")

@@ -24,36 +24,24 @@ FILE = "exercises/tiny.py"
 GRADING_TIMEOUT = 300
 
 
-def _git_link(sub, target):
-    git = shutil.which("git")
-    repo = sub.with_name(sub.name + "-repo")
-    (repo / "exercises").mkdir(parents=True)
-    (repo / FILE).symlink_to(target)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@x", "GIT_COMMITTER_NAME": "m",
-           "GIT_COMMITTER_EMAIL": "m@x", "GIT_CONFIG_GLOBAL": os.devnull}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "solve"]):
-        subprocess.run([git, *args], cwd=repo, check=True, env=env)
-    subprocess.run([git, "clone", "-q", str(repo), str(sub)], check=True, env=env)
-
-
-# case -> (how the submission is made from (sub, kit, secret), a phrase every message contains)
+# case -> (how the submission is made from (sub, kit, secret, committed_link), a phrase every message contains)
 CASES = {
-    "honest_copy": (lambda s, k, x: shutil.copy(k / "solutions" / "tiny.py", s / FILE), None),
-    "link_absolute": (lambda s, k, x: (s / FILE).symlink_to(k / "solutions" / "tiny.py"), "is a symbolic link"),
-    "link_relative": (lambda s, k, x: (s / FILE).symlink_to(os.path.relpath(k / "solutions" / "tiny.py", s / "exercises")),
+    "honest_copy": (lambda s, k, x, git: shutil.copy(k / "solutions" / "tiny.py", s / FILE), None),
+    "link_absolute": (lambda s, k, x, git: (s / FILE).symlink_to(k / "solutions" / "tiny.py"), "is a symbolic link"),
+    "link_relative": (lambda s, k, x, git: (s / FILE).symlink_to(os.path.relpath(k / "solutions" / "tiny.py", s / "exercises")),
                       "is a symbolic link"),
-    "link_folder": (lambda s, k, x: (os.rmdir(s / "exercises"), (s / "exercises").symlink_to(k / "solutions")),
+    "link_folder": (lambda s, k, x, git: (os.rmdir(s / "exercises"), (s / "exercises").symlink_to(k / "solutions")),
                     "exercises is a symbolic link"),
-    "link_committed": (lambda s, k, x: (shutil.rmtree(s), _git_link(s, k / "solutions" / "tiny.py")), "is a symbolic link"),
-    "link_dev_zero": (lambda s, k, x: (s / FILE).symlink_to("/dev/zero"), "is a symbolic link"),
-    "link_secret": (lambda s, k, x: (s / FILE).symlink_to(x), "is a symbolic link"),
-    "hard_link_secret": (lambda s, k, x: os.link(x, s / FILE), "hard link"),
-    "fifo": (lambda s, k, x: os.mkfifo(s / FILE), "FIFO"),
-    "device": (lambda s, k, x: os.mknod(s / FILE, stat.S_IFCHR | 0o600, os.makedev(1, 5)), "character device"),
-    "oversized": (lambda s, k, x: (s / FILE).write_text("def double(x):\n    return 2 * x\n" + "#" * 2048 * 1024),
+    "link_committed": (lambda s, k, x, git: (shutil.rmtree(s), git(s, FILE, k / "solutions" / "tiny.py")), "is a symbolic link"),
+    "link_dev_zero": (lambda s, k, x, git: (s / FILE).symlink_to("/dev/zero"), "is a symbolic link"),
+    "link_secret": (lambda s, k, x, git: (s / FILE).symlink_to(x), "is a symbolic link"),
+    "hard_link_secret": (lambda s, k, x, git: os.link(x, s / FILE), "hard link"),
+    "fifo": (lambda s, k, x, git: os.mkfifo(s / FILE), "FIFO"),
+    "device": (lambda s, k, x, git: os.mknod(s / FILE, stat.S_IFCHR | 0o600, os.makedev(1, 5)), "character device"),
+    "oversized": (lambda s, k, x, git: (s / FILE).write_text("def double(x):\n    return 2 * x\n" + "#" * 2048 * 1024),
                   "larger than the 1 MB allowed"),
-    "not_utf8": (lambda s, k, x: (s / FILE).write_bytes(b"def double(x):\n    return '\xff'\n"), "not UTF-8 text"),
-    "binary": (lambda s, k, x: (s / FILE).write_bytes(b"\x7fELF\x00\x00" + TOKEN.encode()), "binary data"),
+    "not_utf8": (lambda s, k, x, git: (s / FILE).write_bytes(b"def double(x):\n    return '\xff'\n"), "not UTF-8 text"),
+    "binary": (lambda s, k, x, git: (s / FILE).write_bytes(b"\x7fELF\x00\x00" + TOKEN.encode()), "binary data"),
 }
 NEEDS = {"link_committed": shutil.which("git") is not None, "device": hasattr(os, "getuid") and os.getuid() == 0}
 LEVELS = ["process", "bwrap"]
@@ -68,7 +56,7 @@ print(json.dumps({g.student: {"problem": g.problem, **g.report.to_dict()} for g 
 
 
 @pytest.fixture(scope="module")
-def bank(tmp_path_factory, make_tiny):
+def bank(tmp_path_factory, make_tiny, committed_link):
     root = tmp_path_factory.mktemp("hostile-files")
     kit = make_tiny(root / "kit")
     secret = root / "secret.txt"
@@ -79,7 +67,7 @@ def bank(tmp_path_factory, make_tiny):
             continue
         sub = root / "subs" / name
         (sub / "exercises").mkdir(parents=True)
-        make(sub, kit, secret)
+        make(sub, kit, secret, committed_link)
         subs[name] = sub
     return kit, subs
 

@@ -98,18 +98,8 @@ def test_a_link_to_dev_zero_is_refused_without_reading(read, sub):
     assert "symbolic link" in refusal(read, sub)
 
 
-def test_a_link_committed_to_git_is_refused_after_checkout(read, tmp_path, secret):
-    git = shutil.which("git")
-    if not git:
-        pytest.skip("git is not installed")
-    repo = tmp_path / "repo"
-    (repo / "exercises").mkdir(parents=True)
-    (repo / FILE).symlink_to(secret)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@x", "GIT_COMMITTER_NAME": "m",
-           "GIT_COMMITTER_EMAIL": "m@x", "GIT_CONFIG_GLOBAL": os.devnull}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "solve"]):
-        subprocess.run([git, *args], cwd=repo, check=True, env=env)
-    subprocess.run([git, "clone", "-q", str(repo), str(tmp_path / "clone")], check=True, env=env)
+def test_a_link_committed_to_git_is_refused_after_checkout(read, tmp_path, secret, committed_link):
+    committed_link(tmp_path / "clone", FILE, secret)
     assert (tmp_path / "clone" / FILE).is_symlink()
     assert "symbolic link" in refusal(read, tmp_path / "clone")
 
