@@ -132,6 +132,12 @@ def read_learner_file(path, module_file, root=None, max_bytes=submission.DEFAULT
 
 
 def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=(), budget=None):
+    # here, not at the top: the worker (started by run_topic) imports torch side by side with this
+    # 1.4 s import (the plugin imports torch)
+    import torch
+
+    from grader import pytest_plugin
+
     topic_id, checks_dir = topic.id, course.checks_dir(topic.id)
     collector = _Collector(topic_id, checks_dir, budget)
     targets = [str(checks_dir / check_id.split("[")[0]) for check_id in only] or [str(checks_dir)]
@@ -150,11 +156,6 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
     class _SeedReader:
         def pytest_sessionstart(self, session):
             seed_box["seed"] = session.config.stash[pytest_plugin.SEED]
-
-    # here, not at the top: the worker must start before this 1.4 s import (the plugin imports torch)
-    import torch
-
-    from grader import pytest_plugin
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
     plugins = [collector, _SeedReader(), _PlainTracebacks(), *extra_plugins]
