@@ -24,7 +24,9 @@ import inspect
 import io
 import json
 import os
+import select
 import shutil
+import signal
 import struct
 import sys
 import threading
@@ -469,8 +471,6 @@ def _end_with_the_grader(requests_fd, config):
     own, every process of that user. It stays root where the grader is (the worker gives that
     up later), so learner code can neither signal it nor stop the removal; it holds none of the
     pipes the grader reads, so a worker that dies is still seen dying at once."""
-    import select
-
     if not hasattr(os, "fork") or not hasattr(select, "poll"):  # native Windows
         return
     leader = os.getsid(0) == os.getpid()  # a session (and group) of its own, never the grader's
@@ -500,8 +500,6 @@ def _end_with_the_grader(requests_fd, config):
 
 
 def _kill_quietly(pid):
-    import signal
-
     try:
         os.kill(pid, signal.SIGKILL)
     except OSError:
