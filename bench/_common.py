@@ -1,4 +1,5 @@
 """Shared bits of the benchmarks: a course copy with the solutions dropped in, and timing."""
+
 import shutil
 import statistics
 import subprocess

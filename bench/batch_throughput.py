@@ -4,6 +4,7 @@ Builds N submissions (alternating solved and untouched attention exercises), gra
 visible and hidden checks, and prints wall time, submissions per minute and the speed-up.
 Usage: python bench/batch_throughput.py [--submissions 20] [--topics attention]
 """
+
 import argparse
 import shutil
 import subprocess
@@ -39,12 +40,33 @@ def main():
         for jobs in (1, 2):
             out = folder / f"out{jobs}"
             start = time.perf_counter()
-            subprocess.run(fmgrade_command() + ["grade", *batch, "--kit", str(ROOT), "--topics", args.topics,
-                                                "--seed", "1", "--format", "json", "--output", str(out), "--jobs", str(jobs)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                fmgrade_command()
+                + [
+                    "grade",
+                    *batch,
+                    "--kit",
+                    str(ROOT),
+                    "--topics",
+                    args.topics,
+                    "--seed",
+                    "1",
+                    "--format",
+                    "json",
+                    "--output",
+                    str(out),
+                    "--jobs",
+                    str(jobs),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
             times[jobs] = time.perf_counter() - start
-            print(f"--jobs {jobs}: {times[jobs]:6.1f} s for {args.submissions} submissions "
-                  f"({args.submissions / times[jobs] * 60:5.1f} per minute, {times[jobs] / args.submissions:.2f} s each)")
+            print(
+                f"--jobs {jobs}: {times[jobs]:6.1f} s for {args.submissions} submissions "
+                f"({args.submissions / times[jobs] * 60:5.1f} per minute, {times[jobs] / args.submissions:.2f} s each)"
+            )
         print(f"speed-up with --jobs 2: {times[1] / times[2]:.2f}x")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -4,15 +4,18 @@ Prints microseconds per call for a tiny function (`subsequent_mask(4)`) and for
 `attention` on (2, 4, 8, 16) tensors, and the per-call overhead of the sandbox.
 Usage: python bench/call_overhead.py [--calls N]
 """
+
 import argparse
 import shutil
 import time
 
 import torch
-
 from _common import solved_copy
+
 from grader import course as course_mod
-from grader import inprocess, proxy, sandbox
+from grader.judge import inprocess
+from grader.sandbox import process as sandbox
+from grader.sandbox import proxy
 
 
 def per_call(fn, calls):
@@ -47,7 +50,9 @@ def main():
         for label, call in rows:
             inside = per_call(lambda: call(local), args.calls)
             through = per_call(lambda: call(remote), args.calls)
-            print(f"{label:<32} in-process {inside:8.1f} us   worker {through:8.1f} us   overhead {through - inside:8.1f} us")
+            print(
+                f"{label:<32} in-process {inside:8.1f} us   worker {through:8.1f} us   overhead {through - inside:8.1f} us"
+            )
         session.close()
     finally:
         shutil.rmtree(root.parent, ignore_errors=True)

@@ -6,15 +6,16 @@ without the `copy_task` exercise, whose checks train a model for about a second 
 own cost, the design's "2x import torch plus the checks' own compute".
 Usage: python bench/check_latency.py [--runs N]
 """
+
 import argparse
 import ast
 import shutil
 import sys
 
 import yaml
-
 from _common import fmgrade_command, median_wall, solved_copy
-from grader.release import _remove_nodes
+
+from grader.instructor.release import _remove_nodes
 
 HEAVY = "copy_task"
 
@@ -29,8 +30,12 @@ def without_exercise(course_root, topic, exercise):
     (course_root / "course.yml").write_text(yaml.safe_dump(outline, sort_keys=False))
     for path in (course_root / "tests" / "checks" / topic).glob("test_*.py"):
         source = path.read_text()
-        drop = [node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)
-                and f'exercise("{exercise}")' in "".join(ast.unparse(d) for d in node.decorator_list).replace("'", '"')]
+        drop = [
+            node
+            for node in ast.parse(source).body
+            if isinstance(node, ast.FunctionDef)
+            and f'exercise("{exercise}")' in "".join(ast.unparse(d) for d in node.decorator_list).replace("'", '"')
+        ]
         if drop:
             path.write_text(_remove_nodes(source, drop))
 
@@ -53,8 +58,10 @@ def main():
     print(f"python -c 'import torch'             median {torch_import:.2f} s over {args.runs} runs")
     print(f"fmgrade check {args.topic:<21} median {check:.2f} s   ratio {check / torch_import:.2f} (budget 2.0)")
     if args.topic == "attention":
-        print(f"  same without the {HEAVY} checks     median {check_light:.2f} s   ratio {check_light / torch_import:.2f}"
-              f"   (the training checks' own compute: {check - check_light:.2f} s)")
+        print(
+            f"  same without the {HEAVY} checks     median {check_light:.2f} s   ratio {check_light / torch_import:.2f}"
+            f"   (the training checks' own compute: {check - check_light:.2f} s)"
+        )
 
 
 if __name__ == "__main__":

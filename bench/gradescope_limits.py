@@ -7,6 +7,7 @@ run_autograder in a cgroup: v2 where /sys/fs/cgroup is a writable cgroup2 tree, 
 memory, cpu and cpuacct hierarchies. Needs root. Prints the ratio of peak memory to the limit.
 Usage: python bench/gradescope_limits.py [--memory-mb 768] [--cpu-share 0.5] [--topics a,b] [--submission hog]
 """
+
 import argparse
 import json
 import os
@@ -62,8 +63,11 @@ class Cgroup:
             return peak, int(cpu["usage_usec"]) / 1e6, int(events.get("oom_kill", 0))
         memory, _, cpuacct = self.dirs
         oom = dict(line.split() for line in (memory / "memory.oom_control").read_text().splitlines())
-        return (int((memory / "memory.max_usage_in_bytes").read_text()),
-                int((cpuacct / "cpuacct.usage").read_text()) / 1e9, int(oom.get("oom_kill", 0)))
+        return (
+            int((memory / "memory.max_usage_in_bytes").read_text()),
+            int((cpuacct / "cpuacct.usage").read_text()) / 1e9,
+            int(oom.get("oom_kill", 0)),
+        )
 
     def remove(self):
         for folder in self.dirs:
@@ -76,8 +80,9 @@ class Cgroup:
 
 
 def autograder_root(topics, hog):
-    from grader import course, release
-    from grader.platforms import gradescope
+    from grader import course
+    from grader.instructor import release
+    from grader.instructor.platforms import gradescope
 
     work = Path(tempfile.mkdtemp(prefix="fmgrade-gradescope-"))
     kit = release.build_kit(course.load(ROOT), work / "kit")
@@ -88,15 +93,21 @@ def autograder_root(topics, hog):
     (root / "source" / "run_autograder").chmod(0o755)
     venv = root / "fmgrade-venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
-    purelib = subprocess.run([str(venv / "bin" / "python3"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(venv / "bin" / "python3"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "fmgrade-kit.pth").write_text(str(root / "source" / "kit") + "\n")
     exercises = root / "submission" / "exercises"
     shutil.copytree(ROOT / "solutions", exercises, ignore=shutil.ignore_patterns("__pycache__"))
     if hog:  # also fill every byte the worker may have, to see that the container survives it
         with open(exercises / "gpt3.py", "a", encoding="utf-8") as handle:
-            handle.write("\n_hoard = []\ntry:\n    while True:\n        _hoard.append(b'x' * (16 * 2**20))\n"
-                         "except MemoryError:\n    pass\n")
+            handle.write(
+                "\n_hoard = []\ntry:\n    while True:\n        _hoard.append(b'x' * (16 * 2**20))\n"
+                "except MemoryError:\n    pass\n"
+            )
     return work, root
 
 
@@ -112,21 +123,31 @@ def main():
     group = Cgroup(args.memory_mb, args.cpu_share)
     try:
         start = time.perf_counter()
-        done = subprocess.run([str(root / "source" / "run_autograder")], cwd=root, preexec_fn=group.enter,
-                              env={**os.environ, "AUTOGRADER_ROOT": str(root)}, capture_output=True, text=True)
+        done = subprocess.run(
+            [str(root / "source" / "run_autograder")],
+            cwd=root,
+            preexec_fn=group.enter,
+            env={**os.environ, "AUTOGRADER_ROOT": str(root)},
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - start
         peak, cpu, oom = group.numbers()
     finally:
         group.remove()
     results = json.loads((root / "results" / "results.json").read_text())
     failed = [t["name"] for t in results["tests"] if t["status"] != "passed"]
-    print(f"cgroup v{group.version}: memory {args.memory_mb} MB, {args.cpu_share:g} CPU; "
-          f"topics: {', '.join(topics) or 'all'}{'; with a memory hog in gpt3' if args.hog else ''}")
+    print(
+        f"cgroup v{group.version}: memory {args.memory_mb} MB, {args.cpu_share:g} CPU; "
+        f"topics: {', '.join(topics) or 'all'}{'; with a memory hog in gpt3' if args.hog else ''}"
+    )
     print(f"score {results.get('score', 0):g}/{results.get('max_score', 0):g}; failed: {failed[:5] or 'none'}")
     if peak is not None:
         print(f"peak memory {peak / 2**20:.0f} MB = {peak / 2**20 / args.memory_mb:.2f} of the limit; OOM kills: {oom}")
-    print(f"wall {wall:.0f} s; CPU {cpu:.0f} s ({cpu / wall:.2f} CPU on average); "
-          f"results.json execution_time {results.get('execution_time')} s; run_autograder exit {done.returncode}")
+    print(
+        f"wall {wall:.0f} s; CPU {cpu:.0f} s ({cpu / wall:.2f} CPU on average); "
+        f"results.json execution_time {results.get('execution_time')} s; run_autograder exit {done.returncode}"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 

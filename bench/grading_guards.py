@@ -4,6 +4,7 @@ cheapest real grading of a topic takes (a worker started, the module imported, o
 
 Usage: python bench/grading_guards.py [--reads 2000]
 """
+
 import argparse
 import statistics
 import tempfile
@@ -13,7 +14,9 @@ from pathlib import Path
 from _common import ROOT
 
 from grader import course as course_mod
-from grader import kit, runner, submission
+from grader import submission
+from grader.instructor import kit
+from grader.judge import runner
 
 
 def per_call(function, count):
@@ -39,10 +42,14 @@ def main():
         learner.parent.mkdir()
         learner.write_bytes(path.read_bytes())
         start = time.perf_counter()
-        runner.run_topic(course, "attention", learner, root=folder, only=("test_attention.py::test_output_matches_sdpa",))
+        runner.run_topic(
+            course, "attention", learner, root=folder, only=("test_attention.py::test_output_matches_sdpa",)
+        )
         one_check = time.perf_counter() - start
-    print(f"kit fingerprint of this course: {fingerprint * 1e3:.0f} ms; one-check grading of attention: "
-          f"{one_check:.2f} s; fingerprint / grading = {fingerprint / one_check:.3f}")
+    print(
+        f"kit fingerprint of this course: {fingerprint * 1e3:.0f} ms; one-check grading of attention: "
+        f"{one_check:.2f} s; fingerprint / grading = {fingerprint / one_check:.3f}"
+    )
 
 
 if __name__ == "__main__":

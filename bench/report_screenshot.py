@@ -4,6 +4,7 @@
 Usage: python bench/report_screenshot.py REPORT.html OUT.png [--height 2400]
 Chromium runs with a throwaway profile and no network helpers; the page itself loads nothing.
 """
+
 import argparse
 import shutil
 import subprocess
@@ -17,10 +18,20 @@ def screenshot(html, png, width=1280, height=2400):
     if browser is None:
         sys.exit("chromium is not installed (Debian: apt-get install -y chromium)")
     with tempfile.TemporaryDirectory(prefix="fmgrade-chromium-") as profile:
-        command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                   "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                   f"--screenshot={Path(png).resolve()}", f"--window-size={width},{height}",
-                   Path(html).resolve().as_uri()]
+        command = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--screenshot={Path(png).resolve()}",
+            f"--window-size={width},{height}",
+            Path(html).resolve().as_uri(),
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if done.returncode != 0 or not Path(png).is_file():
         sys.exit(f"chromium failed ({done.returncode}): {done.stderr.strip()[-500:]}")

@@ -1,12 +1,13 @@
 """`fmgrade watch`: from saving the file to the re-check's result, against `python -c "import torch"`.
 
-A course copy with the stubs is watched (grader.watch.run in a thread, as the command runs
+A course copy with the stubs is watched (grader.learner.watch.run in a thread, as the command runs
 it); the bench writes the solution's answer for one exercise, then alternates two versions of
 it (a comment in the region changes, so the exercise counts as edited), and times each save up
 to the result. Between saves it waits until the spare worker has finished importing torch, as
 it would have while a learner types. Budget: 0.4.
 Usage: python bench/watch_latency.py [--runs N] [--topic attention --exercise attention]
 """
+
 import argparse
 import os
 import queue
@@ -19,8 +20,10 @@ import time
 from pathlib import Path
 
 from _common import ROOT, median_wall
+
 from grader import course as course_mod
-from grader import regions, reset, warm, watch
+from grader.learner import regions, reset, watch
+from grader.sandbox import pool as warm
 
 
 def course_copy():
@@ -40,7 +43,7 @@ def answered(course, topic, exercise, source, mark):
     pairs = zip(regions.locate(stub, source, exercise), regions.locate(stub, solution, exercise))
     for mine, answer in sorted(pairs, key=lambda pair: -pair[0].first):
         text = regions.text_of(solution, answer)
-        lines[mine.first - 1:mine.last] = regions.lines_of(f"{mine.indent}# edit {mark}\n{text}")
+        lines[mine.first - 1 : mine.last] = regions.lines_of(f"{mine.indent}# edit {mark}\n{text}")
     return "".join(lines)
 
 
@@ -88,8 +91,9 @@ def main():
     course = course_mod.load(root)
     path = course.exercise_path(args.topic)
     events, stop, pool = queue.Queue(), threading.Event(), warm.SparePool()
-    thread = threading.Thread(target=watch.run, args=(course, args.topic, events.put),
-                              kwargs=dict(stop=stop, pool=pool), daemon=True)
+    thread = threading.Thread(
+        target=watch.run, args=(course, args.topic, events.put), kwargs=dict(stop=stop, pool=pool), daemon=True
+    )
     thread.start()
     saves, inside, statuses = [], [], []
     try:
@@ -113,10 +117,14 @@ def main():
     save = statistics.median(saves)
     print(f"python -c 'import torch'              median {torch_import:.2f} s over {args.runs} runs")
     print(f"first full check of {args.topic:<17} {first.seconds:.2f} s")
-    print(f"save -> result, `{args.exercise}`{' ' * max(0, 14 - len(args.exercise))} median {save:.2f} s   "
-          f"ratio {save / torch_import:.2f} (budget 0.4)   [{', '.join(f'{s:.2f}' for s in saves)}]")
-    print(f"  of which the re-check itself         median {statistics.median(inside):.2f} s "
-          f"(the rest: noticing the save); spare workers used {pool.hits} of {pool.hits + pool.misses}")
+    print(
+        f"save -> result, `{args.exercise}`{' ' * max(0, 14 - len(args.exercise))} median {save:.2f} s   "
+        f"ratio {save / torch_import:.2f} (budget 0.4)   [{', '.join(f'{s:.2f}' for s in saves)}]"
+    )
+    print(
+        f"  of which the re-check itself         median {statistics.median(inside):.2f} s "
+        f"(the rest: noticing the save); spare workers used {pool.hits} of {pool.hits + pool.misses}"
+    )
     print(f"  exercise status after each save: {sorted(set(statuses))}   (cores: {os.cpu_count()})")
 
 

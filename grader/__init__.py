@@ -2,7 +2,7 @@
 
 
 def load_ipython_extension(ipython):
-    """`%load_ext grader` in IPython or Jupyter: the `%fmgrade check TOPIC` magic (grader.notebook)."""
-    from grader import notebook  # IPython only when asked for
+    """`%load_ext grader` in IPython or Jupyter: the `%fmgrade check TOPIC` magic (grader.learner.notebook)."""
+    from grader.learner import notebook  # IPython only when asked for
 
     notebook.load_ipython_extension(ipython)

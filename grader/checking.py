@@ -4,11 +4,13 @@ Every helper fails with an AssertionError whose message says what was expected, 
 back, where, and, when a `suspects` table is given, which known mistake the answer matches.
 Tensors are compared with our own code (not torch.testing, which imports sympy on first use).
 """
+
 import math
 
 import torch
 
-from grader.verdict import SUSPECT_MARK
+from grader import errors
+from grader.results import SUSPECT_MARK
 
 
 class CheckFailed(AssertionError):
@@ -58,7 +60,7 @@ def fail_naming(message, matches, hint=None):
 
 def _known_mistake(matches):
     """(id, message) of the first known mistake one of whose answers `matches(value)` accepts."""
-    from grader.recording import data
+    from grader import recorded_data as data
 
     seen = _seen["fingerprints"]
     for i, fingerprints in enumerate(seen):
@@ -164,15 +166,16 @@ def expect_equal(got, expected, what, hint=None):
             wrong = (got.to(expected.dtype) != expected).nonzero()[0].tolist()
             at = tuple(wrong)
             message = f"{what}: differs at {wrong}: expected {expected[at].tolist()}, got {got[at].tolist()}."
-            _fail_naming(message, lambda v: torch.equal(got.to(expected.dtype), torch.as_tensor(v).to(expected.dtype)), hint)
+            _fail_naming(
+                message, lambda v: torch.equal(got.to(expected.dtype), torch.as_tensor(v).to(expected.dtype)), hint
+            )
         return got
-    if type(got) is not type(expected) and not (
-        isinstance(expected, (int, float)) and type(got) in (int, float)
-    ):
+    if type(got) is not type(expected) and not (isinstance(expected, (int, float)) and type(got) in (int, float)):
         fail(f"{what}: expected a {type(expected).__name__}, got {type(got).__name__}.")
     if got != expected:
-        _fail_naming(f"{what}: expected {_fmt(expected)}, got {_fmt(got)}.",
-                     lambda v: type(v) is type(got) and v == got, hint)
+        _fail_naming(
+            f"{what}: expected {_fmt(expected)}, got {_fmt(got)}.", lambda v: type(v) is type(got) and v == got, hint
+        )
     return got
 
 
@@ -192,7 +195,10 @@ def as_array(got, shape, what, hint=None):
     import numpy
 
     if not (hasattr(got, "shape") and hasattr(got, "tolist")):
-        fail(f"{what}: expected an array of shape {tuple(shape)}, got {type(got).__name__}." + (f" {hint}" if hint else ""))
+        fail(
+            f"{what}: expected an array of shape {tuple(shape)}, got {type(got).__name__}."
+            + (f" {hint}" if hint else "")
+        )
     array = numpy.asarray(got.tolist(), dtype=numpy.float64)
     if array.shape != tuple(shape):
         fail(f"{what}: expected shape {tuple(shape)}, got {array.shape}.")
@@ -219,13 +225,11 @@ def outcome(call):
     and a module that does not import are not outcomes: they propagate, so the check gets that
     status.
     """
-    from grader import verdict
-
     try:
         return "ok", call()
-    except (verdict.ImportFailed, verdict.LearnerTimeout, verdict.WorkerLost):
+    except (errors.ImportFailed, errors.LearnerTimeout, errors.WorkerLost):
         raise
-    except verdict.LearnerCodeError as exc:
+    except errors.LearnerCodeError as exc:
         if exc.type_name == "NotImplementedError":
             raise
         return exc.type_name, exc.message

@@ -3,13 +3,15 @@
 Every problem is one line naming the file, the line and the field, e.g.
 `course.yml:42: sections[1].topics[0].prerequisites: unknown topic 'scalling'`.
 """
+
 import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import checks_index, yaml_lines
+from grader import catalog as checks_index
+from grader import yaml_lines
 
 COURSE_FILE = "course.yml"
 FORMAT_VERSION = 1
@@ -189,7 +191,9 @@ class _Reader:
 
 
 def _kind(value):
-    return {dict: "a mapping", list: "a list", str: "text", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {dict: "a mapping", list: "a list", str: "text", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _dotted(path):
@@ -224,10 +228,13 @@ def parse(text, root, filename=COURSE_FILE):
                 r.error(tpath + ("id",), f"duplicate topic id '{topic.id}' (first at {_dotted(seen[topic.id])})")
             seen[topic.id] = tpath
             section_topics.append(topic)
-        sections.append(Section(raw_section["id"], r.text(raw_section["title"], spath + ("title",)), tuple(section_topics)))
+        sections.append(
+            Section(raw_section["id"], r.text(raw_section["title"], spath + ("title",)), tuple(section_topics))
+        )
         topics.extend(section_topics)
-    course = Course(Path(root), r.text(data["title"], ("title",)), tuple(sections), tuple(topics),
-                    _version(r, data.get("version")))
+    course = Course(
+        Path(root), r.text(data["title"], ("title",)), tuple(sections), tuple(topics), _version(r, data.get("version"))
+    )
     _check_prerequisites(r, course, seen)
     _check_exercises_have_checks(r, course, seen)
     return course
@@ -275,8 +282,11 @@ def _topic(r, raw, path, section_id, defaults):
         depends = tuple(r.ident(d, epath + ("depends", di)) for di, d in enumerate(depends))
         for di, dep in enumerate(depends):
             if dep not in ids - {ex_id}:
-                r.error(epath + ("depends", di), f"'{dep}' is not an earlier exercise of this topic "
-                        "(an exercise may depend only on exercises listed before it)")
+                r.error(
+                    epath + ("depends", di),
+                    f"'{dep}' is not an earlier exercise of this topic "
+                    "(an exercise may depend only on exercises listed before it)",
+                )
         exercises.append(Exercise(ex_id, r.text(raw_ex["goal"], epath + ("goal",)), hints, depends))
     material = []
     for mi, raw_m in enumerate(r.sequence(raw.get("material", []), path + ("material",), allow_empty=True)):
@@ -312,7 +322,7 @@ def _check_prerequisites(r, course, seen):
         if state.get(topic_id) == "done":
             return
         if state.get(topic_id) == "visiting":
-            cycle = " -> ".join(trail[trail.index(topic_id):] + [topic_id])
+            cycle = " -> ".join(trail[trail.index(topic_id) :] + [topic_id])
             r.error(seen[topic_id] + ("prerequisites",), f"prerequisites form a cycle: {cycle}")
         state[topic_id] = "visiting"
         for prereq in course.topic(topic_id).prerequisites:

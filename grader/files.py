@@ -1,4 +1,5 @@
 """Writing files so that no reader ever sees half of one."""
+
 import os
 import tempfile
 from pathlib import Path

@@ -7,8 +7,9 @@ clean-up is not cut short (it is bounded: a few seconds); a third raises again. 
 while a worker is being started or closed, or a result written, so none is left half-done; the
 interrupt is raised as the section ends.
 
-pytest turns a KeyboardInterrupt into an exit code; grader.runner turns that back into one.
+pytest turns a KeyboardInterrupt into an exit code; grader.judge.runner turns that back into one.
 """
+
 import contextlib
 import signal
 import threading
@@ -40,7 +41,7 @@ def _in_main_thread():
 
 
 def install():
-    """For the rest of this process's life (a grading process started by grader.batch)."""
+    """For the rest of this process's life (a grading process started by grader.instructor.batch)."""
     _State.signals, _State.pending = 0, False
     for signum in SIGNALS:
         signal.signal(signum, _handler)

@@ -1,9 +1,14 @@
 """The one results model. Runners fill it; reporters only serialise it."""
+
 from dataclasses import asdict, dataclass, field
 
 PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED = "passed", "failed", "error", "timeout", "not_started"
 BLOCKED = "blocked"  # not run: an exercise it builds on (course.yml `depends`) does not pass yet
 STATUSES = (PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED, BLOCKED)
+
+# How a check names the known mistake a wrong answer matches (grader.checking writes it,
+# the terminal report shortens a row to it).
+SUSPECT_MARK = "Your result matches what you get if you "
 
 
 @dataclass
@@ -56,9 +61,14 @@ class TopicResult:
         return [_summarise(e, by_exercise[e]) for e in ids]
 
     def to_dict(self):
-        return {"id": self.id, "score": self.score, "max_score": self.max_score,
-                "isolation": self.isolation, "seed": self.seed,
-                "checks": [asdict(c) for c in self.checks]}
+        return {
+            "id": self.id,
+            "score": self.score,
+            "max_score": self.max_score,
+            "isolation": self.isolation,
+            "seed": self.seed,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 def _summarise(exercise_id, checks):
@@ -68,8 +78,11 @@ def _summarise(exercise_id, checks):
     elif statuses == {NOT_STARTED}:
         status, message = NOT_STARTED, checks[0].message
     else:
-        first = next(c for c in checks if c.status not in (PASSED, NOT_STARTED)) if statuses - {PASSED, NOT_STARTED} \
+        first = (
+            next(c for c in checks if c.status not in (PASSED, NOT_STARTED))
+            if statuses - {PASSED, NOT_STARTED}
             else next(c for c in checks if c.status == NOT_STARTED)
+        )
         status, message = first.status, first.message
     return ExerciseSummary(exercise_id, status, sum(c.score for c in checks), sum(c.max_score for c in checks), message)
 

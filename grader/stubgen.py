@@ -18,6 +18,7 @@ The stub is also a notebook in the percent format (VS Code runs its cells; Jupyt
 through jupytext): `add_cells` puts a `# %%` line before each top-level function and class and
 before the imports, and makes the module docstring a markdown cell. Solutions stay without them.
 """
+
 import ast
 import re
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ def regions(source, filename="<solution>"):
             if open_at is not None:
                 raise StubError(f"{filename}:{number}: BEGIN SOLUTION inside the region opened at line {open_at}")
             if not begin["exercise"]:
-                raise StubError(f"{filename}:{number}: BEGIN SOLUTION must name its exercise: ### BEGIN SOLUTION <exercise>")
+                raise StubError(
+                    f"{filename}:{number}: BEGIN SOLUTION must name its exercise: ### BEGIN SOLUTION <exercise>"
+                )
             open_at, exercise = number, begin["exercise"]
         elif END.match(line):
             if open_at is None:
@@ -82,7 +85,7 @@ def make_stub(source, module, goals=None, filename="<solution>"):
 
 
 # jupytext keeps a markdown cell that is a docstring as a docstring when it writes the file back
-NOTEBOOK_HEADER = "# ---\n# jupyter:\n#   jupytext:\n#     cell_markers: '\"\"\"'\n# ---\n"
+NOTEBOOK_HEADER = '# ---\n# jupyter:\n#   jupytext:\n#     cell_markers: \'"""\'\n# ---\n'
 CODE_CELL, MARKDOWN_CELL = "# %%", "# %% [markdown]"
 
 
@@ -131,7 +134,9 @@ def stub_for(course, topic_id):
     known = set(goals)
     for region in regions(source, str(path)):
         if region.exercise not in known:
-            raise StubError(f"{path}:{region.begin}: unknown exercise '{region.exercise}' (course.yml has: {', '.join(goals)})")
+            raise StubError(
+                f"{path}:{region.begin}: unknown exercise '{region.exercise}' (course.yml has: {', '.join(goals)})"
+            )
     return make_stub(source, topic_id, goals, str(path))
 
 

@@ -13,6 +13,7 @@ The walk opens one component at a time relative to the folder opened before it
 too. Where the platform lacks `dir_fd` or O_NOFOLLOW (native Windows), each component is
 checked with `lstat` and the opened file must be the very file that was checked.
 """
+
 import errno
 import os
 import stat
@@ -20,8 +21,14 @@ from pathlib import Path
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_FILE_FLAGS = (os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-               | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
+_FILE_FLAGS = (
+    os.O_RDONLY
+    | _NOFOLLOW
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 _DIR_FLAGS = _FILE_FLAGS | getattr(os, "O_DIRECTORY", 0)
 OPENAT = bool(_NOFOLLOW) and os.open in os.supports_dir_fd and os.stat in os.supports_dir_fd
 _REPARSE_POINT = getattr(stat, "FILE_ATTRIBUTE_REPARSE_POINT", 0x400)
@@ -56,7 +63,9 @@ def read_source(root, relative, max_bytes=DEFAULT_MAX_BYTES):
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Unusable(f"{shown} is not UTF-8 text ({exc.reason} at byte {exc.start}), so it is not Python source") from None
+        raise Unusable(
+            f"{shown} is not UTF-8 text ({exc.reason} at byte {exc.start}), so it is not Python source"
+        ) from None
     if "\0" in text:
         raise Unusable(f"{shown} contains NUL bytes: it is binary data, not Python source")
     if not text.strip():
@@ -65,9 +74,15 @@ def read_source(root, relative, max_bytes=DEFAULT_MAX_BYTES):
 
 
 def _kind(mode):
-    kinds = ((stat.S_ISREG, "a file"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"),
-             (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kinds = (
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
     for test, name in kinds:
         if test(mode):
             return name
@@ -77,8 +92,10 @@ def _kind(mode):
 def _require(st, shown, folder):
     """Refuse anything but a real folder (inner components) or a real, singly linked file."""
     if stat.S_ISLNK(st.st_mode) or getattr(st, "st_file_attributes", 0) & _REPARSE_POINT:
-        raise Unusable(f"{shown.rstrip('/')} is a symbolic link; links are never followed, so submit the "
-                       f"{'folder' if folder else 'file'} itself")
+        raise Unusable(
+            f"{shown.rstrip('/')} is a symbolic link; links are never followed, so submit the "
+            f"{'folder' if folder else 'file'} itself"
+        )
     if folder and not stat.S_ISDIR(st.st_mode):
         raise Unusable(f"{shown} is {_kind(st.st_mode)}, not a folder")
     if not folder:
@@ -156,7 +173,9 @@ def _open_checked(root, parts):
         _require(opened, "/".join(parts), False)
         # Every component still the one checked: a folder swapped for a link in between shows here.
         still = [_lstat_or_none(p) for p, _ in checked]
-        if not _same(opened, checked[-1][1]) or any(now is None or not _same(now, st) for now, (_, st) in zip(still, checked)):
+        if not _same(opened, checked[-1][1]) or any(
+            now is None or not _same(now, st) for now, (_, st) in zip(still, checked)
+        ):
             raise Unusable(f"{'/'.join(parts)} changed while it was being opened")
         return fd
     except BaseException:

@@ -3,6 +3,7 @@
 The course loader reports errors as `course.yml:LINE: field.path: problem`; PyYAML's node
 tree has the marks, so we build the values from it ourselves and keep a path -> line map.
 """
+
 import yaml
 
 

@@ -1,4 +1,5 @@
 """The instructor's own run: checks under tests/checks/ use the reference solutions in-process."""
+
 import os
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import torch
 
 torch.set_num_threads(1)  # tiny tensors everywhere; one thread is faster on a shared 2-core machine
 
-pytest_plugins = ["grader.pytest_plugin"]
+pytest_plugins = ["grader.judge.plugin", "grader.instructor.live"]  # `ref` for hidden checks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,8 @@ def course_copy(tmp_path):
 def solve_exercise():
     """`solve(root, topic, exercise)`: write the solution's answer for one exercise into the
     course copy's exercises/<topic>.py, where the learner would (the rest of the file stays)."""
-    from grader import course, regions, reset
+    from grader import course
+    from grader.learner import regions, reset
 
     loaded_courses = {}  # loading course.yml scans every check file: once per course copy
 
@@ -42,7 +44,7 @@ def solve_exercise():
         lines = regions.lines_of(current)
         pairs = zip(regions.locate(stub, current, exercise), regions.locate(stub, solution, exercise))
         for mine, answer in sorted(pairs, key=lambda pair: -pair[0].first):
-            lines[mine.first - 1:mine.last] = regions.lines_of(regions.text_of(solution, answer))
+            lines[mine.first - 1 : mine.last] = regions.lines_of(regions.text_of(solution, answer))
         path.write_text("".join(lines), encoding="utf-8")
         return path
 
@@ -77,7 +79,7 @@ sections:
     # TODO(double): return twice x
     raise NotImplementedError("double: return twice x")
 ''',
-    "tests/checks/tiny/test_tiny.py": '''import pytest
+    "tests/checks/tiny/test_tiny.py": """import pytest
 
 pytestmark = pytest.mark.exercise("double")
 
@@ -89,7 +91,7 @@ def test_double_of_three(impl):
 @pytest.mark.hidden
 def test_double_of_a_seeded_number(impl, ref, seed):
     assert impl.double(seed) == ref.double(seed), f"double({seed}) is wrong"
-''',
+""",
 }
 
 
@@ -99,8 +101,9 @@ def make_tiny_course(folder, call_timeout=20, topic_timeout=60):
     folder = Path(folder)
     for name, text in TINY_COURSE.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text.format(call_timeout=call_timeout, topic_timeout=topic_timeout)
-                                   if name == "course.yml" else text)
+        (folder / name).write_text(
+            text.format(call_timeout=call_timeout, topic_timeout=topic_timeout) if name == "course.yml" else text
+        )
     return folder
 
 
@@ -113,8 +116,14 @@ def clone_with_committed_link(clone, relative, target):
     repo = clone.with_name(clone.name + "-repo")
     (repo / relative).parent.mkdir(parents=True)
     (repo / relative).symlink_to(target)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@x", "GIT_COMMITTER_NAME": "m",
-           "GIT_COMMITTER_EMAIL": "m@x", "GIT_CONFIG_GLOBAL": os.devnull}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "m",
+        "GIT_AUTHOR_EMAIL": "m@x",
+        "GIT_COMMITTER_NAME": "m",
+        "GIT_COMMITTER_EMAIL": "m@x",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "solve"]):
         subprocess.run([git, *args], cwd=repo, check=True, env=env)
     subprocess.run([git, "clone", "-q", str(repo), str(clone)], check=True, env=env)

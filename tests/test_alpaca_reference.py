@@ -3,6 +3,7 @@ templates as facts.md quotes them from train.py, an LCS written another way (mem
 on random pairs, google-research's rouge_score when it is importable (it is not a dependency:
 the test skips without it), and hand-worked values. These are the project's own tests; they run
 the solution in this process."""
+
 import functools
 import json
 import random
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "alpaca.py", "alpaca_solution")
@@ -38,7 +39,9 @@ def test_templates_are_alpacas_to_the_character():
     without = {"instruction": "Name three colors.", "input": "", "output": "Red, blue, green."}
     assert sol.format_prompt(with_input) == PROMPT_INPUT.format_map(with_input)
     assert sol.format_prompt(without) == PROMPT_NO_INPUT.format_map(without)
-    assert sol.format_prompt({"instruction": "Name three colors."}) == PROMPT_NO_INPUT.format(instruction="Name three colors.")
+    assert sol.format_prompt({"instruction": "Name three colors."}) == PROMPT_NO_INPUT.format(
+        instruction="Name three colors."
+    )
     assert sol.format_prompt(without).endswith("### Response:")
 
 
@@ -75,11 +78,12 @@ def test_tokenize_example_masks_the_prompt_and_appends_eos():
 
 
 def _lcs(a, b):
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def go(i, j):
         if i == len(a) or j == len(b):
             return 0
         return 1 + go(i + 1, j + 1) if a[i] == b[j] else max(go(i + 1, j), go(i, j + 1))
+
     return go(0, 0)
 
 
@@ -122,8 +126,12 @@ def test_rouge_l_against_rouge_score_when_installed():
 
 def test_filter_instructions_hand_worked_and_properties():
     pool = ["Write a poem about the sea."]
-    candidates = ["Write a poem about the ocean.", "Give three tips for staying healthy.",
-                  "Give three tips for staying healthy and happy.", "Translate this sentence into French."]
+    candidates = [
+        "Write a poem about the ocean.",
+        "Give three tips for staying healthy.",
+        "Give three tips for staying healthy and happy.",
+        "Translate this sentence into French.",
+    ]
     assert sol.filter_instructions(candidates, pool) == [candidates[1], candidates[3]]
     assert sol.filter_instructions(candidates, pool, threshold=0.9) == candidates
     assert sol.filter_instructions(candidates, []) == [candidates[0], candidates[1], candidates[3]]
@@ -175,8 +183,12 @@ def test_validate_records_never_raises_on_junk():
     rng = random.Random(3)
     junk = [None, 0, 1.5, "", "text", [], [1], {}, {"instruction": []}, True]
     for _ in range(300):
-        records = [rng.choice(junk + [{"instruction": rng.choice(junk), "input": rng.choice(junk),
-                                       "output": rng.choice(junk)}]) for _ in range(rng.randint(0, 6))]
+        records = [
+            rng.choice(
+                junk + [{"instruction": rng.choice(junk), "input": rng.choice(junk), "output": rng.choice(junk)}]
+            )
+            for _ in range(rng.randint(0, 6))
+        ]
         problems = sol.validate_records(records)
         assert all(isinstance(p, str) and re.match(r"record \d+: ", p) for p in problems)
     for value in junk:

@@ -1,6 +1,7 @@
 """The reference solution of the attention topic, held against independent references:
 torch's own operators, the formulas of the annotated transformer written out, and hand-worked
 values. These are the project's own tests; they run the solution in this process."""
+
 import math
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "attention.py", "attention_solution")
@@ -26,7 +27,11 @@ def close(a, b, atol=1e-5, rtol=1e-4):
 
 def test_attention_matches_sdpa_without_mask():
     g = torch.Generator().manual_seed(0)
-    q, k, v = torch.randn(2, 3, 4, 8, generator=g), torch.randn(2, 3, 6, 8, generator=g), torch.randn(2, 3, 6, 5, generator=g)
+    q, k, v = (
+        torch.randn(2, 3, 4, 8, generator=g),
+        torch.randn(2, 3, 6, 8, generator=g),
+        torch.randn(2, 3, 6, 5, generator=g),
+    )
     out, p_attn = sol.attention(q, k, v)
     close(out, F.scaled_dot_product_attention(q, k, v))
     close(p_attn, (q @ k.transpose(-2, -1) / math.sqrt(8)).softmax(-1))
@@ -135,8 +140,11 @@ def test_layer_norm_is_the_annotated_formula_not_torchs():
     torchs = F.layer_norm(x, (6,), ln.a_2, ln.b_2, eps=1e-6)
     assert not torch.allclose(ln(x), torchs, atol=1e-3)  # the difference the course teaches
     # hand-worked: [1, 2, 3, 4], unbiased std sqrt(5/3), eps 0.5 -> [-1.5, -0.5, 0.5, 1.5] / 1.790994
-    close(sol.LayerNorm(4, eps=0.5)(torch.tensor([[1.0, 2, 3, 4]])),
-          torch.tensor([[-1.5, -0.5, 0.5, 1.5]]) / (math.sqrt(5 / 3) + 0.5), atol=1e-6)
+    close(
+        sol.LayerNorm(4, eps=0.5)(torch.tensor([[1.0, 2, 3, 4]])),
+        torch.tensor([[-1.5, -0.5, 0.5, 1.5]]) / (math.sqrt(5 / 3) + 0.5),
+        atol=1e-6,
+    )
 
 
 def test_sublayer_connection_is_pre_norm():
@@ -157,8 +165,13 @@ def test_encoder_and_decoder_layers_wire_their_sublayers():
     y = x + enc.self_attn(n0(x), n0(x), n0(x), mask)
     close(enc(x, mask), y + enc.feed_forward(n1(y)))
 
-    dec = sol.DecoderLayer(d, sol.MultiHeadedAttention(h, d, 0.0), sol.MultiHeadedAttention(h, d, 0.0),
-                           sol.PositionwiseFeedForward(d, 16, 0.0), 0.0)
+    dec = sol.DecoderLayer(
+        d,
+        sol.MultiHeadedAttention(h, d, 0.0),
+        sol.MultiHeadedAttention(h, d, 0.0),
+        sol.PositionwiseFeedForward(d, 16, 0.0),
+        0.0,
+    )
     memory, tgt = torch.randn(2, T + 1, d), torch.randn(2, T, d)
     src_mask, tgt_mask = torch.ones(2, 1, T + 1, dtype=torch.bool), sol.subsequent_mask(T)
     n = [s.norm for s in dec.sublayer]
@@ -171,13 +184,15 @@ def test_encoder_and_decoder_layers_wire_their_sublayers():
 
 
 def test_rate_hand_worked_values():
-    first = 512 ** -0.5 * 4000 ** -1.5
+    first = 512**-0.5 * 4000**-1.5
     assert sol.rate(0, 512, 1.0, 4000) == pytest.approx(first, rel=1e-12)
     assert sol.rate(1, 512, 1.0, 4000) == pytest.approx(first, rel=1e-12)
     peak = sol.rate(4000, 512, 1.0, 4000)
     assert peak == pytest.approx(6.98771e-4, rel=1e-5)  # 1 / sqrt(512 * 4000): the paper's peak
     assert sol.rate(3999, 512, 1.0, 4000) < peak > sol.rate(4001, 512, 1.0, 4000)
-    assert sol.rate(16000, 512, 2.0, 4000) == pytest.approx(peak, rel=1e-12)  # factor 2 times 1/sqrt(4) after 4x the steps
+    assert sol.rate(16000, 512, 2.0, 4000) == pytest.approx(
+        peak, rel=1e-12
+    )  # factor 2 times 1/sqrt(4) after 4x the steps
 
 
 def test_rate_drives_lambda_lr_from_step_zero():
@@ -189,7 +204,7 @@ def test_rate_drives_lambda_lr_from_step_zero():
         seen.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
-    assert seen[0] == pytest.approx(32 ** -0.5 * 40 ** -1.5)
+    assert seen[0] == pytest.approx(32**-0.5 * 40**-1.5)
     assert max(range(50), key=seen.__getitem__) == 40
 
 
@@ -200,13 +215,12 @@ def test_label_smoothing_hand_worked():
     target = torch.tensor([2, 1, 0, 3])
     loss = crit(x, target)
     s = 0.4 / 3
-    expected = torch.tensor([[0, s, 0.6, s, s],
-                             [0, 0.6, s, s, s],
-                             [0, 0, 0, 0, 0],
-                             [0, s, s, 0.6, s]])
+    expected = torch.tensor([[0, s, 0.6, s, s], [0, 0.6, s, s, s], [0, 0, 0, 0, 0], [0, s, s, 0.6, s]])
     close(crit.true_dist, expected, atol=1e-7)
     close(crit.true_dist.sum(-1), torch.tensor([1.0, 1.0, 0.0, 1.0]))
-    by_hand = sum(p * (math.log(p) - x[r, c].item()) for r in range(4) for c in range(5) if (p := expected[r, c].item()) > 0)
+    by_hand = sum(
+        p * (math.log(p) - x[r, c].item()) for r in range(4) for c in range(5) if (p := expected[r, c].item()) > 0
+    )
     assert loss.item() == pytest.approx(by_hand, rel=1e-5)
     assert loss.item() == pytest.approx(nn.KLDivLoss(reduction="sum")(x, expected).item(), rel=1e-6)
 
@@ -279,8 +293,8 @@ def test_copy_task_reaches_90_percent(seed):
     accuracy, src, mask = _copy_accuracy(model)
     assert accuracy >= 0.9, f"seed {seed}: {accuracy:.1%}"
     with torch.no_grad():  # the solution's own greedy_decode agrees with the batched decoder above
-        copied = [sol.greedy_decode(model, src[i:i + 1], mask[i:i + 1], 10, 1) for i in range(4)]
-    assert sum((c == src[i:i + 1]).float().mean().item() for i, c in enumerate(copied)) / 4 >= 0.8
+        copied = [sol.greedy_decode(model, src[i : i + 1], mask[i : i + 1], 10, 1) for i in range(4)]
+    assert sum((c == src[i : i + 1]).float().mean().item() for i, c in enumerate(copied)) / 4 >= 0.8
 
 
 def test_copy_task_check_runs_the_trained_weights_in_torch_transformer():
@@ -289,8 +303,9 @@ def test_copy_task_check_runs_the_trained_weights_in_torch_transformer():
     check = load_module(ROOT / "tests" / "checks" / "attention" / "test_training.py", "attention_training_check")
     torch.manual_seed(11)
     sizes = check._COPY_SIZES
-    model = sol.make_model(sizes["V"], sizes["V"], N=2, d_model=sizes["d_model"], d_ff=sizes["d_ff"], h=sizes["h"],
-                           dropout=0.0).eval()
+    model = sol.make_model(
+        sizes["V"], sizes["V"], N=2, d_model=sizes["d_model"], d_ff=sizes["d_ff"], h=sizes["h"], dropout=0.0
+    ).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(("a_2", "b_2", "bias")):

@@ -4,6 +4,7 @@ A batch of ten synthetic submissions with known statuses and named mistakes is w
 `fmgrade grade --format json --output DIR` writes it; every number in the CSV files below was
 counted by hand from the BATCH table, not computed with the code under test.
 """
+
 import csv
 import json
 import re
@@ -12,10 +13,13 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, course as course_mod, reporters
-from grader.classreport import build, mistakes, plots, tables
-from grader.classreport.load import ReportInputError
-from grader.grade import Graded
+from grader import cli
+from grader import course as course_mod
+from grader import formats as reporters
+from grader.cli import instructor as cli_instructor
+from grader.instructor.classreport import build, mistakes, plots, tables
+from grader.instructor.classreport.load import ReportInputError
+from grader.instructor.grade import Graded
 from grader.results import CheckResult, Report, TopicResult
 
 OUTLINE = """\
@@ -38,8 +42,12 @@ sections:
 
 # topic -> [(check id, exercise, points, hidden)]
 CHECKS = {
-    "attn": [("test_a.py::test_softmax_shape", "softmax", 1, False), ("test_a.py::test_softmax_values", "softmax", 2, True),
-             ("test_a.py::test_mask", "mask", 1, False), ("test_a.py::test_mask_hidden", "mask", 1, True)],
+    "attn": [
+        ("test_a.py::test_softmax_shape", "softmax", 1, False),
+        ("test_a.py::test_softmax_values", "softmax", 2, True),
+        ("test_a.py::test_mask", "mask", 1, False),
+        ("test_a.py::test_mask_hidden", "mask", 1, True),
+    ],
     "scale": [("test_s.py::test_fit", "fit", 2, False), ("test_s.py::test_fit_units", "fit", 1, True)],
 }
 # Each submission's check statuses, in CHECKS order: Passed, Failed[:mistake], Error, Timeout,
@@ -60,15 +68,43 @@ STATUS = {"P": "passed", "F": "failed", "E": "error", "T": "timeout", "N": "not_
 HOSTILE = "<script>alert('owned')</script>"
 
 EXERCISES_CSV = [
-    ["topic", "exercise", "submissions", "passed", "failed", "error", "timeout", "not_started", "blocked", "pass_rate",
-     "mean_score", "max_score", "submissions_with_timeout", "submissions_with_error", "submissions_with_named_mistake"],
+    [
+        "topic",
+        "exercise",
+        "submissions",
+        "passed",
+        "failed",
+        "error",
+        "timeout",
+        "not_started",
+        "blocked",
+        "pass_rate",
+        "mean_score",
+        "max_score",
+        "submissions_with_timeout",
+        "submissions_with_error",
+        "submissions_with_named_mistake",
+    ],
     ["attn", "softmax", "10", "4", "5", "0", "0", "1", "0", "0.4", "1.6", "3", "0", "0", "5"],
     ["attn", "mask", "10", "0", "7", "1", "1", "1", "0", "0", "0.6", "2", "1", "1", "0"],
     ["scale", "fit", "10", "4", "3", "0", "1", "1", "1", "0.4", "1.5", "3", "1", "0", "2"],
 ]
 CHECKS_CSV = [
-    ["topic", "exercise", "check", "hidden", "submissions", "passed", "failed", "error", "timeout", "not_started",
-     "blocked", "attempted", "flag"],
+    [
+        "topic",
+        "exercise",
+        "check",
+        "hidden",
+        "submissions",
+        "passed",
+        "failed",
+        "error",
+        "timeout",
+        "not_started",
+        "blocked",
+        "attempted",
+        "flag",
+    ],
     ["attn", "softmax", "test_a.py::test_softmax_shape", "false", "10", "8", "1", "0", "0", "1", "0", "9", ""],
     ["attn", "softmax", "test_a.py::test_softmax_values", "true", "10", "4", "5", "0", "0", "1", "0", "9", ""],
     ["attn", "mask", "test_a.py::test_mask", "false", "10", "6", "1", "1", "1", "1", "0", "9", ""],
@@ -91,8 +127,19 @@ def make_report(statuses, isolation="bwrap"):
         for (check_id, exercise, points, hidden), code in zip(checks, row.split()):
             status, _, mistake = code.partition(":")
             message = "" if status == "P" else f"{check_id}: expected 1, got {HOSTILE}"
-            results.append(CheckResult(check_id, exercise, STATUS[status], points if status == "P" else 0, points,
-                                       hidden, message, "", mistake))
+            results.append(
+                CheckResult(
+                    check_id,
+                    exercise,
+                    STATUS[status],
+                    points if status == "P" else 0,
+                    points,
+                    hidden,
+                    message,
+                    "",
+                    mistake,
+                )
+            )
         topics.append(TopicResult(topic_id, results, isolation, seed=7))
     return Report(topics)
 
@@ -109,9 +156,11 @@ def course(tmp_path):
 def results(tmp_path, course):
     """BATCH as grade's JSON results folder (s3 graded with process isolation), via the CLI's writer."""
     folder = tmp_path / "results"
-    graded = [Graded(student, f"submissions/{student}", make_report(rows, "process" if student == "s3" else "bwrap"))
-              for student, rows in BATCH.items()]
-    cli._write_grades(course, graded, "json", folder)
+    graded = [
+        Graded(student, f"submissions/{student}", make_report(rows, "process" if student == "s3" else "bwrap"))
+        for student, rows in BATCH.items()
+    ]
+    cli_instructor._write_grades(course, graded, "json", folder)
     return folder
 
 
@@ -140,7 +189,9 @@ def test_course_version_follows_the_outline_or_the_version_field(tmp_path):
     assert version(OUTLINE.replace("title: A tiny course", "title: A tiny course\nversion: 2025-fall")) == "2025-fall"
     assert version(OUTLINE.replace("title: A tiny course", "title: A tiny course\nversion: 3")) == "3"
     with pytest.raises(course_mod.CourseError, match=r"course.yml:2: version: expected non-empty text, got a list"):
-        course_mod.parse(OUTLINE.replace("title: A tiny course", "version: [1]\ntitle: A tiny course"), tmp_path, "course.yml")
+        course_mod.parse(
+            OUTLINE.replace("title: A tiny course", "version: [1]\ntitle: A tiny course"), tmp_path, "course.yml"
+        )
 
 
 def test_csv_numbers_of_a_batch_with_known_mistakes(results, course):
@@ -165,7 +216,10 @@ def test_the_report_folder_holds_the_page_and_the_same_numbers(results, course, 
     assert read_csv(tmp_path / "out" / "exercises.csv") == EXERCISES_CSV  # nothing of a bad file is counted
     assert read_csv(tmp_path / "out" / "checks.csv") == CHECKS_CSV
     assert [r[6] for r in read_csv(tmp_path / "out" / "mistakes.csv")[1:]] == [
-        "forgot to divide by sqrt(d_k) <b>", "", "used 0.5"]
+        "forgot to divide by sqrt(d_k) <b>",
+        "",
+        "used 0.5",
+    ]
     page = (tmp_path / "out" / "report.html").read_text()
     assert "10 submission(s) from results files" in page and "8 results file(s) skipped" in page
     assert "oldcourse.json" in page and "forgot to divide by sqrt(d_k) &lt;b&gt;" in page
@@ -175,7 +229,7 @@ def test_the_report_folder_holds_the_page_and_the_same_numbers(results, course, 
 def test_the_real_course_s_mutants_give_the_messages():
     root = course_mod.find_root(__file__)
     course = course_mod.load(root)
-    from grader import mutants as mutants_mod
+    from grader.instructor import mutants as mutants_mod
 
     known = mutants_mod.load(course, "attention")
     found, problems = mistakes.messages(course)
@@ -187,7 +241,7 @@ def test_the_real_course_s_mutants_give_the_messages():
 def test_reading_in_processes_gives_the_same_numbers(results, course):
     one = build.collect_results([results], course, jobs=1)
     two = build.collect_results([results], course, jobs=2)
-    for (stats, version, skipped) in (one, two):
+    for _stats, version, skipped in (one, two):
         assert version == course_mod.version_of(course) and skipped == []
     assert tables.exercises_csv(one[0].exercise_rows(course)) == tables.exercises_csv(two[0].exercise_rows(course))
     assert tables.checks_csv(one[0].check_rows(course)) == tables.checks_csv(two[0].check_rows(course))
@@ -202,10 +256,13 @@ def _bad_files(folder, course):
         "list.json": "[1, 2]",
         "gradescope.json": reporters.to_gradescope(make_report(BATCH["s0"])),
         "future.json": json.dumps(good | {"format_version": 2}),
-        "badstatus.json": json.dumps(good | {"topics": [good["topics"][0] | {"checks": [
-            good["topics"][0]["checks"][0] | {"status": "passedish"}]}]}),
-        "bigscore.json": json.dumps(good | {"topics": [good["topics"][0] | {"checks": [
-            good["topics"][0]["checks"][0] | {"score": 5}]}]}),
+        "badstatus.json": json.dumps(
+            good
+            | {"topics": [good["topics"][0] | {"checks": [good["topics"][0]["checks"][0] | {"status": "passedish"}]}]}
+        ),
+        "bigscore.json": json.dumps(
+            good | {"topics": [good["topics"][0] | {"checks": [good["topics"][0]["checks"][0] | {"score": 5}]}]}
+        ),
         "oldcourse.json": json.dumps(good | {"course_version": "2024-spring"}),
         "deep.json": "[" * 100_000,
     }
@@ -217,7 +274,7 @@ def _bad_files(folder, course):
         "gradescope.json": 'not fmgrade results: no "format" field, not "fmgrade-results"',
         "future.json": "format_version 2: this fmgrade reads 1",
         "badstatus.json": "topics[0].checks[0].status: 'passedish' is not one of passed, failed, error, timeout, "
-                          "not_started, blocked",
+        "not_started, blocked",
         "bigscore.json": "topics[0].checks[0]: score 5 of max_score 1 is not a number from 0 to max_score",
         "oldcourse.json": f"from course version 2024-spring, not {course_mod.version_of(course)}",
         "deep.json": "not JSON that fmgrade writes (nested too deeply)",
@@ -230,7 +287,8 @@ def test_files_that_are_not_this_course_s_results_are_named_and_skipped(results,
     empty.mkdir()
     stats, _, skipped = build.collect_results([results, empty], course)
     assert {s.source.rsplit("/", 1)[-1]: s.reason for s in skipped} == expected | {
-        "empty": "folder has no .json results files"}
+        "empty": "folder has no .json results files"
+    }
     assert stats.submissions == 10
     assert list(csv.reader(tables.exercises_csv(stats.exercise_rows(course)).splitlines())) == EXERCISES_CSV
 
@@ -263,8 +321,17 @@ def test_the_page_escapes_learner_text_and_loads_nothing(results, course, tmp_pa
     assert "<script" not in page.lower() and "<link" not in page.lower() and "@import" not in page
     assert all(ref.startswith("#") for ref in re.findall(r'(?:href|src)\s*=\s*"([^"]*)"', page))
     assert "Content-Security-Policy" in page and page.count("<svg") == 3
-    for section in ("Score distribution per topic", "Pass rate per exercise", "named mistakes", "Never failed",
-                    "Always failed", "Time-outs and errors", "process: 1", "bwrap: 9", "7: 10"):
+    for section in (
+        "Score distribution per topic",
+        "Pass rate per exercise",
+        "named mistakes",
+        "Never failed",
+        "Always failed",
+        "Time-outs and errors",
+        "process: 1",
+        "bwrap: 9",
+        "7: 10",
+    ):
         assert section in page
 
 
@@ -276,7 +343,10 @@ def test_report_command(results, course, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli.main, ["report", str(results), "--output", str(out), "--course", str(course.root)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["checks.csv", "exercises.csv", "mistakes.csv", "report.html"]
-    assert f"10 submission(s) from results files, course version {course_mod.version_of(course)}; 1 skipped" in result.output
+    assert (
+        f"10 submission(s) from results files, course version {course_mod.version_of(course)}; 1 skipped"
+        in result.output
+    )
     assert f"skipped {results / 'junk.json'}: not JSON" in result.output
     assert "attn·mask 0%" in result.output  # lowest pass rate first
     assert "attn·softmax no_scaling (4)" in result.output
@@ -319,7 +389,7 @@ def test_without_matplotlib_the_command_says_what_to_install(results, tmp_path, 
 @pytest.mark.slow  # imports nbgrader and writes a gradebook: several seconds
 def test_a_gradebook_gives_exercise_scores_and_says_what_it_lacks(results, course, tmp_path):
     pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
-    from grader import gradebook
+    from grader.instructor import gradebook
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     for student in ("s0", "s6", "s8"):
@@ -338,13 +408,12 @@ def test_a_gradebook_gives_exercise_scores_and_says_what_it_lacks(results, cours
 
 
 def test_a_missing_gradebook_file_is_an_error_and_is_not_created(tmp_path):
-    from grader.classreport import from_gradebook
-    from grader.gradebook import GradebookError
+    from grader.instructor.classreport import from_gradebook
+    from grader.instructor.gradebook import GradebookError
 
     with pytest.raises(GradebookError, match="no such file"):
         from_gradebook.read(f"sqlite:///{tmp_path / 'nope.db'}")
     assert not (tmp_path / "nope.db").exists()
-
 
 
 def test_a_student_with_two_results_files_is_counted_twice_and_named(results, course):

@@ -1,5 +1,6 @@
 """`fmgrade classroom`: the visible checks, reported in the form GitHub Classroom's autograding
 reporter reads (a base64 `result` step output) and as a "Points X/Y" notice."""
+
 import base64
 import json
 
@@ -7,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from grader import cli, course
-from grader.platforms import classroom
+from grader.learner import classroom
 from grader.results import CheckResult, Report, TopicResult
 
 ROOT = course.find_root(__file__)
@@ -18,8 +19,14 @@ def report_of(*checks, problem=""):
 
 
 def check(exercise, status, points=2):
-    return CheckResult(f"test_{exercise}.py::test_it", exercise, status, points if status == "passed" else 0, points,
-                       message="" if status == "passed" else f"{exercise} is wrong: 1.73, not 1")
+    return CheckResult(
+        f"test_{exercise}.py::test_it",
+        exercise,
+        status,
+        points if status == "passed" else 0,
+        points,
+        message="" if status == "passed" else f"{exercise} is wrong: 1.73, not 1",
+    )
 
 
 def decode(text):
@@ -27,16 +34,29 @@ def decode(text):
 
 
 def test_result_has_the_reporters_shape_one_test_per_exercise():
-    report = report_of(check("softmax", "passed"), check("mask", "failed"), check("mask", "passed"),
-                       check("rate", "timeout", 1))
+    report = report_of(
+        check("softmax", "passed"), check("mask", "failed"), check("mask", "passed"), check("rate", "timeout", 1)
+    )
     data = classroom.result(report)
     assert data["version"] == 1 and data["status"] == "fail" and data["max_score"] == 7
     assert [(t["name"], t["status"], t["score"]) for t in data["tests"]] == [
-        ("attention: softmax", "pass", 2), ("attention: mask", "fail", 2), ("attention: rate", "error", 0)]
+        ("attention: softmax", "pass", 2),
+        ("attention: mask", "fail", 2),
+        ("attention: rate", "error", 0),
+    ]
     assert data["tests"][1]["message"] == "mask is wrong: 1.73, not 1"
     # What the reporter adds up: the tests' scores over the runner's max_score.
     assert sum(t["score"] for t in data["tests"]) == report.score == 4
-    assert set(data["tests"][0]) == {"name", "status", "score", "message", "test_code", "filename", "line_no", "duration"}
+    assert set(data["tests"][0]) == {
+        "name",
+        "status",
+        "score",
+        "message",
+        "test_code",
+        "filename",
+        "line_no",
+        "duration",
+    }
     assert decode(classroom.encoded(report)) == data
 
 

@@ -1,4 +1,5 @@
 """The learner's commands through Click's CliRunner, in a throwaway copy of the course."""
+
 import json
 import shutil
 
@@ -124,7 +125,17 @@ def test_hint_for_an_unknown_exercise(run):
 def test_list_shows_every_topic(run):
     result = run("list")
     assert result.exit_code == 0
-    for topic in ("attention", "gpt3", "llama", "survey", "scaling", "instructgpt", "alpaca", "minigpt4", "deepspeed_chat"):
+    for topic in (
+        "attention",
+        "gpt3",
+        "llama",
+        "survey",
+        "scaling",
+        "instructgpt",
+        "alpaca",
+        "minigpt4",
+        "deepspeed_chat",
+    ):
         assert topic in result.output
 
 
@@ -250,11 +261,16 @@ def test_grade_with_a_gradebook_needs_the_instructor_extra(run, course_copy, mon
 
 
 def test_the_student_readme_uses_commands_as_typed_after_activation():
-    from grader import release
+    from grader.instructor import release
 
     text = (release.TEMPLATES / "student_README.md").read_text()
-    for needed in ("source .venv/bin/activate", "source .venv/bin/activate.fish", r".venv\Scripts\Activate.ps1",
-                   "--index-url https://download.pytorch.org/whl/cpu", "\nfmgrade check attention\n"):
+    for needed in (
+        "source .venv/bin/activate",
+        "source .venv/bin/activate.fish",
+        r".venv\Scripts\Activate.ps1",
+        "--index-url https://download.pytorch.org/whl/cpu",
+        "\nfmgrade check attention\n",
+    ):
         assert needed in text, needed
     assert ".venv/bin/fmgrade" not in text
 
@@ -265,7 +281,8 @@ def test_the_student_release_shows_only_the_learners_commands(course_copy, tmp_p
     import subprocess
     import sys
 
-    from grader import course, release
+    from grader import course
+    from grader.instructor import release
 
     root = course.find_root(__file__)
     shutil.copytree(root / "grader", course_copy / "grader", ignore=release.IGNORED)
@@ -276,12 +293,15 @@ def test_the_student_release_shows_only_the_learners_commands(course_copy, tmp_p
 
     # The release's own grader package and nothing of this repository's editable install (whose
     # finder would otherwise supply the modules the release leaves out).
-    run_release = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
-                   "from grader.cli import main; main(prog_name='fmgrade')")
+    run_release = (
+        "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+        "from grader.cli import main; main(prog_name='fmgrade')"
+    )
 
     def fmgrade(*args, status=0):
-        done = subprocess.run([sys.executable, "-c", run_release, *args], cwd=out, env=env, capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", run_release, *args], cwd=out, env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == status, done.stderr
         return done.stdout + done.stderr
 

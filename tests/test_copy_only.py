@@ -6,6 +6,7 @@ function or class of the stub at the pasted one that passes the most visible che
 exercise (the visible checks are the student's oracle; the few best-named candidates are
 tried). Graded with the kit's hidden checks, that submission must score under 10% of the points.
 """
+
 import ast
 import difflib
 import re
@@ -13,7 +14,10 @@ import shutil
 
 import pytest
 
-from grader import checks_index, course, release, runner
+from grader import catalog as checks_index
+from grader import course
+from grader.instructor import release
+from grader.judge import runner
 from grader.results import PASSED
 
 pytestmark = pytest.mark.slow
@@ -59,8 +63,12 @@ def _signature(node):
 
 def _takes_module(candidate, target):
     """A helper(module, ...) that takes the learner's module before the target's arguments."""
-    return (isinstance(candidate, ast.FunctionDef) and candidate.args.args
-            and candidate.args.args[0].arg in ("module", "impl", "m") and isinstance(target, ast.FunctionDef))
+    return (
+        isinstance(candidate, ast.FunctionDef)
+        and candidate.args.args
+        and candidate.args.args[0].arg in ("module", "impl", "m")
+        and isinstance(target, ast.FunctionDef)
+    )
 
 
 def _fits(candidate, target):
@@ -72,17 +80,26 @@ def _fits(candidate, target):
 
 def _glue(target, candidate):
     if _takes_module(candidate, target):
-        return (f"def {target.name}(*args, **kwargs):\n    import sys\n"
-                f"    return {candidate.name}(sys.modules[__name__], *args, **kwargs)\n")
+        return (
+            f"def {target.name}(*args, **kwargs):\n    import sys\n"
+            f"    return {candidate.name}(sys.modules[__name__], *args, **kwargs)\n"
+        )
     return f"{target.name} = {candidate.name}\n"
 
 
 def _candidates(target, pasted):
-    fitting = [c for c in pasted if isinstance(c, (ast.FunctionDef, ast.ClassDef))
-               and (isinstance(c, ast.ClassDef) or not isinstance(target, ast.ClassDef))
-               and _fits(c, target) and c.name != target.name]
+    fitting = [
+        c
+        for c in pasted
+        if isinstance(c, (ast.FunctionDef, ast.ClassDef))
+        and (isinstance(c, ast.ClassDef) or not isinstance(target, ast.ClassDef))
+        and _fits(c, target)
+        and c.name != target.name
+    ]
+
     def similarity(c):
         return difflib.SequenceMatcher(None, c.name.strip("_").lower(), target.name.lower()).ratio()
+
     return sorted(fitting, key=similarity, reverse=True)[:TRIED]
 
 

@@ -1,5 +1,6 @@
 """course.yml: the real outline loads, and every kind of mistake gets a one-line error with
 the file, the line and the field."""
+
 import textwrap
 
 import pytest
@@ -70,10 +71,18 @@ def test_good_minimal_course(tmp_path):
     "old, new, expected",
     [
         ("title: T\n", "title: T\nauthor: me\n", r"course.yml:3: author: unknown key in course"),
-        ("            goal: do e\n", "", r"course.yml:10: sections\[0\].topics\[0\].exercises\[0\]: missing field 'goal'"),
+        (
+            "            goal: do e\n",
+            "",
+            r"course.yml:10: sections\[0\].topics\[0\].exercises\[0\]: missing field 'goal'",
+        ),
         ("      - id: b\n", "      - id: a\n", r"course.yml:12: sections\[0\].topics\[1\].id: duplicate topic id 'a'"),
         ("[a]", "[zz]", r"course.yml:14: sections\[0\].topics\[1\].prerequisites\[0\]: unknown topic 'zz'"),
-        ("format_version: 1", "format_version: 7", r"course.yml:1: format_version: this fmgrade reads format_version 1"),
+        (
+            "format_version: 1",
+            "format_version: 7",
+            r"course.yml:1: format_version: this fmgrade reads format_version 1",
+        ),
         ("title: T\n", "title: [T\n", r"course.yml:\d+: YAML syntax error"),
         ("title: T\n", "title: T\ntitle: U\n", r"course.yml:3: duplicate key 'title'"),
         ("        title: A\n", "        title: A\n        optional: maybe\n", r"optional: expected true or false"),
@@ -93,7 +102,9 @@ def test_cyclic_prerequisites(tmp_path):
 
 
 def test_duplicate_exercise_id(tmp_path):
-    text = GOOD.replace("            goal: do e\n", "            goal: do e\n          - id: e\n            goal: again\n", 1)
+    text = GOOD.replace(
+        "            goal: do e\n", "            goal: do e\n          - id: e\n            goal: again\n", 1
+    )
     with pytest.raises(CourseError, match=r"course.yml:12: .*exercises\[1\].id: duplicate exercise id 'e'"):
         parse(text, tmp_path)
 
@@ -104,7 +115,9 @@ def test_exercise_without_checks(tmp_path):
     checks = tmp_path / "tests" / "checks" / "a"
     checks.mkdir(parents=True)
     (checks / "test_a.py").write_text("import pytest\n\n@pytest.mark.exercise('other')\ndef test_x(impl):\n    pass\n")
-    with pytest.raises(CourseError, match=r"course.yml:10: .*exercises\[0\]: exercise 'e' has no checks in tests/checks/a/"):
+    with pytest.raises(
+        CourseError, match=r"course.yml:10: .*exercises\[0\]: exercise 'e' has no checks in tests/checks/a/"
+    ):
         parse(GOOD, tmp_path)
 
 

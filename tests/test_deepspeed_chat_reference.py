@@ -4,6 +4,7 @@ cliprange_value 0.2, gamma 1.0, lam 0.95, EMA beta 0.992), hand-worked values, c
 (reward-to-go, one-step TD), PPO's clipping property through autograd, and re-implementations
 written differently (slices as in ppo_trainer.py, vectorised sums). These are the project's own
 tests; they run the solution in this process."""
+
 import inspect
 import math
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "deepspeed_chat.py", "deepspeed_chat_solution")
@@ -26,11 +27,27 @@ def close(a, b, atol=1e-6):
 
 
 def test_defaults_are_deepspeed_chats():
-    defaults = {name: p.default for f in (sol.compute_rewards, sol.actor_loss_fn, sol.critic_loss_fn,
-                                          sol.get_advantages_and_returns, sol.moving_average)
-                for name, p in inspect.signature(f).parameters.items() if p.default is not inspect.Parameter.empty}
-    assert defaults == {"kl_ctl": 0.1, "clip_reward_value": 5, "cliprange": 0.2, "cliprange_value": 0.2,
-                        "gamma": 1.0, "lam": 0.95, "beta": 0.992}
+    defaults = {
+        name: p.default
+        for f in (
+            sol.compute_rewards,
+            sol.actor_loss_fn,
+            sol.critic_loss_fn,
+            sol.get_advantages_and_returns,
+            sol.moving_average,
+        )
+        for name, p in inspect.signature(f).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    assert defaults == {
+        "kl_ctl": 0.1,
+        "clip_reward_value": 5,
+        "cliprange": 0.2,
+        "cliprange_value": 0.2,
+        "gamma": 1.0,
+        "lam": 0.95,
+        "beta": 0.992,
+    }
 
 
 # --- compute_rewards -------------------------------------------------------------------------
@@ -42,7 +59,7 @@ def _rewards_with_slices(prompts_len, logprobs, ref_logprobs, score, action_mask
     start = prompts_len - 1
     ends = start + action_mask[:, start:].sum(1) + 1
     for j in range(rewards.size(0)):
-        rewards[j, start:ends[j]][-1] += score[j].clamp(-clip, clip)
+        rewards[j, start : ends[j]][-1] += score[j].clamp(-clip, clip)
     return rewards
 
 
@@ -61,12 +78,14 @@ def test_compute_rewards_matches_the_slice_form_on_random_batches():
         L = P + int(torch.randint(1, 8, (), generator=g))
         attention_mask = torch.ones(B, L, dtype=torch.long)
         for j in range(B):
-            attention_mask[j, P + int(torch.randint(1, L - P + 1, (), generator=g)):] = 0
+            attention_mask[j, P + int(torch.randint(1, L - P + 1, (), generator=g)) :] = 0
             attention_mask[j, : int(torch.randint(0, P - 1, (), generator=g))] = 0
         lp, ref_lp = -torch.rand(B, L - 1, generator=g), -torch.rand(B, L - 1, generator=g)
         score = 8 * torch.randn(B, generator=g)
-        close(sol.compute_rewards(P, lp, ref_lp, score, attention_mask[:, 1:]),
-              _rewards_with_slices(P, lp, ref_lp, score, attention_mask[:, 1:]))
+        close(
+            sol.compute_rewards(P, lp, ref_lp, score, attention_mask[:, 1:]),
+            _rewards_with_slices(P, lp, ref_lp, score, attention_mask[:, 1:]),
+        )
 
 
 def test_score_sits_on_the_last_token_when_the_response_fills_the_sequence():
@@ -158,10 +177,14 @@ def test_train_rlhf_losses_matches_a_plain_composition():
     g = torch.Generator().manual_seed(3)
     P, L, B = 3, 9, 3
     attention_mask = torch.ones(B, L, dtype=torch.long)
-    attention_mask[0, P + 2:] = 0
-    attention_mask[2, P + 4:] = 0
+    attention_mask[0, P + 2 :] = 0
+    attention_mask[2, P + 4 :] = 0
     attention_mask[2, 0] = 0
-    old_lp, ref_lp, old_v = -torch.rand(B, L - 1, generator=g), -torch.rand(B, L - 1, generator=g), torch.randn(B, L - 1, generator=g)
+    old_lp, ref_lp, old_v = (
+        -torch.rand(B, L - 1, generator=g),
+        -torch.rand(B, L - 1, generator=g),
+        torch.randn(B, L - 1, generator=g),
+    )
     score = torch.tensor([9.0, -1.0, 0.5])
     lp = (old_lp + 0.2 * torch.randn(B, L - 1, generator=g)).requires_grad_()
     v = (old_v + 0.3 * torch.randn(B, L - 1, generator=g)).requires_grad_()
@@ -185,7 +208,7 @@ def test_train_rlhf_losses_matches_a_plain_composition():
     close(critic, want_critic)
     (actor + critic).backward()
     assert lp.grad[:, :start].abs().max() == 0 and lp.grad.abs().max() > 0
-    assert v.grad is not None and v.grad[0, start + 2:].abs().max() == 0  # row 0's padding is masked
+    assert v.grad is not None and v.grad[0, start + 2 :].abs().max() == 0  # row 0's padding is masked
 
 
 # --- reward model ----------------------------------------------------------------------------
@@ -197,7 +220,9 @@ def test_reward_model_loss_hand_worked():
     c_r = torch.tensor([[9.0, 9.0, 9.0, 1.0, 2.0, 0.5], [9.0, 9.0, 0.3, -0.2, 0.1, 0.0]])
     r_r = torch.tensor([[-9.0, -9.0, -9.0, 0.5, 1.0, 0.0], [-9.0, -9.0, 0.2, 0.4, -1.0, 0.7]])
     out = sol.reward_model_loss(chosen, rejected, c_r, r_r, 0)
-    expected = (-F.logsigmoid(torch.tensor([0.5, 1.0])).mean() - F.logsigmoid(torch.tensor([0.1, -0.6, 1.1, -0.7])).mean()) / 2
+    expected = (
+        -F.logsigmoid(torch.tensor([0.5, 1.0])).mean() - F.logsigmoid(torch.tensor([0.1, -0.6, 1.1, -0.7])).mean()
+    ) / 2
     assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
     assert out["chosen_end_scores"].tolist() == [2.0, pytest.approx(-0.2)]
     assert out["rejected_end_scores"].tolist() == [0.5, pytest.approx(0.7)]
@@ -249,4 +274,4 @@ def test_moving_average_formula_and_convergence():
     for _ in range(99):
         sol.moving_average(model, ema)
     for k in start:  # after n calls: param + beta^n (ema_0 - param)
-        close(ema.state_dict()[k], target[k] + 0.992 ** 100 * (start[k] - target[k]), atol=1e-5)
+        close(ema.state_dict()[k], target[k] + 0.992**100 * (start[k] - target[k]), atol=1e-5)

@@ -1,13 +1,15 @@
 """When grading fails (the kit is broken, a topic's checks cannot run), every format is still
 written and names the reason; the command exits 2 (not the learner's doing)."""
+
 import json
 import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, reporters
-from grader.platforms import classroom
+from grader import cli
+from grader import formats as reporters
+from grader.learner import classroom
 from grader.results import CheckResult, Report, TopicResult
 
 REASON = "grading survey failed: CourseError: the checks of topic 'survey' could not be collected"
@@ -33,8 +35,14 @@ def test_junit_adds_an_error_case_named_autograder_failed():
 
 def test_gradescope_adds_a_visible_failed_test_and_says_so_at_the_top():
     data = json.loads(reporters.to_gradescope(failed_report(), execution_time=12.6))
-    assert data["tests"][-1] == {"name": "autograder failed", "score": 0, "max_score": 0, "status": "failed",
-                                 "output": REASON, "visibility": "visible"}
+    assert data["tests"][-1] == {
+        "name": "autograder failed",
+        "score": 0,
+        "max_score": 0,
+        "status": "failed",
+        "output": REASON,
+        "visibility": "visible",
+    }
     assert data["output"].startswith("The autograder failed: " + REASON) and data["execution_time"] == 13
 
 
@@ -43,15 +51,18 @@ def test_classroom_is_an_error_naming_it():
     assert data["status"] == "error" and data["tests"][-1]["message"] == REASON
 
 
-@pytest.mark.parametrize("fmt, name", [("json", "r.json"), ("junit", "r.xml"), ("gradescope", "results.json"), ("text", "r.txt")])
+@pytest.mark.parametrize(
+    "fmt, name", [("json", "r.json"), ("junit", "r.xml"), ("gradescope", "results.json"), ("text", "r.txt")]
+)
 def test_a_kit_that_cannot_load_still_gets_its_results_file(tmp_path, fmt, name):
     kit = tmp_path / "kit"
     kit.mkdir()
     (kit / "course.yml").write_text("format_version: 1\ntitle: [unclosed\n")
     (tmp_path / "alice" / "exercises").mkdir(parents=True)
     out = tmp_path / name
-    result = CliRunner().invoke(cli.main, ["grade", str(tmp_path / "alice"), "--kit", str(kit), "--format", fmt,
-                                           "--output", str(out)])
+    result = CliRunner().invoke(
+        cli.main, ["grade", str(tmp_path / "alice"), "--kit", str(kit), "--format", fmt, "--output", str(out)]
+    )
     assert result.exit_code == 2
     text = out.read_text()
     assert "course.yml" in text and ("autograder failed" in text or "problem" in text or "failed" in text)
@@ -65,8 +76,23 @@ def test_a_topic_whose_checks_break_is_named_and_the_others_still_graded(course_
     (sub / "exercises").mkdir(parents=True)
     (sub / "exercises" / "gpt3.py").write_text((course_copy / "solutions" / "gpt3.py").read_text())
     out = tmp_path / "results.json"
-    result = CliRunner().invoke(cli.main, ["grade", str(sub), "--kit", str(course_copy), "--topics", "survey,gpt3",
-                                           "--format", "gradescope", "--output", str(out), "--seed", "1"])
+    result = CliRunner().invoke(
+        cli.main,
+        [
+            "grade",
+            str(sub),
+            "--kit",
+            str(course_copy),
+            "--topics",
+            "survey,gpt3",
+            "--format",
+            "gradescope",
+            "--output",
+            str(out),
+            "--seed",
+            "1",
+        ],
+    )
     assert result.exit_code == 2, result.output
     data = json.loads(out.read_text())
     failed = [t for t in data["tests"] if t["name"] == "autograder failed"]

@@ -3,6 +3,7 @@ style model built from torch modules (on the meta device, so even 175B costs no 
 paper's Table 2.1 and Table D.1, Figure 2.1's prompts, probabilities multiplied out by hand,
 and a top-p filter written the other way round (ascending sort, as Hugging Face's warper does).
 These are the project's own tests; they run the solution in this process."""
+
 import math
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "gpt3.py", "gpt3_solution")
@@ -153,8 +154,13 @@ def test_figure_2_1_prompts():
     assert sol.build_prompt(head, [], "cheese") == head + "\ncheese =>"
     assert sol.build_prompt(head, demos[:1], "cheese") == head + "\nsea otter => loutre de mer\ncheese =>"
     few = sol.build_prompt(head, demos, "cheese")
-    assert few.split("\n") == [head, "sea otter => loutre de mer", "peppermint => menthe poivrée",
-                               "plush girafe => girafe peluche", "cheese =>"]
+    assert few.split("\n") == [
+        head,
+        "sea otter => loutre de mer",
+        "peppermint => menthe poivrée",
+        "plush girafe => girafe peluche",
+        "cheese =>",
+    ]
     assert sol.build_prompt(None, demos[:1], "cheese") == sol.build_prompt("", demos[:1], "cheese")
     assert sol.build_prompt(None, [], "cheese") == "cheese =>"
     assert sol.build_prompt("T:", [["a", "b"]], "c") == "T:\na => b\nc =>"  # lists work as pairs too
@@ -174,7 +180,9 @@ def test_choice_scores_against_probabilities_multiplied_out():
     per_token = [math.prod(p) ** (1 / len(p)) for p in cond_p]  # geometric mean per token
     torch.testing.assert_close(sol.choice_scores(cond, "mean").exp(), torch.tensor(per_token, dtype=torch.float64))
     ratio = [math.prod(c) / math.prod(u) for c, u in zip(cond_p, uncond_p)]
-    torch.testing.assert_close(sol.choice_scores(cond, "unconditional", uncond).exp(), torch.tensor(ratio, dtype=torch.float64))
+    torch.testing.assert_close(
+        sol.choice_scores(cond, "unconditional", uncond).exp(), torch.tensor(ratio, dtype=torch.float64)
+    )
     assert sol.pick_choice(cond, "sum") == 1  # 0.504 beats 0.1 and 0.05
     assert sol.pick_choice(cond, "unconditional", uncond) == 0  # 10 times likelier than without context
     assert isinstance(sol.pick_choice(cond, "mean"), int)
@@ -232,7 +240,13 @@ def test_top_k_keeps_ties_and_leaves_the_input_alone():
 def test_top_k_then_top_p():
     logits = torch.tensor([0.3, 0.25, 0.2, 0.15, 0.1]).log()
     # top-2 renormalised: 0.545, 0.455 -> top_p 0.5 keeps only the first
-    assert (sol.filter_logits(logits, top_k=2, top_p=0.5) != float("-inf")).tolist() == [True, False, False, False, False]
+    assert (sol.filter_logits(logits, top_k=2, top_p=0.5) != float("-inf")).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     # top-p alone on the full vocabulary keeps the first two (0.3 + 0.25 >= 0.5)
     assert (sol.filter_logits(logits, top_p=0.5) != float("-inf")).tolist() == [True, True, False, False, False]
 

@@ -1,14 +1,14 @@
 """`fmgrade grade`: only exercises/*.py is taken from a submission; every format serialises the
 same results; broken submissions get a clear message and zero, never a crashed batch."""
+
 import csv
 import json
-import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, course, grade
+from grader import cli, course
 
 ROOT = course.find_root(__file__)
 
@@ -29,15 +29,16 @@ def solved(tmp_path_factory):
 
 
 def run(*args):
-    return CliRunner().invoke(cli.main, ["grade", *args, "--kit", str(ROOT), "--topics", "attention", "--seed", "7"],
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        cli.main, ["grade", *args, "--kit", str(ROOT), "--topics", "attention", "--seed", "7"], catch_exceptions=False
+    )
 
 
 @pytest.mark.slow
 def test_a_solved_submission_gets_full_marks_on_visible_and_hidden_checks(solved):
     result = run(str(solved), "--format", "json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output[result.output.index("{"):])
+    data = json.loads(result.output[result.output.index("{") :])
     assert data["score"] == data["max_score"] > 0
     checks = data["topics"][0]["checks"]
     assert any(c["hidden"] for c in checks) and any(not c["hidden"] for c in checks)
@@ -46,28 +47,33 @@ def test_a_solved_submission_gets_full_marks_on_visible_and_hidden_checks(solved
 
 def test_the_submissions_own_tests_grader_and_conftest_are_ignored(tmp_path):
     sub = make_submission(tmp_path / "mallory", COURSE.exercise_path("attention").read_text())
-    (sub / "conftest.py").write_text("import pytest\n@pytest.hookimpl(wrapper=True)\ndef pytest_runtest_makereport(item, call):\n    r = yield\n    r.outcome = 'passed'\n    return r\n")
+    (sub / "conftest.py").write_text(
+        "import pytest\n@pytest.hookimpl(wrapper=True)\ndef pytest_runtest_makereport(item, call):\n    r = yield\n    r.outcome = 'passed'\n    return r\n"
+    )
     (sub / "tests" / "checks" / "attention").mkdir(parents=True)
     (sub / "tests" / "checks" / "attention" / "conftest.py").write_text("raise SystemExit('grader hijacked')\n")
     (sub / "grader").mkdir()
     (sub / "grader" / "__init__.py").write_text("raise SystemExit('grader hijacked')\n")
     (sub / "course.yml").write_text("format_version: 1\n")
     result = run(str(sub), "--format", "json")
-    data = json.loads(result.output[result.output.index("{"):])
+    data = json.loads(result.output[result.output.index("{") :])
     assert data["score"] == 0 and data["max_score"] > 0
     assert {c["status"] for c in data["topics"][0]["checks"]} <= {"not_started", "blocked"}
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "exercises/attention.py is missing"),
-    ("   \n", "exercises/attention.py is empty"),
-    (b"\xff\xfe\x00binary", "exercises/attention.py is not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "exercises/attention.py is missing"),
+        ("   \n", "exercises/attention.py is empty"),
+        (b"\xff\xfe\x00binary", "exercises/attention.py is not UTF-8 text"),
+    ],
+)
 def test_broken_submissions_get_a_clear_message_and_zero(tmp_path, content, message):
     sub = make_submission(tmp_path / "bob", content)
     result = run(str(sub), "--format", "json")
     assert result.exit_code == 1
-    data = json.loads(result.output[result.output.index("{"):])
+    data = json.loads(result.output[result.output.index("{") :])
     assert data["score"] == 0
     (only,) = {c["message"] for c in data["topics"][0]["checks"]}
     assert only.startswith(message)

@@ -1,6 +1,7 @@
 """A batch loses nothing and waits on nothing forever: results are written as each submission
 finishes, a submission over its time budget gets a timeout, a failing or dying grading costs
 only its own submission, duplicate student ids are refused, and the kit must not change."""
+
 import csv
 import json
 import operator
@@ -10,8 +11,10 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from grader import batch, cli, grade, sandbox
+from grader import cli
 from grader import course as course_mod
+from grader.instructor import batch, grade
+from grader.sandbox import process as sandbox
 
 HANG_AT_IMPORT = "while True:\n    pass\n"
 
@@ -44,10 +47,14 @@ def test_the_pool_keeps_every_result_when_a_process_dies_or_overruns():
     tasks = [(operator.add, (1, 2)), (time.sleep, (600,)), (os._exit, (3,)), (operator.mul, (3, 4))]
     arrived = []
     results = batch.run(
-        len(tasks), task=lambda i: tasks[i],
+        len(tasks),
+        task=lambda i: tasks[i],
         fallback=lambda i, reason: (operator.add, (reason, "!")) if i != 2 else (os._exit, (4,)),
         last_resort=lambda i, reason: f"last resort: {reason}",
-        jobs=2, on_result=lambda i, value: arrived.append(i), time_limit=5)
+        jobs=2,
+        on_result=lambda i, value: arrived.append(i),
+        time_limit=5,
+    )
     assert results[0] == 3 and results[3] == 12
     assert results[1] == "not graded: its grading did not finish within 5 s, so it was stopped!"
     assert results[2] == "last resort: not graded: its grading process died (exit status 3)"
@@ -56,8 +63,14 @@ def test_the_pool_keeps_every_result_when_a_process_dies_or_overruns():
 
 def test_an_exception_from_the_work_ends_the_run():
     with pytest.raises(ZeroDivisionError):
-        batch.run(2, task=lambda i: (operator.truediv, (1, i)), fallback=None, last_resort=None, jobs=2,
-                  on_result=lambda i, value: None)
+        batch.run(
+            2,
+            task=lambda i: (operator.truediv, (1, i)),
+            fallback=None,
+            last_resort=None,
+            jobs=2,
+            on_result=lambda i, value: None,
+        )
 
 
 # --- budgets ----------------------------------------------------------------------------------------
@@ -105,7 +118,7 @@ def test_a_submission_that_hangs_at_import_times_out_and_the_parallel_batch_goes
 def test_the_default_budget_comes_from_the_topics_limits(kit):
     course = course_mod.load(kit)
     limits = course.topic("tiny").limits
-    from grader import budget
+    from grader.instructor import budget
 
     assert budget.default_seconds(course, ["tiny"]) == limits.topic_timeout + limits.call_timeout + budget.WORKER_START
 
@@ -192,7 +205,7 @@ def test_a_kit_changed_during_the_batch_stops_it_loudly(kit, tmp_path, monkeypat
 @pytest.mark.slow
 def test_grading_in_parallel_leaves_the_kit_as_it_was(kit, tmp_path):
     """The grader writes no bytecode into the kit, so an honest batch never trips the check."""
-    from grader import kit as kit_mod
+    from grader.instructor import kit as kit_mod
 
     before = kit_mod.fingerprint(kit)
     subs = [submission(tmp_path, name, solution(kit)) for name in ("alice", "bob")]

@@ -1,9 +1,10 @@
-"""grader.gradebook: fmgrade scores in an nbgrader gradebook, read back through nbgrader itself.
+"""grader.instructor.gradebook: fmgrade scores in an nbgrader gradebook, read back through nbgrader itself.
 
 SQLite tests always run. PostgreSQL tests use $FMGRADE_TEST_POSTGRES_URL (set by .ci/run);
 without it they try the cluster .ci/run sets up on this machine and skip when none answers.
 Each PostgreSQL test works in a schema of its own, dropped afterwards.
 """
+
 import csv
 import json
 import logging
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import gradebook
 from grader.course import Course, Exercise, Topic
-from grader.gradebook import GradebookError
+from grader.instructor import gradebook
+from grader.instructor.gradebook import GradebookError
 from grader.results import FAILED, NOT_STARTED, PASSED, CheckResult, Report, TopicResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,10 +45,16 @@ def make_report(points):
             top = OUTLINE[topic_id][exercise_id]
             visible = min(score, top / 3)
             status = PASSED if score == top else (NOT_STARTED if score == 0 else FAILED)
-            checks.append(CheckResult(f"test_{exercise_id}_shape", exercise_id, PASSED if visible == top / 3 else status,
-                                      visible, top / 3))
-            checks.append(CheckResult(f"test_{exercise_id}_values", exercise_id, status, score - visible, top * 2 / 3,
-                                      hidden=True))
+            checks.append(
+                CheckResult(
+                    f"test_{exercise_id}_shape", exercise_id, PASSED if visible == top / 3 else status, visible, top / 3
+                )
+            )
+            checks.append(
+                CheckResult(
+                    f"test_{exercise_id}_values", exercise_id, status, score - visible, top * 2 / 3, hidden=True
+                )
+            )
         topics.append(TopicResult(topic_id, checks))
     return Report(topics)
 
@@ -55,7 +62,8 @@ def make_report(points):
 def make_course():
     topics = tuple(
         Topic(id=t, title=t.title(), section="s", exercises=tuple(Exercise(e, f"do {e}") for e in exercises))
-        for t, exercises in OUTLINE.items())
+        for t, exercises in OUTLINE.items()
+    )
     return Course(root=ROOT, title="test course", sections=(), topics=topics)
 
 
@@ -65,8 +73,11 @@ BOB = {"attention": {"softmax": 2.0, "mask": 2.0, "multihead": 5.0}, "scaling": 
 
 def expected_rows(students):
     """{(assignment, student): (score, max_score)} as nbgrader's export should list them."""
-    return {(topic, student): (sum(exercises.values()), sum(OUTLINE[topic].values()))
-            for student, points in students.items() for topic, exercises in points.items()}
+    return {
+        (topic, student): (sum(exercises.values()), sum(OUTLINE[topic].values()))
+        for student, points in students.items()
+        for topic, exercises in points.items()
+    }
 
 
 def export_rows(url, tmp_path):
@@ -88,9 +99,18 @@ def table_counts(url):
     from nbgrader import api
 
     with api.Gradebook(url) as gb:
-        return {model.__name__: gb.db.query(model).count()
-                for model in (api.Assignment, api.Notebook, api.GradeCell, api.Student,
-                              api.SubmittedAssignment, api.SubmittedNotebook, api.Grade)}
+        return {
+            model.__name__: gb.db.query(model).count()
+            for model in (
+                api.Assignment,
+                api.Notebook,
+                api.GradeCell,
+                api.Student,
+                api.SubmittedAssignment,
+                api.SubmittedNotebook,
+                api.Grade,
+            )
+        }
 
 
 def check_gradebook(url, students):
@@ -116,11 +136,15 @@ def check_gradebook(url, students):
                 assert not submission.needs_manual_grade
                 for exercise, score in exercises.items():
                     grade = gb.find_grade(exercise, topic, topic, student)
-                    assert (grade.auto_score, grade.max_score, grade.needs_manual_grade) == \
-                        (score, OUTLINE[topic][exercise], False)
+                    assert (grade.auto_score, grade.max_score, grade.needs_manual_grade) == (
+                        score,
+                        OUTLINE[topic][exercise],
+                        False,
+                    )
 
 
 # --- SQLite ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def sqlite_url(tmp_path):
@@ -138,8 +162,15 @@ def test_record_reads_back_through_nbgrader(sqlite_url, tmp_path):
 def test_regrading_updates_scores_and_adds_no_rows(sqlite_url, tmp_path):
     gradebook.record(sqlite_url, "alice", make_report(ALICE), make_course())
     before = table_counts(sqlite_url)
-    assert before == {"Assignment": 2, "Notebook": 2, "GradeCell": 5, "Student": 1,
-                      "SubmittedAssignment": 2, "SubmittedNotebook": 2, "Grade": 5}
+    assert before == {
+        "Assignment": 2,
+        "Notebook": 2,
+        "GradeCell": 5,
+        "Student": 1,
+        "SubmittedAssignment": 2,
+        "SubmittedNotebook": 2,
+        "Grade": 5,
+    }
     gradebook.record(sqlite_url, "alice", make_report(BOB), make_course())  # alice improved to BOB's points
     assert table_counts(sqlite_url) == before
     check_gradebook(sqlite_url, {"alice": BOB})
@@ -181,7 +212,9 @@ def test_fresh_gradebook_is_stamped_for_nbgrader_db_upgrade(sqlite_url):
     gradebook.record(sqlite_url, "alice", make_report(ALICE), None)
     engine = create_engine(sqlite_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [gradebook._alembic_head()]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+            gradebook._alembic_head()
+        ]
     engine.dispose()
 
 
@@ -190,21 +223,40 @@ def test_nbgrader_export_command_lists_the_scores(sqlite_url, tmp_path):
     gradebook.record(sqlite_url, "alice", make_report(ALICE), make_course())
     gradebook.record(sqlite_url, "bob", make_report(BOB), make_course())
     out = tmp_path / "export.csv"
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--db={sqlite_url}", f"--to={out}"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "export", f"--db={sqlite_url}", f"--to={out}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                             "raw_score", "late_submission_penalty", "score", "max_score"]
+    assert list(rows[0]) == [
+        "assignment",
+        "duedate",
+        "timestamp",
+        "student_id",
+        "last_name",
+        "first_name",
+        "email",
+        "raw_score",
+        "late_submission_penalty",
+        "score",
+        "max_score",
+    ]
     assert as_scores(rows) == expected_rows({"alice": ALICE, "bob": BOB})
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("sqlite:////no/such/folder/gradebook.db", "cannot open: unable to open database file"),
-    ("not a url", "cannot open: not a database URL"),
-    ("mysqlx://user:pw@localhost/db", "cannot open: not a database SQLAlchemy knows"),
-    ("postgresql://fmgrade:s3cret-pw@127.0.0.1:1/grades", "cannot open: connection failed"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("sqlite:////no/such/folder/gradebook.db", "cannot open: unable to open database file"),
+        ("not a url", "cannot open: not a database URL"),
+        ("mysqlx://user:pw@localhost/db", "cannot open: not a database SQLAlchemy knows"),
+        ("postgresql://fmgrade:s3cret-pw@127.0.0.1:1/grades", "cannot open: connection failed"),
+    ],
+)
 def test_bad_url_is_one_line_without_the_password(url, expected):
     with pytest.raises(GradebookError) as caught:
         gradebook.record(url, "alice", make_report(ALICE), None)
@@ -223,7 +275,7 @@ def test_empty_student_is_refused(sqlite_url):
 
 
 def test_importing_the_module_imports_neither_nbgrader_nor_sqlalchemy():
-    code = "import sys, grader.gradebook; print(sorted(m for m in ('nbgrader', 'sqlalchemy') if m in sys.modules))"
+    code = "import sys, grader.instructor.gradebook; print(sorted(m for m in ('nbgrader', 'sqlalchemy') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -231,12 +283,14 @@ def test_importing_the_module_imports_neither_nbgrader_nor_sqlalchemy():
 
 # --- PostgreSQL ------------------------------------------------------------------------
 
+
 def _connect(url, timeout):
     """A SQLAlchemy engine and an autocommit connection to `url`."""
     from sqlalchemy import create_engine
 
-    engine = create_engine(gradebook.with_driver(url), isolation_level="AUTOCOMMIT",
-                           connect_args={"connect_timeout": timeout})
+    engine = create_engine(
+        gradebook.with_driver(url), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": timeout}
+    )
     return engine, engine.connect()
 
 
@@ -302,7 +356,7 @@ def test_postgres_unique_conflict_is_rolled_back_and_retried(postgres_url, caplo
     from nbgrader import api
     from sqlalchemy import text
 
-    caplog.set_level(logging.DEBUG, logger="grader.gradebook")
+    caplog.set_level(logging.DEBUG, logger="grader.instructor.gradebook")
     gradebook.record(postgres_url, "bob", make_report({"scaling": BOB["scaling"]}), None)  # tables exist
     other = api.Gradebook(gradebook.with_driver(postgres_url))
     assignment = api.Assignment(name="attention", course_id=other.course_id)
@@ -342,15 +396,15 @@ WORKER = textwrap.dedent("""
     import json, logging, os, sys, time
     sys.path.insert(0, sys.argv[1])
     import test_gradebook as t
-    from grader import gradebook
+    from grader.instructor import gradebook
     import nbgrader.api, sqlalchemy  # the slow imports, before the start line
 
     conflicts = []
     class Count(logging.Handler):
         def emit(self, record):
             conflicts.append(record.getMessage())
-    logging.getLogger("grader.gradebook").addHandler(Count())
-    logging.getLogger("grader.gradebook").setLevel(logging.DEBUG)
+    logging.getLogger("grader.instructor.gradebook").addHandler(Count())
+    logging.getLogger("grader.instructor.gradebook").setLevel(logging.DEBUG)
 
     url, ready, go, jobs = sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
     open(ready, "w").close()
@@ -367,8 +421,10 @@ WORKER = textwrap.dedent("""
 
 def _points(n):
     """Distinct, valid points for student number n."""
-    return {topic: {e: float((n + i) % (int(top) + 1)) for i, (e, top) in enumerate(exercises.items())}
-            for topic, exercises in OUTLINE.items()}
+    return {
+        topic: {e: float((n + i) % (int(top) + 1)) for i, (e, top) in enumerate(exercises.items())}
+        for topic, exercises in OUTLINE.items()
+    }
 
 
 @pytest.mark.slow
@@ -386,21 +442,30 @@ def two_graders_at_once(url, tmp_path):
     same assignments and grade cells, and write the same shared student, at the same moment.
     Afterwards every row is there exactly once, with the right scores."""
     shared = ("shared", _points(99))
-    jobs = [[("a0", _points(0)), shared, ("a1", _points(1)), ("a2", _points(2))],
-            [("b0", _points(5)), shared, ("b1", _points(6)), ("b2", _points(7))]]
+    jobs = [
+        [("a0", _points(0)), shared, ("a1", _points(1)), ("a2", _points(2))],
+        [("b0", _points(5)), shared, ("b1", _points(6)), ("b2", _points(7))],
+    ]
     go = tmp_path / "go"
     procs, readies = [], []
     for i, job in enumerate(jobs):
         ready = tmp_path / f"ready{i}"
         readies.append(ready)
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(Path(__file__).parent), url, str(ready), str(go), json.dumps(job)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(Path(__file__).parent), url, str(ready), str(go), json.dumps(job)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+        )
     deadline = time.monotonic() + 90
     while not all(r.exists() for r in readies):
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), \
-            [p.communicate() for p in procs if p.poll() is not None]
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), [
+            p.communicate() for p in procs if p.poll() is not None
+        ]
         time.sleep(0.01)
     go.touch()
     results = []
@@ -413,6 +478,13 @@ def two_graders_at_once(url, tmp_path):
     students = dict(s for job in jobs for s in job)
     check_gradebook(url, students)
     counts = table_counts(url)
-    assert counts == {"Assignment": 2, "Notebook": 2, "GradeCell": 5, "Student": 7,
-                      "SubmittedAssignment": 14, "SubmittedNotebook": 14, "Grade": 35}
+    assert counts == {
+        "Assignment": 2,
+        "Notebook": 2,
+        "GradeCell": 5,
+        "Student": 7,
+        "SubmittedAssignment": 14,
+        "SubmittedNotebook": 14,
+        "Grade": 35,
+    }
     assert as_scores(export_rows(url, tmp_path)) == expected_rows(students)

@@ -1,20 +1,21 @@
 """Gradescope: autograder.zip holds setup.sh, run_autograder, its settings and the kit; a run
 always leaves a results.json, naming the reason when grading could not happen; limits fit
 Gradescope's default container."""
+
 import json
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, course, release
-from grader.platforms import gradescope
+from grader import cli, course
+from grader.instructor import release
+from grader.instructor.platforms import gradescope
 
 ROOT = course.find_root(__file__)
 
@@ -26,8 +27,11 @@ def kit(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(kit, tmp_path_factory):
-    return gradescope.build_bundle(kit, tmp_path_factory.mktemp("z") / "autograder.zip",
-                                   gradescope.Config(topics=("survey",), hidden_visibility="hidden"))
+    return gradescope.build_bundle(
+        kit,
+        tmp_path_factory.mktemp("z") / "autograder.zip",
+        gradescope.Config(topics=("survey",), hidden_visibility="hidden"),
+    )
 
 
 def test_bundle_holds_the_scripts_settings_and_kit(bundle, kit):
@@ -36,8 +40,15 @@ def test_bundle_holds_the_scripts_settings_and_kit(bundle, kit):
         modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in archive.infolist()}
         config = json.loads(archive.read(gradescope.CONFIG_FILE))
         setup = archive.read("setup.sh").decode()
-    assert {"setup.sh", "run_autograder", gradescope.CONFIG_FILE, "kit/course.yml", "kit/pyproject.toml",
-            "kit/solutions/survey.py", "kit/grader/platforms/gradescope.py"} <= set(names)
+    assert {
+        "setup.sh",
+        "run_autograder",
+        gradescope.CONFIG_FILE,
+        "kit/course.yml",
+        "kit/pyproject.toml",
+        "kit/solutions/survey.py",
+        "kit/grader/instructor/platforms/gradescope.py",
+    } <= set(names)
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755 and modes["kit/course.yml"] == 0o644
     assert not [n for n in names if "__pycache__" in n]
     assert config["topics"] == ["survey"] and config["hidden_visibility"] == "hidden" and config["memory_mb"] == 896
@@ -47,7 +58,9 @@ def test_bundle_holds_the_scripts_settings_and_kit(bundle, kit):
 
 
 def test_bundle_is_reproducible(bundle, kit, tmp_path):
-    again = gradescope.build_bundle(kit, tmp_path / "again.zip", gradescope.Config(topics=("survey",), hidden_visibility="hidden"))
+    again = gradescope.build_bundle(
+        kit, tmp_path / "again.zip", gradescope.Config(topics=("survey",), hidden_visibility="hidden")
+    )
     assert again.read_bytes() == bundle.read_bytes()
 
 
@@ -98,10 +111,13 @@ def test_a_run_that_cannot_grade_still_writes_results_naming_why(tmp_path):
     assert "unknown setting(s) hidden_visibilty" in data["tests"][-1]["output"]
 
 
-@pytest.mark.parametrize("python, reason", [
-    (None, "setup.sh did not finish"),
-    ("#!/bin/sh\nexit 3\n", "exit status 3"),
-])
+@pytest.mark.parametrize(
+    "python, reason",
+    [
+        (None, "setup.sh did not finish"),
+        ("#!/bin/sh\nexit 3\n", "exit status 3"),
+    ],
+)
 def test_run_autograder_writes_results_when_python_itself_fails(tmp_path, python, reason):
     if python is not None:
         venv = tmp_path / "fmgrade-venv" / "bin"
@@ -110,8 +126,12 @@ def test_run_autograder_writes_results_when_python_itself_fails(tmp_path, python
         (venv / "python3").chmod(0o755)
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "results.json").write_text('{"score": 99}')  # a stale file is never kept
-    subprocess.run(["bash", str(gradescope.TEMPLATES / "gradescope_run_autograder")], check=True,
-                   env={**os.environ, "AUTOGRADER_ROOT": str(tmp_path)}, capture_output=True)
+    subprocess.run(
+        ["bash", str(gradescope.TEMPLATES / "gradescope_run_autograder")],
+        check=True,
+        env={**os.environ, "AUTOGRADER_ROOT": str(tmp_path)},
+        capture_output=True,
+    )
     data = json.loads((tmp_path / "results" / "results.json").read_text())
     assert data["score"] == 0 and reason in data["output"]
     assert data["tests"][0]["name"] == "autograder failed" and reason in data["tests"][0]["output"]
@@ -127,10 +147,20 @@ def prepared_root(bundle, tmp_path):
         archive.extractall(root / "source")
     for name in ("setup.sh", "run_autograder"):
         (root / "source" / name).chmod(0o755)
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / "fmgrade-venv")], check=True)
-    purelib = subprocess.run([str(root / "fmgrade-venv" / "bin" / "python3"), "-c",
-                              "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / "fmgrade-venv")],
+        check=True,
+    )
+    purelib = subprocess.run(
+        [
+            str(root / "fmgrade-venv" / "bin" / "python3"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('purelib'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(purelib, "fmgrade-kit.pth").write_text(str(root / "source" / "kit") + "\n")
     (root / "submission").mkdir()
     return root
@@ -138,8 +168,16 @@ def prepared_root(bundle, tmp_path):
 
 def as_notebook(source):
     """The module as Jupyter saves a percent-format file: each `# %%` cell a code cell."""
-    cells = [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-              "source": cell.splitlines(keepends=True)} for cell in source.split("# %%")]
+    cells = [
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "outputs": [],
+            "execution_count": None,
+            "source": cell.splitlines(keepends=True),
+        }
+        for cell in source.split("# %%")
+    ]
     return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells})
 
 
@@ -150,8 +188,14 @@ def test_run_autograder_end_to_end_on_a_flat_upload(bundle, tmp_path, upload):
     solution = (ROOT / "solutions" / "survey.py").read_text()
     (root / "submission" / upload).write_text(solution if upload.endswith(".py") else as_notebook(solution))
     (root / "submission" / "notes.txt").write_text("not graded")
-    done = subprocess.run([str(root / "source" / "run_autograder")], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "AUTOGRADER_ROOT": str(root)}, cwd=root)
+    done = subprocess.run(
+        [str(root / "source" / "run_autograder")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "AUTOGRADER_ROOT": str(root)},
+        cwd=root,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads((root / "results" / "results.json").read_text())
     assert data["score"] == data["max_score"] > 0, data["output"]

@@ -1,9 +1,12 @@
 """The course is sound: through the sandboxed worker, as learners and CI run it, solutions get
 full marks and untouched stubs score 0 as "not started"; in-process, every known mistake
 loses points with its diagnostic (the same functions `fmgrade dev check` uses)."""
+
 import pytest
 
-from grader import course, devcheck, mutants, runner
+from grader import course
+from grader.instructor import devcheck, mutants
+from grader.judge import runner
 from grader.results import BLOCKED, NOT_STARTED, PASSED
 
 ROOT = course.find_root(__file__)
@@ -15,8 +18,11 @@ TOPICS = [t.id for t in COURSE.topics if COURSE.available(t.id)]
 # suite runs every topic and every mutant.
 FAST_TOPIC, FAST_MUTANTS = "attention", 2
 WORKER_TOPICS = [pytest.param(t, marks=[] if t == FAST_TOPIC else [pytest.mark.slow]) for t in TOPICS]
-MUTANTS = [pytest.param(topic, m, id=f"{topic}-{m.id}", marks=[pytest.mark.slow] if i >= FAST_MUTANTS else [])
-           for topic in TOPICS for i, m in enumerate(mutants.load(COURSE, topic))]
+MUTANTS = [
+    pytest.param(topic, m, id=f"{topic}-{m.id}", marks=[pytest.mark.slow] if i >= FAST_MUTANTS else [])
+    for topic in TOPICS
+    for i, m in enumerate(mutants.load(COURSE, topic))
+]
 
 
 @pytest.mark.parametrize("topic", WORKER_TOPICS)

@@ -14,7 +14,7 @@ Every attack is graded at each isolation level of FMGRADE_HOSTILE_ISOLATION (def
 "bwrap,process"; CI sets it, and then a level that cannot run here fails instead of skipping),
 against a private copy of the course (0700 for the "user" level, which needs a kit others cannot
 read). A few attacks also run with the worker of simulated macOS and Windows (`SIMULATED`).
-Every report must name its level. What a level promises (grader.isolation) is asserted; what it
+Every report must name its level. What a level promises (grader.sandbox.isolation) is asserted; what it
 does not promise (`contained_by`) is an xfail naming the level when the attack gets through.
 
 The gradings run in grader subprocesses (`python tests/test_hostile.py BASE JOB...`), one per
@@ -46,6 +46,7 @@ Placeholders in attack text: @COURSE_ROOT@ (the private copy graded), @REPO_ROOT
 checkout), @GRADER_CWD@, @SITE_PACKAGES@, @PORT@, @UNIX_NAME@, @DROPBOX@ (a folder anyone may
 write, outside the course: a surviving daemon leaves its mark there).
 """
+
 import ast
 import concurrent.futures
 import dataclasses
@@ -65,8 +66,9 @@ from pathlib import Path
 import pytest
 
 from grader import course as course_mod
-from grader import isolation, proxy, runner, sandbox
+from grader.judge import runner
 from grader.results import STATUSES, CheckResult, TopicResult
+from grader.sandbox import isolation, proxy
 
 ROOT = course_mod.find_root(__file__)
 
@@ -76,13 +78,28 @@ ATTACKS = sorted(p.stem for p in BANK.glob("*.py") if not p.name.startswith("_")
 MARKER = "FMGRADE-HOSTILE-FORGERY"
 SEED = 4321
 GRADING_TIMEOUT = 180  # seconds for one grader subprocess; beyond it the grading counts as hung
-KEYS = {"attack", "exercise", "status", "message", "hidden", "call_timeout", "forges", "contained_by",
-        "needs_confinement", "needs_process_limit", "grader_cwd", "solo", "known_hole"}
+KEYS = {
+    "attack",
+    "exercise",
+    "status",
+    "message",
+    "hidden",
+    "call_timeout",
+    "forges",
+    "contained_by",
+    "needs_confinement",
+    "needs_process_limit",
+    "grader_cwd",
+    "solo",
+    "known_hole",
+}
 REQUIRED_LEVELS = os.environ.get("FMGRADE_HOSTILE_ISOLATION", "")
 LEVELS = tuple(level for level in (REQUIRED_LEVELS or "bwrap,process").split(",") if level)
 # Attacks on what differs on macOS and Windows: the transport (stdio), limits, exits, timeouts.
-SIMULATED = {"macos": ("alloc_bytearray_50gb", "os_exit_in_call"),
-             "windows": ("print_100mb", "write_fd1_100mb", "os_exit_in_call", "sys_exit_at_import", "infinite_loop")}
+SIMULATED = {
+    "macos": ("alloc_bytearray_50gb", "os_exit_in_call"),
+    "windows": ("print_100mb", "write_fd1_100mb", "os_exit_in_call", "sys_exit_at_import", "infinite_loop"),
+}
 
 
 # --- the bank -----------------------------------------------------------------------------
@@ -94,8 +111,11 @@ def read_attack(name, substitutions=None):
     for key, value in (substitutions or {}).items():
         text = text.replace(f"@{key}@", str(value))
     meta = next(
-        (ast.literal_eval(node.value) for node in ast.parse(text).body
-         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["HOSTILE"]),
+        (
+            ast.literal_eval(node.value)
+            for node in ast.parse(text).body
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["HOSTILE"]
+        ),
         None,
     )
     assert isinstance(meta, dict), f"{name}.py: needs a literal `HOSTILE = {{...}}` dict"
@@ -228,7 +248,7 @@ def private_course(workdir, level):
 
 
 def parse_level(level):
-    """"process+windows" -> ("process", "windows"); "bwrap" -> ("bwrap", None)."""
+    """ "process+windows" -> ("process", "windows"); "bwrap" -> ("bwrap", None)."""
     base, _, simulated = level.partition("+")
     return base, simulated or None
 
@@ -261,10 +281,18 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     for sock in (tcp, unix):
         sock.listen(8)
         sock.setblocking(False)
-    meta, attack = read_attack(name, {
-        "COURSE_ROOT": course.root, "REPO_ROOT": ROOT, "GRADER_CWD": grader_cwd, "DROPBOX": dropbox,
-        "SITE_PACKAGES": sysconfig.get_paths()["purelib"], "PORT": tcp.getsockname()[1], "UNIX_NAME": unix_name,
-    })
+    meta, attack = read_attack(
+        name,
+        {
+            "COURSE_ROOT": course.root,
+            "REPO_ROOT": ROOT,
+            "GRADER_CWD": grader_cwd,
+            "DROPBOX": dropbox,
+            "SITE_PACKAGES": sysconfig.get_paths()["purelib"],
+            "PORT": tcp.getsockname()[1],
+            "UNIX_NAME": unix_name,
+        },
+    )
     learner = workdir / f"{TOPIC}.py"
     learner.write_text(hostile_source(attack), encoding="utf-8")
     forges = list(meta.get("forges", ()))
@@ -274,8 +302,14 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     canary = subprocess.Popen(["sleep", "600"], start_new_session=True)
     started, since = time.monotonic(), time.time() - 1
     try:
-        result = runner.run_topic(_with_call_timeout(course, meta.get("call_timeout")), TOPIC, learner,
-                                  hidden=meta.get("hidden", False), seed=SEED, isolation=base)
+        result = runner.run_topic(
+            _with_call_timeout(course, meta.get("call_timeout")),
+            TOPIC,
+            learner,
+            hidden=meta.get("hidden", False),
+            seed=SEED,
+            isolation=base,
+        )
     finally:
         elapsed = time.monotonic() - started
         strays = collect_strays(os.getpid(), spare=(canary.pid,))
@@ -289,9 +323,16 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     changed = [p for p in forges if after[p] != before[p]]
     changed += [p for p in _marked_files(course.root, since) + _marked_files(ROOT, since) if p not in changed]
     return {
-        "result": result.to_dict(), "elapsed": elapsed, "strays": strays, "canary_alive": canary_alive,
-        "changed": changed, "cwd": sorted(os.listdir(grader_cwd)), "dropbox": sorted(os.listdir(dropbox)),
-        "network": [label for label, sock in (("tcp loopback", tcp), ("abstract unix socket", unix)) if _accepted(sock)],
+        "result": result.to_dict(),
+        "elapsed": elapsed,
+        "strays": strays,
+        "canary_alive": canary_alive,
+        "changed": changed,
+        "cwd": sorted(os.listdir(grader_cwd)),
+        "dropbox": sorted(os.listdir(dropbox)),
+        "network": [
+            label for label, sock in (("tcp loopback", tcp), ("abstract unix socket", unix)) if _accepted(sock)
+        ],
     }
 
 
@@ -307,9 +348,11 @@ def _main(base, job_ids):
         simulated = parse_level(level)[1]
         isolation.PLATFORM = isolation.Platform.simulate(simulated) if simulated else isolation.Platform.current()
         try:
-            grade = {"honest": lambda: grade_honest(arg == "hidden", workdir, level),
-                     "attack": lambda: grade_attack(arg, workdir, level),
-                     "parentonpath": lambda: grade_attack(arg, workdir, level, parent_on_sys_path=True)}[kind]
+            grade = {
+                "honest": lambda: grade_honest(arg == "hidden", workdir, level),
+                "attack": lambda: grade_attack(arg, workdir, level),
+                "parentonpath": lambda: grade_attack(arg, workdir, level, parent_on_sys_path=True),
+            }[kind]
             outcome = grade()
         except Exception:  # noqa: BLE001 - reported to the test that waits for this job
             import traceback
@@ -369,8 +412,13 @@ class Gradings:
             with open(log_path, "wb") as log:
                 if self.closed:
                     return
-                proc = subprocess.Popen([sys.executable, __file__, str(self.base), *pending], cwd=self.base,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen(
+                    [sys.executable, __file__, str(self.base), *pending],
+                    cwd=self.base,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
                 self.procs.add(proc)
                 hung = None
                 while proc.poll() is None:
@@ -391,8 +439,15 @@ class Gradings:
             lost = pending[:1] if (self.base / pending[0] / "started").exists() else pending[:]
             for job in lost:
                 pending.remove(job)
-                self.futures[job].set_result({"outcome": None, "returncode": proc.returncode, "hung": job == hung,
-                                              "output": output, "strays_after_exit": strays})
+                self.futures[job].set_result(
+                    {
+                        "outcome": None,
+                        "returncode": proc.returncode,
+                        "hung": job == hung,
+                        "output": output,
+                        "strays_after_exit": strays,
+                    }
+                )
 
     def _harvest(self, pending, strays=()):
         for job in list(pending):
@@ -403,8 +458,15 @@ class Gradings:
                 except ValueError:
                     continue  # still being written
                 pending.remove(job)
-                self.futures[job].set_result({"outcome": outcome, "returncode": 0, "hung": False, "output": "",
-                                              "strays_after_exit": list(strays)})
+                self.futures[job].set_result(
+                    {
+                        "outcome": outcome,
+                        "returncode": 0,
+                        "hung": False,
+                        "output": "",
+                        "strays_after_exit": list(strays),
+                    }
+                )
 
     def get(self, job_id):
         return self.futures[job_id].result()
@@ -478,8 +540,11 @@ def confinement(level):
 def _probe(level):
     base, simulated = parse_level(level)
     if simulated:
-        return {"confined": False, "why": f"the simulated {simulated} worker has no user id of its own",
-                "nproc_limited": False}
+        return {
+            "confined": False,
+            "why": f"the simulated {simulated} worker has no user id of its own",
+            "nproc_limited": False,
+        }
     session = proxy.Session("exercises/probe.py", PROBE_SOURCE, course_mod.Limits(call_timeout=30), base)
     try:
         seen = session.module().probe(os.getpid())
@@ -487,9 +552,13 @@ def _probe(level):
         session.close()
     own_namespace = seen["pid_ns"] != os.readlink("/proc/self/ns/pid")
     outside = [] if own_namespace else seen["signalable"]
-    why = (f"the worker (uid {seen['uid']}) can signal the grader" if seen["grader_reachable"] else
-           f"the worker (uid {seen['uid']}) can signal {len(outside)} process(es) outside itself, e.g. {outside[:5]}"
-           if outside else "")
+    why = (
+        f"the worker (uid {seen['uid']}) can signal the grader"
+        if seen["grader_reachable"]
+        else f"the worker (uid {seen['uid']}) can signal {len(outside)} process(es) outside itself, e.g. {outside[:5]}"
+        if outside
+        else ""
+    )
     nproc = seen["nproc"]
     return {"confined": not why, "why": why or "confined", "nproc_limited": 0 <= nproc <= 1024}
 
@@ -579,8 +648,11 @@ def test_hostile_submission(name, level, gradings):
     assert "crash" not in outcome, f"grading raised:\n{outcome.get('crash')}"
     result = _topic_result(outcome["result"])
     honest = _graded(gradings, f"honest-{'hidden' if meta.get('hidden') else 'visible'}@{level}")
-    summary = "\n".join(f"  {c.id} [{c.exercise}] {c.status} {c.score}/{c.max_score}: {c.message[:300]}"
-                        + (f"\n    output: {c.output[:300]!r}" if c.output else "") for c in result.checks)
+    summary = "\n".join(
+        f"  {c.id} [{c.exercise}] {c.status} {c.score}/{c.max_score}: {c.message[:300]}"
+        + (f"\n    output: {c.output[:300]!r}" if c.output else "")
+        for c in result.checks
+    )
     print(f"{name} ({result.isolation}, graded in {outcome['elapsed']:.1f} s): {meta['attack']}\n{summary}")
 
     # (0) the report names the level the worker ran at
@@ -592,10 +664,18 @@ def test_hostile_submission(name, level, gradings):
     attacked = {"*": exercises, None: set()}.get(meta["exercise"], {meta["exercise"]})
     gained = any(c.score for c in result.checks if c.exercise in attacked)
     strays = outcome["strays"] + run["strays_after_exit"]
-    escaped = (outcome["changed"] or outcome["cwd"] or outcome["network"] or outcome["dropbox"] or strays
-               or not outcome["canary_alive"])
+    escaped = (
+        outcome["changed"]
+        or outcome["cwd"]
+        or outcome["network"]
+        or outcome["dropbox"]
+        or strays
+        or not outcome["canary_alive"]
+    )
     if (escaped or gained) and base not in meta.get("contained_by", isolation.LEVELS):
-        pytest.xfail(f"isolation {base} does not promise to stop this attack (only {', '.join(meta['contained_by'])} do)")
+        pytest.xfail(
+            f"isolation {base} does not promise to stop this attack (only {', '.join(meta['contained_by'])} do)"
+        )
     if (escaped or gained) and not confinement(level)["confined"]:
         pytest.xfail(f"the worker is not confined at {level}: {confinement(level)['why']}")
     assert outcome["canary_alive"], "the attack killed a process outside the worker"
@@ -618,7 +698,8 @@ def test_hostile_submission(name, level, gradings):
             continue  # it builds on another attacked exercise (the whole module is attacked)
         assert check.status in meta["status"], f"{check.id}: {check.status}, expected {meta['status']}\n{summary}"
         assert meta.get("message", "").lower() in check.message.lower(), (
-            f"{check.id}: message {check.message!r} does not mention {meta.get('message')!r}")
+            f"{check.id}: message {check.message!r} does not mention {meta.get('message')!r}"
+        )
         assert "Traceback" not in check.message and len(check.message) < 2500, check.message
         assert "grader error" not in check.message, check.message
 
@@ -631,8 +712,11 @@ def test_hostile_submission(name, level, gradings):
     honest_part = exercises - attacked - blocked
     honest_score = {e.id: e.score for e in honest.exercises()}
     by_exercise = {e.id: e for e in result.exercises()}
-    lost = {e: f"{by_exercise[e].score} of {honest_score[e]} ({by_exercise[e].status}: {by_exercise[e].message[:300]})"
-            for e in sorted(honest_part) if by_exercise[e].score != honest_score[e]}
+    lost = {
+        e: f"{by_exercise[e].score} of {honest_score[e]} ({by_exercise[e].status}: {by_exercise[e].message[:300]})"
+        for e in sorted(honest_part)
+        if by_exercise[e].score != honest_score[e]
+    }
     assert not lost, f"honest exercises lost points: {lost}\n{summary}"
     assert result.score == sum(honest_score[e] for e in honest_part)
 

@@ -7,6 +7,7 @@ keeps full marks, so the refusals are not a grader that refuses everything.
 
 (The bank of hostile learner *modules* is tests/test_hostile.py.)
 """
+
 import json
 import os
 import shutil
@@ -17,7 +18,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, sandbox
+from grader import cli
+from grader.sandbox import process as sandbox
 
 TOKEN = "FMGRADE_SECRET_TOKEN_7f3a9c"  # a valid Python name: read as code, a NameError would echo it
 FILE = "exercises/tiny.py"
@@ -28,18 +30,27 @@ GRADING_TIMEOUT = 300
 CASES = {
     "honest_copy": (lambda s, k, x, git: shutil.copy(k / "solutions" / "tiny.py", s / FILE), None),
     "link_absolute": (lambda s, k, x, git: (s / FILE).symlink_to(k / "solutions" / "tiny.py"), "is a symbolic link"),
-    "link_relative": (lambda s, k, x, git: (s / FILE).symlink_to(os.path.relpath(k / "solutions" / "tiny.py", s / "exercises")),
-                      "is a symbolic link"),
-    "link_folder": (lambda s, k, x, git: (os.rmdir(s / "exercises"), (s / "exercises").symlink_to(k / "solutions")),
-                    "exercises is a symbolic link"),
-    "link_committed": (lambda s, k, x, git: (shutil.rmtree(s), git(s, FILE, k / "solutions" / "tiny.py")), "is a symbolic link"),
+    "link_relative": (
+        lambda s, k, x, git: (s / FILE).symlink_to(os.path.relpath(k / "solutions" / "tiny.py", s / "exercises")),
+        "is a symbolic link",
+    ),
+    "link_folder": (
+        lambda s, k, x, git: (os.rmdir(s / "exercises"), (s / "exercises").symlink_to(k / "solutions")),
+        "exercises is a symbolic link",
+    ),
+    "link_committed": (
+        lambda s, k, x, git: (shutil.rmtree(s), git(s, FILE, k / "solutions" / "tiny.py")),
+        "is a symbolic link",
+    ),
     "link_dev_zero": (lambda s, k, x, git: (s / FILE).symlink_to("/dev/zero"), "is a symbolic link"),
     "link_secret": (lambda s, k, x, git: (s / FILE).symlink_to(x), "is a symbolic link"),
     "hard_link_secret": (lambda s, k, x, git: os.link(x, s / FILE), "hard link"),
     "fifo": (lambda s, k, x, git: os.mkfifo(s / FILE), "FIFO"),
     "device": (lambda s, k, x, git: os.mknod(s / FILE, stat.S_IFCHR | 0o600, os.makedev(1, 5)), "character device"),
-    "oversized": (lambda s, k, x, git: (s / FILE).write_text("def double(x):\n    return 2 * x\n" + "#" * 2048 * 1024),
-                  "larger than the 1 MB allowed"),
+    "oversized": (
+        lambda s, k, x, git: (s / FILE).write_text("def double(x):\n    return 2 * x\n" + "#" * 2048 * 1024),
+        "larger than the 1 MB allowed",
+    ),
     "not_utf8": (lambda s, k, x, git: (s / FILE).write_bytes(b"def double(x):\n    return '\xff'\n"), "not UTF-8 text"),
     "binary": (lambda s, k, x, git: (s / FILE).write_bytes(b"\x7fELF\x00\x00" + TOKEN.encode()), "binary data"),
 }
@@ -48,7 +59,8 @@ LEVELS = ["process", "bwrap"]
 
 GRADER = """
 import json, sys
-from grader import course, grade
+from grader import course
+from grader.instructor import grade
 kit, level, subs = sys.argv[1], sys.argv[2], sys.argv[3:]
 results = grade.grade_many(course.load(kit), subs, ["tiny"], 11, isolation=level)
 print(json.dumps({g.student: {"problem": g.problem, **g.report.to_dict()} for g in results}))
@@ -78,8 +90,12 @@ def graded(request, bank):
     if level == "bwrap" and not sandbox.bwrap_available():
         pytest.skip("bubblewrap is not available here")
     kit, subs = bank
-    done = subprocess.run([sys.executable, "-c", GRADER, str(kit), level, *map(str, subs.values())],
-                          capture_output=True, text=True, timeout=GRADING_TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, "-c", GRADER, str(kit), level, *map(str, subs.values())],
+        capture_output=True,
+        text=True,
+        timeout=GRADING_TIMEOUT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert TOKEN not in done.stdout + done.stderr
     return level, json.loads(done.stdout)
@@ -131,13 +147,17 @@ def test_grade_refuses_a_linked_exercises_folder_and_never_shows_the_secret(link
     sub.mkdir()
     (sub / "exercises").symlink_to(linked_to_secret / "exercises")
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli.main, ["grade", str(sub), "--kit", str(linked_to_secret), "--format", "json",
-                                           "--output", str(out / "m.json")], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli.main,
+        ["grade", str(sub), "--kit", str(linked_to_secret), "--format", "json", "--output", str(out / "m.json")],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 1, result.output
     data = json.loads((out / "m.json").read_text())
     assert data["score"] == 0 and data["max_score"] == 2
     assert {c["message"] for c in data["topics"][0]["checks"]} == {
-        "exercises is a symbolic link; links are never followed, so submit the folder itself"}
+        "exercises is a symbolic link; links are never followed, so submit the folder itself"
+    }
     assert TOKEN not in result.output + (out / "m.json").read_text()
 
 
@@ -147,7 +167,12 @@ def test_check_on_a_fifo_answers_at_once(tmp_path, make_tiny):
     course = make_tiny(tmp_path / "course")
     (course / FILE).unlink()
     os.mkfifo(course / FILE)
-    done = subprocess.run([sys.executable, "-m", "grader", "check", "tiny"], cwd=course, capture_output=True,
-                          text=True, timeout=GRADING_TIMEOUT)
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "check", "tiny"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=GRADING_TIMEOUT,
+    )
     assert done.returncode == 1, done.stderr
     assert "exercises/tiny.py is a FIFO (named pipe), not a regular file" in done.stdout

@@ -2,6 +2,7 @@
 paper's numbers (facts.md), formulas re-implemented another way (itertools over pairs,
 discounted sums as matrices, the max-of-negatives form of PPO), torch's own operators, and
 hand-worked values. These are the project's own tests; they run the solution in this process."""
+
 import inspect
 import itertools
 import math
@@ -11,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "instructgpt.py", "instructgpt_solution")
@@ -56,7 +57,9 @@ def test_sft_labels_hand_worked():
 def test_sft_loss_matches_a_shift_written_with_gather():
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 7, 11, generator=g)
-    _, labels = sol.sft_labels([[1, 2, 3], [4], [5, 6]], [[7, 8], [9, 10, 1, 2], [3, 3, 3, 3, 3, 3]], pad_id=0, max_len=7)
+    _, labels = sol.sft_labels(
+        [[1, 2, 3], [4], [5, 6]], [[7, 8], [9, 10, 1, 2], [3, 3, 3, 3, 3, 3]], pad_id=0, max_len=7
+    )
     logp = logits.log_softmax(-1)[:, :-1]  # (B, T-1, V)
     target = labels[:, 1:]
     keep = target != -100
@@ -83,7 +86,8 @@ def _pairwise(rewards, counts=None):
 
 def test_ranking_loss_hand_worked_and_against_itertools():
     assert sol.reward_ranking_loss(torch.tensor([[2.0, 1.0, 0.0]])).item() == pytest.approx(
-        (2 * math.log1p(math.exp(-1)) + math.log1p(math.exp(-2))) / 3, rel=1e-6)  # 0.25115
+        (2 * math.log1p(math.exp(-1)) + math.log1p(math.exp(-2))) / 3, rel=1e-6
+    )  # 0.25115
     g = torch.Generator().manual_seed(1)
     for K in range(2, 10):  # the paper's K = 4..9, and the pairwise K = 2
         rewards = torch.randn(5, K, generator=g) * 3
@@ -110,7 +114,9 @@ def test_ranking_loss_properties():
     g = torch.Generator().manual_seed(3)
     rewards = torch.randn(4, 5, generator=g, requires_grad=True)
     loss = sol.reward_ranking_loss(rewards)
-    close(sol.reward_ranking_loss(rewards + torch.randn(4, 1, generator=g)), loss)  # a per-prompt offset changes nothing
+    close(
+        sol.reward_ranking_loss(rewards + torch.randn(4, 1, generator=g)), loss
+    )  # a per-prompt offset changes nothing
     loss.backward()
     assert (rewards.grad[:, 0] < 0).all() and (rewards.grad[:, -1] > 0).all()  # raise the best, lower the worst
     assert sol.reward_ranking_loss(torch.tensor([[30.0, 20.0, 10.0]])).item() < 1e-4  # a perfect ranking costs ~0
@@ -154,7 +160,6 @@ def test_trained_reward_model_ranks_held_out_pairs(seed):
     assert accuracy >= 0.95
 
 
-
 def test_five_steps_of_another_correct_loop_reach_the_same_weights():
     """The premise of the visible check on the first training steps: a loop written another way
     (scores per rank, the loss pair by pair with itertools, model.zero_grad) takes the same Adam
@@ -167,15 +172,21 @@ def test_five_steps_of_another_correct_loop_reach_the_same_weights():
         optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
         for _ in range(5):
             rewards = torch.stack([model(data[:, k]) for k in range(4)], dim=1)
-            loss = torch.stack([torch.stack([-torch.log(torch.sigmoid(row[i] - row[j]))
-                                             for i, j in itertools.combinations(range(4), 2)]).mean()
-                                for row in rewards]).mean()
+            loss = torch.stack(
+                [
+                    torch.stack(
+                        [-torch.log(torch.sigmoid(row[i] - row[j])) for i, j in itertools.combinations(range(4), 2)]
+                    ).mean()
+                    for row in rewards
+                ]
+            ).mean()
             model.zero_grad()
             loss.backward()
             optimizer.step()
         reference = sol.train_reward_model(steps=5, seed=seed)
         close(model.embed.weight, reference.embed.weight, atol=1e-5)
         close(model.head.weight, reference.head.weight, atol=1e-5)
+
 
 # --- RL ----------------------------------------------------------------------------------------
 
@@ -208,7 +219,9 @@ def test_ppo_clip_loss_against_the_max_of_negatives_form():
         adv = torch.randn(3, 6, generator=g)
         mask = (torch.arange(6) < torch.tensor([6, 4, 1])[:, None]).long()
         for clip in (0.1, 0.2, 0.3):
-            close(sol.ppo_clip_loss(logprobs, old, adv, mask, clip=clip), _ppo_reference(logprobs, old, adv, mask, clip))
+            close(
+                sol.ppo_clip_loss(logprobs, old, adv, mask, clip=clip), _ppo_reference(logprobs, old, adv, mask, clip)
+            )
 
 
 def test_ppo_clip_loss_properties():
@@ -252,8 +265,13 @@ def test_gae_against_discounted_sums_and_limits():
     close(ret, to_go, atol=1e-5)
     # hand-worked: row [0, 0.1, 1.0 | pad], values [0.2, 0.4, 0.6 | 9], gamma 1, lam 0.5: delta = [0.2, 0.3, 0.4]
     # and A = [0.2 + 0.5 * 0.5, 0.3 + 0.5 * 0.4, 0.4, 0] = [0.45, 0.5, 0.4, 0]; the 9 on the padding is never used
-    adv, _ = sol.gae(torch.tensor([[0.0, 0.1, 1.0, 0.0]]), torch.tensor([[0.2, 0.4, 0.6, 9.0]]),
-                     torch.tensor([[1, 1, 1, 0]]), gamma=1.0, lam=0.5)
+    adv, _ = sol.gae(
+        torch.tensor([[0.0, 0.1, 1.0, 0.0]]),
+        torch.tensor([[0.2, 0.4, 0.6, 9.0]]),
+        torch.tensor([[1, 1, 1, 0]]),
+        gamma=1.0,
+        lam=0.5,
+    )
     close(adv, [[0.45, 0.5, 0.4, 0.0]])
 
 
@@ -283,4 +301,3 @@ def test_labeling_answers_and_preferences():
     assert sol.labeler_prefers({h: True, t: True, x: False}, {h: False, t: True, x: True}, "evaluation") == "b"
     assert sol.labeler_prefers({h: True, t: True, x: False}, {h: False, t: False, x: True}, "evaluation") == "a"
     assert sol.labeler_prefers(safe_unhelpful, safe_unhelpful) == "tie"
-

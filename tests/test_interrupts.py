@@ -7,6 +7,7 @@ running, which the test sees as a `sleep <unique number>` process the learner mo
 at import (visible from here under either isolation level). Ctrl-C is SIGINT to the command's
 whole process group, as a terminal sends it; SIGTERM goes to the command's process only.
 """
+
 import csv
 import json
 import os
@@ -23,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from grader import course as course_mod
-from grader import interrupts, runner, sandbox
+from grader import interrupts
+from grader.judge import runner
+from grader.sandbox import process as sandbox
 
 WAIT = 180  # seconds to wait for an event (a loaded machine starts torch slowly); never a timing claim
 
@@ -178,8 +181,15 @@ class Command:
         self.tmp = Path(tempfile.mkdtemp(prefix="fmgrade-test-", dir="/tmp"))
         env = {**os.environ, "TMPDIR": str(self.tmp), self.tag: "1"}
         args = [*args, "--isolation", level]  # grade runs without a sandbox only when asked to
-        self.proc = subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "grader", *args],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
 
     def send(self, signum):
         if signum == signal.SIGINT:
@@ -212,8 +222,20 @@ def test_check_interrupted_records_nothing(make_tiny, tmp_path, signum, level):
     (course / "exercises" / "tiny.py").write_text(HANGING.format(mark=mark))
     progress = course / ".fmgrade" / "progress.json"
     progress.parent.mkdir()
-    earlier = json.dumps({"format_version": 1, "topics": {"tiny": {
-        "score": 1, "max_score": 2, "exercises": {"double": "failed"}, "updated": "2024-01-01T00:00:00"}}}, indent=2)
+    earlier = json.dumps(
+        {
+            "format_version": 1,
+            "topics": {
+                "tiny": {
+                    "score": 1,
+                    "max_score": 2,
+                    "exercises": {"double": "failed"},
+                    "updated": "2024-01-01T00:00:00",
+                }
+            },
+        },
+        indent=2,
+    )
     progress.write_text(earlier)
 
     command = Command(tmp_path, ["check", "tiny", "--format", "json"], course, level)
@@ -237,10 +259,29 @@ def test_grade_interrupted_keeps_finished_results_and_records_nothing_else(make_
         (subs / name / "exercises").mkdir(parents=True)
         (subs / name / "exercises" / "tiny.py").write_text(source)
     out = tmp_path / "out"
-    command = Command(tmp_path, ["grade", str(subs / "alice"), str(subs / "bob"), "--kit", str(kit), "--format", "json",
-                                 "--output", str(out), "--jobs", str(jobs)], tmp_path, level)
-    wait_for(lambda: (out / "alice.json").exists() and pids_with_cmdline(f"sleep {mark}"), command.proc,
-             "alice's result and bob's learner code")
+    command = Command(
+        tmp_path,
+        [
+            "grade",
+            str(subs / "alice"),
+            str(subs / "bob"),
+            "--kit",
+            str(kit),
+            "--format",
+            "json",
+            "--output",
+            str(out),
+            "--jobs",
+            str(jobs),
+        ],
+        tmp_path,
+        level,
+    )
+    wait_for(
+        lambda: (out / "alice.json").exists() and pids_with_cmdline(f"sleep {mark}"),
+        command.proc,
+        "alice's result and bob's learner code",
+    )
     assert command.send(signum) == 130, command.out + command.err
     assert "interrupted" in command.err and "1 finished result(s) kept" in command.err
     assert sorted(p.name for p in out.iterdir()) == ["alice.json", "summary.csv"]
@@ -264,10 +305,26 @@ def test_grade_killed_outright_still_leaves_nothing_behind(make_tiny, tmp_path, 
     for name, mark in zip(("bob", "carol"), marks):
         (tmp_path / "subs" / name / "exercises").mkdir(parents=True)
         (tmp_path / "subs" / name / "exercises" / "tiny.py").write_text(HANGING.format(mark=mark))
-    command = Command(tmp_path, ["grade", str(tmp_path / "subs" / "bob"), str(tmp_path / "subs" / "carol"),
-                                 "--kit", str(kit), "--jobs", str(jobs), "--output", str(tmp_path / "out")], tmp_path, level)
+    command = Command(
+        tmp_path,
+        [
+            "grade",
+            str(tmp_path / "subs" / "bob"),
+            str(tmp_path / "subs" / "carol"),
+            "--kit",
+            str(kit),
+            "--jobs",
+            str(jobs),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        tmp_path,
+        level,
+    )
     running = marks if jobs > 1 else marks[:1]  # one at a time: bob's code hangs, carol waits
-    wait_for(lambda: all(pids_with_cmdline(f"sleep {m}") for m in running), command.proc, "the submissions' learner code")
+    wait_for(
+        lambda: all(pids_with_cmdline(f"sleep {m}") for m in running), command.proc, "the submissions' learner code"
+    )
     assert command.send(signal.SIGKILL) == -signal.SIGKILL  # returns once the grading processes closed its pipes
     assert gone(lambda: pids_with_cmdline(f"sleep {marks[0]}"))
     command.assert_clean(marks[1])

@@ -1,6 +1,7 @@
 """The isolation policy: `grade` runs learner code only in a sandbox (or with an explicit
 `--isolation process`, which every report names); `check` takes the strongest level there is.
 The probes are replaced here by what a machine without them would answer."""
+
 import json
 import os
 import shutil
@@ -11,8 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, course, isolation, report_text, reporters
+from grader import cli, course
+from grader import formats as reporters
+from grader.learner import rendering as report_text
 from grader.results import CheckResult, Report, TopicResult
+from grader.sandbox import isolation
 
 ROOT = course.find_root(__file__)
 
@@ -20,9 +24,15 @@ ROOT = course.find_root(__file__)
 @pytest.fixture
 def bare_machine(monkeypatch):
     """No bwrap, no namespaces, not root: what a plain container or laptop offers."""
-    monkeypatch.setattr(isolation, "_probes", {"bwrap": (None, "bwrap is not installed"),
-                                               "unshare": (None, "unshare cannot make namespaces here (EPERM)"),
-                                               "mounts": False})
+    monkeypatch.setattr(
+        isolation,
+        "_probes",
+        {
+            "bwrap": (None, "bwrap is not installed"),
+            "unshare": (None, "unshare cannot make namespaces here (EPERM)"),
+            "mounts": False,
+        },
+    )
     monkeypatch.setattr(isolation, "PLATFORM", isolation.Platform("linux", pass_fds=True, posix=True))
     monkeypatch.setattr(isolation.Platform, "root", property(lambda self: False))
     monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
@@ -47,8 +57,14 @@ def test_grading_without_a_sandbox_is_refused_with_one_line(bare_machine):
 
 
 def test_bwrap_installed_but_refused_gets_the_namespace_fix(bare_machine, monkeypatch):
-    monkeypatch.setattr(isolation, "_probes", dict(isolation._probes, bwrap=(
-        None, "bwrap cannot make namespaces here (bwrap: setting up uid map: Permission denied)")))
+    monkeypatch.setattr(
+        isolation,
+        "_probes",
+        dict(
+            isolation._probes,
+            bwrap=(None, "bwrap cannot make namespaces here (bwrap: setting up uid map: Permission denied)"),
+        ),
+    )
     monkeypatch.setattr(isolation.shutil, "which", lambda name: f"/usr/bin/{name}")
     with pytest.raises(isolation.IsolationUnavailable) as info:
         isolation.for_grading("auto", [ROOT])
@@ -64,7 +80,9 @@ def test_an_explicit_process_level_is_allowed_and_check_falls_back(bare_machine)
 
 def test_grade_exits_2_naming_the_fix(bare_machine, tmp_path):
     (tmp_path / "alice" / "exercises").mkdir(parents=True)
-    result = CliRunner().invoke(cli.main, ["grade", str(tmp_path / "alice"), "--kit", str(ROOT), "--topics", "attention"])
+    result = CliRunner().invoke(
+        cli.main, ["grade", str(tmp_path / "alice"), "--kit", str(ROOT), "--topics", "attention"]
+    )
     assert result.exit_code == 2, result.output
     error = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(error) == 1 and "apt-get install bubblewrap" in error[0] and "--isolation process" in error[0]
@@ -135,8 +153,21 @@ def test_grade_with_explicit_process_isolation_warns_and_the_report_says_so(tmp_
     submission = tmp_path / "bob"
     (submission / "exercises").mkdir(parents=True)
     (submission / "exercises" / "attention.py").write_text(ROOT.joinpath("exercises", "attention.py").read_text())
-    result = CliRunner().invoke(cli.main, ["grade", str(submission), "--kit", str(ROOT), "--topics", "attention",
-                                           "--isolation", "process", "--seed", "1"])
+    result = CliRunner().invoke(
+        cli.main,
+        [
+            "grade",
+            str(submission),
+            "--kit",
+            str(ROOT),
+            "--topics",
+            "attention",
+            "--isolation",
+            "process",
+            "--seed",
+            "1",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "warning: --isolation process" in result.output
     assert "isolation: process (no sandbox)" in result.output

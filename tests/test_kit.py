@@ -1,6 +1,7 @@
 """The grading kit is its owner's only (0700/0600, its archive too), and its fingerprint sees
 every change grading could be fooled by: content, permissions, an added conftest.py or .pyc,
 a removed file, a link."""
+
 import io
 import os
 import stat
@@ -8,7 +9,8 @@ import tarfile
 
 import pytest
 
-from grader import course, kit, release
+from grader import course
+from grader.instructor import kit, release
 
 ROOT = course.find_root(__file__)
 
@@ -42,25 +44,44 @@ def test_the_student_release_archive_stays_readable(built, tmp_path):
 @pytest.fixture
 def small_kit(tmp_path):
     root = tmp_path / "kit"
-    for name in ("course.yml", "solutions/attention.py", "tests/checks/attention/test_a.py",
-                 "tests/checks/attention/helpers.py", "grader/cli.py", "README.md"):
+    for name in (
+        "course.yml",
+        "solutions/attention.py",
+        "tests/checks/attention/test_a.py",
+        "tests/checks/attention/helpers.py",
+        "grader/cli/__init__.py",
+        "README.md",
+    ):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(f"# {name}\n")
     return root
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda r: (r / "tests/checks/attention/conftest.py").write_text("x"), "tests/checks/attention/conftest.py (added)"),
-    (lambda r: (r / "tests/conftest.py").write_text("x"), "tests/conftest.py (added)"),
-    (lambda r: (r / "tests/checks/attention/__pycache__").mkdir() or
-        (r / "tests/checks/attention/__pycache__/test_a.cpython-311-pytest-8.pyc").write_bytes(b"\0"),
-     "tests/checks/attention/__pycache__/test_a.cpython-311-pytest-8.pyc (added)"),
-    (lambda r: (r / "solutions/attention.py").write_text("# changed\n"), "solutions/attention.py (changed)"),
-    (lambda r: os.chmod(r / "tests/checks/attention/helpers.py", 0o666), "tests/checks/attention/helpers.py (changed)"),
-    (lambda r: (r / "course.yml").unlink(), "course.yml (removed)"),
-    (lambda r: (r / "solutions/link.py").symlink_to("/etc/hostname"), "solutions/link.py (added)"),
-    (lambda r: (r / "grader/cli.py").write_text("# hijacked\n"), "grader/cli.py (changed)"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            lambda r: (r / "tests/checks/attention/conftest.py").write_text("x"),
+            "tests/checks/attention/conftest.py (added)",
+        ),
+        (lambda r: (r / "tests/conftest.py").write_text("x"), "tests/conftest.py (added)"),
+        (
+            lambda r: (
+                (r / "tests/checks/attention/__pycache__").mkdir()
+                or (r / "tests/checks/attention/__pycache__/test_a.cpython-311-pytest-8.pyc").write_bytes(b"\0")
+            ),
+            "tests/checks/attention/__pycache__/test_a.cpython-311-pytest-8.pyc (added)",
+        ),
+        (lambda r: (r / "solutions/attention.py").write_text("# changed\n"), "solutions/attention.py (changed)"),
+        (
+            lambda r: os.chmod(r / "tests/checks/attention/helpers.py", 0o666),
+            "tests/checks/attention/helpers.py (changed)",
+        ),
+        (lambda r: (r / "course.yml").unlink(), "course.yml (removed)"),
+        (lambda r: (r / "solutions/link.py").symlink_to("/etc/hostname"), "solutions/link.py (added)"),
+        (lambda r: (r / "grader/cli/__init__.py").write_text("# hijacked\n"), "grader/cli/__init__.py (changed)"),
+    ],
+)
 def test_the_fingerprint_sees_every_change(small_kit, change, expected):
     guard = kit.Guard(small_kit)
     guard.check()

@@ -3,6 +3,7 @@ size-capped and as UTF-8; every refusal names the file and never shows its conte
 
 Each reader test runs twice: with the openat-style walk (Linux, macOS) and with the lstat
 fallback that native Windows uses."""
+
 import json
 import os
 import shutil
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from grader import course as course_mod
-from grader import runner, submission
+from grader import submission
+from grader.judge import runner
 
 FILE = "exercises/attention.py"
 TOKEN = "FMGRADE-SECRET-TOKEN-7f3a9c"
@@ -112,8 +114,10 @@ def test_a_fifo_is_refused(read, sub):
 def test_a_fifo_never_blocks_the_reader(sub):
     """In a subprocess with a time guard: a reader that opened the FIFO would wait forever."""
     os.mkfifo(sub / FILE)
-    code = ("import sys; from grader import runner\n"
-            "print(runner.read_learner_file(sys.argv[1] + '/exercises/attention.py', 'exercises/attention.py', sys.argv[1])[1])")
+    code = (
+        "import sys; from grader.judge import runner\n"
+        "print(runner.read_learner_file(sys.argv[1] + '/exercises/attention.py', 'exercises/attention.py', sys.argv[1])[1])"
+    )
     done = subprocess.run([sys.executable, "-c", code, str(sub)], capture_output=True, text=True, timeout=120)
     assert "FIFO" in done.stdout, done.stderr
 

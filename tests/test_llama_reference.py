@@ -3,6 +3,7 @@ RMSNorm and scaled_dot_product_attention, rotations written as 2x2 matrices, Hug
 `rotate_half` convention (equal to Meta's only after permuting the q/k projection rows), the
 paper's Tables 1 and 2, and the widths of the released checkpoints. These are the project's own
 tests; they run the solution in this process."""
+
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "llama.py", "llama_solution")
@@ -43,7 +44,9 @@ def test_model_args_defaults_are_metas():
     assert (args.dim, args.n_layers, args.n_heads, args.vocab_size) == (512, 8, 8, -1)
     assert (args.multiple_of, args.norm_eps, args.max_batch_size, args.max_seq_len) == (256, 1e-5, 32, 2048)
     assert args.ffn_dim_multiplier is None
-    assert sol.RMSNorm(4).eps == 1e-6  # RMSNorm's own default; the model passes norm_eps (1e-5 in code, 1e-6 in params.json)
+    assert (
+        sol.RMSNorm(4).eps == 1e-6
+    )  # RMSNorm's own default; the model passes norm_eps (1e-5 in code, 1e-6 in params.json)
 
 
 # --- RMSNorm ---------------------------------------------------------------------------------
@@ -113,8 +116,10 @@ def test_apply_rotary_is_a_block_rotation_of_adjacent_pairs():
     B, T, H, D = 2, 5, 3, 8
     xq, xk = torch.randn(B, T, H, D), torch.randn(B, T, H, D)
     start = 3
-    freqs_cis = sol.precompute_freqs_cis(D, 16)[start:start + T]
-    angles = torch.tensor([[(start + t) / 10000 ** (2 * j / D) for j in range(D // 2)] for t in range(T)], dtype=torch.float64)
+    freqs_cis = sol.precompute_freqs_cis(D, 16)[start : start + T]
+    angles = torch.tensor(
+        [[(start + t) / 10000 ** (2 * j / D) for j in range(D // 2)] for t in range(T)], dtype=torch.float64
+    )
     R = _rotation_matrices(angles)  # (T, D, D)
     q_out, k_out = sol.apply_rotary_emb(xq, xk, freqs_cis)
     assert q_out.dtype == xq.dtype and q_out.shape == xq.shape
@@ -212,7 +217,10 @@ def test_feed_forward_is_swiglu_without_biases():
     torch.manual_seed(6)
     ff = sol.FeedForward(16, 40)
     assert {n: tuple(p.shape) for n, p in ff.named_parameters()} == {
-        "w1.weight": (40, 16), "w2.weight": (16, 40), "w3.weight": (40, 16)}
+        "w1.weight": (40, 16),
+        "w2.weight": (16, 40),
+        "w3.weight": (40, 16),
+    }
     x = torch.randn(3, 16)
     gate = x @ ff.w1.weight.T
     close(ff(x), (gate * torch.sigmoid(gate) * (x @ ff.w3.weight.T)) @ ff.w2.weight.T, atol=1e-6)
@@ -245,7 +253,7 @@ def test_cached_chunks_equal_one_full_pass(chunks):
     full = model(tokens)
     parts, start = [], 0
     for n in chunks:
-        parts.append(model(tokens[:, start:start + n], start_pos=start))
+        parts.append(model(tokens[:, start : start + n], start_pos=start))
         start += n
     close(torch.cat(parts, dim=1), full, atol=1e-5)
 
@@ -261,7 +269,9 @@ def test_generate_equals_greedy_decoding_without_the_cache_and_feeds_one_token_p
     model = tiny_model(10)
     prompt = torch.randint(0, 50, (2, 4), generator=torch.Generator().manual_seed(10))
     seen = []
-    handle = model.layers[0].attention.register_forward_pre_hook(lambda m, args: seen.append((args[0].shape[1], args[1])))
+    handle = model.layers[0].attention.register_forward_pre_hook(
+        lambda m, args: seen.append((args[0].shape[1], args[1]))
+    )
     try:
         ys = sol.generate(model, prompt, 12)
     finally:
@@ -291,8 +301,14 @@ def test_parameter_count_of_the_7b_architecture_built_on_the_meta_device():
     assert sum(p.numel() for p in model.parameters()) == TABLE2["6.7B"] == sol.llama_parameter_count(args)
 
 
-@pytest.mark.parametrize("overrides", [{}, dict(dim=40, n_heads=5, ffn_dim_multiplier=1.3, n_layers=3, vocab_size=37),
-                                       dict(dim=24, n_heads=2, multiple_of=1, n_layers=1, vocab_size=7)])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        dict(dim=40, n_heads=5, ffn_dim_multiplier=1.3, n_layers=3, vocab_size=37),
+        dict(dim=24, n_heads=2, multiple_of=1, n_layers=1, vocab_size=7),
+    ],
+)
 def test_parameter_count_equals_a_tiny_models(overrides):
     args = sol.ModelArgs(**{**TINY, **overrides})
     assert sol.llama_parameter_count(args) == sum(p.numel() for p in sol.Transformer(args).parameters())
@@ -325,4 +341,11 @@ def test_epochs_reproduce_table1_and_scale_to_one_trillion_tokens():
     at_10 = sol.epochs(1.0e12, proportions, sizes)
     assert at_10["Wikipedia"] == pytest.approx(1.75) and at_10["Books"] == pytest.approx(2.23 / 1.4)
     assert sorted(s for s, e in at_10.items() if e > 1) == ["Books", "Wikipedia"]
-    assert sorted(s for s, e in at_14.items() if e > 1) == ["ArXiv", "Books", "C4", "CommonCrawl", "StackExchange", "Wikipedia"]
+    assert sorted(s for s, e in at_14.items() if e > 1) == [
+        "ArXiv",
+        "Books",
+        "C4",
+        "CommonCrawl",
+        "StackExchange",
+        "Wikipedia",
+    ]

@@ -1,6 +1,7 @@
 """Messages that point at the problem (issue 16): a module that does not import, what the
 learner's code printed, a timeout's call and line, the seed; and the terminal output itself
 (colour on a terminal, plain when captured, NO_COLOR)."""
+
 import io
 import json
 import re
@@ -8,8 +9,11 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, report_text, terminal, timeouts
+from grader import cli
+from grader.learner import rendering as report_text
+from grader.learner import terminal
 from grader.results import FAILED, PASSED, CheckResult, TopicResult
+from grader.sandbox import timeouts
 
 ANSI = re.compile(r"\x1b\[")
 
@@ -69,7 +73,9 @@ def test_a_module_that_does_not_import_is_one_banner_with_file_line_and_code(run
 
 
 def test_an_error_at_import_time_points_at_its_line(run, course_copy):
-    text = _exercise_file(course_copy, ("\nclass MultiHeadedAttention", "\nundefined_name()\n\nclass MultiHeadedAttention"))
+    text = _exercise_file(
+        course_copy, ("\nclass MultiHeadedAttention", "\nundefined_name()\n\nclass MultiHeadedAttention")
+    )
     line = text.splitlines().index("undefined_name()") + 1
     out = run("check", "attention").output
     assert f"exercises/attention.py:{line} in <module>(): NameError" in out
@@ -80,9 +86,14 @@ def test_an_error_at_import_time_points_at_its_line(run, course_copy):
 
 
 def test_what_a_failing_check_printed_is_shown_under_its_row_cut_to_a_few_lines(run, course_copy):
-    _exercise_file(course_copy, ("    d_k = query.size(-1)\n",
-                                 "    d_k = query.size(-1)\n    for i in range(20):\n        print('debug line', i)\n"
-                                 "    query = query * 2\n"))
+    _exercise_file(
+        course_copy,
+        (
+            "    d_k = query.size(-1)\n",
+            "    d_k = query.size(-1)\n    for i in range(20):\n        print('debug line', i)\n"
+            "    query = query * 2\n",
+        ),
+    )
     out = run("check", "attention", "attention").output
     rows = out.splitlines()
     row = next(i for i, l in enumerate(rows) if "✘ attention" in l or "! attention" in l)
@@ -99,8 +110,14 @@ def test_output_of_passing_checks_is_not_shown(run, course_copy):
 
 
 def test_printed_output_rendering_counts_what_is_left_out():
-    result = TopicResult("t", [CheckResult("a.py::t", "e", FAILED, 0, 1, message="wrong", output="x\n" * 10
-                                           + "... (300 more bytes not shown)")])
+    result = TopicResult(
+        "t",
+        [
+            CheckResult(
+                "a.py::t", "e", FAILED, 0, 1, message="wrong", output="x\n" * 10 + "... (300 more bytes not shown)"
+            )
+        ],
+    )
     lines = report_text._printed(result.checks[0].output)
     assert lines[-1].plain.strip() == f"… {10 - report_text.OUTPUT_LINES} more lines, 300 more bytes not shown"
 
@@ -112,8 +129,13 @@ def test_printed_output_rendering_counts_what_is_left_out():
 def test_a_timeout_names_the_call_and_the_line_it_was_stopped_on(run, course_copy):
     outline = course_copy / "course.yml"
     outline.write_text(outline.read_text().replace("call_timeout: 30 ", "call_timeout: 3 ", 1))
-    text = _exercise_file(course_copy, ("    future = torch.triu(", "    print('looping from', size)\n"
-                                        "    while size > 0:\n        size += 1\n    future = torch.triu("))
+    text = _exercise_file(
+        course_copy,
+        (
+            "    future = torch.triu(",
+            "    print('looping from', size)\n    while size > 0:\n        size += 1\n    future = torch.triu(",
+        ),
+    )
     line = text.splitlines().index("        size += 1") + 1
     result = run("check", "attention", "subsequent_mask")
     out = result.output
@@ -129,9 +151,15 @@ def test_a_timeout_message_describes_the_call_and_quotes_the_line():
 
     frames = timeouts.learner_frames([(7, "helper"), (11, "attention"), ("x", 1), "junk"])
     assert frames == [(7, "helper"), (11, "attention")]
-    call = {"op": "call", "args": [torch.zeros(2, 3), [1, 2], {"__fmgrade_handle__": 4}],
-            "kwargs": {"mask": torch.ones(1, 3, 3, dtype=torch.bool)}}
-    assert timeouts.describe_call(call, frames) == "attention(tensor(2, 3), [1, 2], <your object>, mask=tensor(1, 3, 3) bool)"
+    call = {
+        "op": "call",
+        "args": [torch.zeros(2, 3), [1, 2], {"__fmgrade_handle__": 4}],
+        "kwargs": {"mask": torch.ones(1, 3, 3, dtype=torch.bool)},
+    }
+    assert (
+        timeouts.describe_call(call, frames)
+        == "attention(tensor(2, 3), [1, 2], <your object>, mask=tensor(1, 3, 3) bool)"
+    )
     assert timeouts.describe_call({"op": "call_attr", "name": "forward", "args": []}, frames) == "forward()"
     assert timeouts.describe_call({"op": "call", "args": [4]}, []) == "your function, called with (4),"
     source = "\n" * 6 + "    x += 1\n"
@@ -142,13 +170,13 @@ def test_a_timeout_message_describes_the_call_and_quotes_the_line():
 # --- the seed --------------------------------------------------------------------------------
 
 
-SEEDED_CHECK = '''import pytest
+SEEDED_CHECK = """import pytest
 
 
 @pytest.mark.exercise("rate")
 def test_rate_draws_inputs(impl, seed):
     assert impl.rate(1, 512, 1.0, 10) > 0
-'''
+"""
 
 
 @pytest.mark.slow
@@ -175,8 +203,13 @@ def _rendered(monkeypatch, **env):
     monkeypatch.setenv("TERM", "xterm-256color")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    result = TopicResult("attention", [CheckResult("a.py::x", "attention", PASSED, 1, 1),
-                                       CheckResult("a.py::y", "rate", FAILED, 0, 1, message="wrong")])
+    result = TopicResult(
+        "attention",
+        [
+            CheckResult("a.py::x", "attention", PASSED, 1, 1),
+            CheckResult("a.py::y", "rate", FAILED, 0, 1, message="wrong"),
+        ],
+    )
     from grader import course
 
     out = _Terminal()

@@ -3,6 +3,7 @@ numbers of the MiniGPT-4 paper and repository (32 query tokens of width 768, one
 Linear(768, LLM hidden), the prompt '###Human: <Img><ImageHere></Img> {} ###Assistant: '),
 torch's own operators, and hand-worked values. These are the project's own tests; they run the
 solution in this process."""
+
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "minigpt4.py", "minigpt4_solution")
@@ -97,7 +98,9 @@ def test_causal_lm_loss_matches_cross_entropy_on_the_shifted_answer():
     torch.manual_seed(2)
     logits = torch.randn(2, 5, 7)
     labels = torch.tensor([[-100, -100, 3, 4, -100], [-100, 1, 2, 6, 5]])
-    by_hand = [-logits[b, t - 1].log_softmax(-1)[labels[b, t]] for b in range(2) for t in range(1, 5) if labels[b, t] >= 0]
+    by_hand = [
+        -logits[b, t - 1].log_softmax(-1)[labels[b, t]] for b in range(2) for t in range(1, 5) if labels[b, t] >= 0
+    ]
     assert sol.causal_lm_loss(logits, labels).item() == pytest.approx(torch.stack(by_hand).mean().item(), rel=1e-6)
 
 
@@ -108,7 +111,10 @@ def test_prompt_parts_split_the_filled_template():
     before, after = sol.prompt_parts("Describe this image in detail.")
     assert before == "###Human: <Img>"
     assert after == "</Img> Describe this image in detail. ###Assistant: "
-    assert before + "<ImageHere>" + after == "###Human: <Img><ImageHere></Img> Describe this image in detail. ###Assistant: "
+    assert (
+        before + "<ImageHere>" + after
+        == "###Human: <Img><ImageHere></Img> Describe this image in detail. ###Assistant: "
+    )
     with pytest.raises(ValueError):
         sol.prompt_parts("two <ImageHere> placeholders")
 
@@ -118,7 +124,11 @@ def test_splice_is_cat_with_the_prompt_expanded():
     out = sol.splice_image_tokens(before, image, after)
     assert out.shape == (2, 10, 4)
     for b in range(2):
-        assert torch.equal(out[b, :3], before[0]) and torch.equal(out[b, 3:8], image[b]) and torch.equal(out[b, 8:], after[0])
+        assert (
+            torch.equal(out[b, :3], before[0])
+            and torch.equal(out[b, 3:8], image[b])
+            and torch.equal(out[b, 8:], after[0])
+        )
 
 
 def test_build_labels_hand_worked():
@@ -140,8 +150,8 @@ def test_prepare_inputs_puts_the_image_where_the_placeholder_was():
     assert torch.equal(embeds[0, 1:first_image], E[tok.encode(before)])
     with torch.no_grad():
         projected = model.llama_proj(model.visual_encoder(image))
-    assert torch.allclose(embeds[:, first_image:first_image + 32], projected)
-    assert torch.equal(embeds[1, first_image + 32:first_image + 32 + n_a], E[tok.encode(after)])
+    assert torch.allclose(embeds[:, first_image : first_image + 32], projected)
+    assert torch.equal(embeds[1, first_image + 32 : first_image + 32 + n_a], E[tok.encode(after)])
     answers = tok.encode("a red dog###")
     context = 1 + n_b + 32 + n_a
     assert embeds.shape[1] == context + len(answers) == labels.shape[1] == mask.shape[1]

@@ -1,6 +1,7 @@
 """nbgrader's course layout round trip, checked with nbgrader's own API: submitted/{student}/
 {assignment}/ in (student id from the folder, timestamp.txt and a late flag), autograded/ and
 feedback/ out where CourseDirectory, the gradebook, formgrader and release_feedback look."""
+
 import datetime
 import json
 import os
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, course, gradebook
-from grader.grade import Graded
-from grader.platforms import nbgrader_layout
+from grader import cli, course
+from grader.instructor import gradebook
+from grader.instructor.grade import Graded
+from grader.instructor.platforms import nbgrader_layout
 from grader.results import CheckResult, Report, TopicResult
 
 ROOT = course.find_root(__file__)
@@ -46,18 +48,35 @@ def course_dir(tmp_path):
 
 
 def survey_report(score_first=2, message="fine", problem=""):
-    checks = [CheckResult("test_families.py::test_a", "model_families", "passed" if score_first else "failed",
-                          score_first, 2, message=message, output="<b>printed</b>"),
-              CheckResult("test_families.py::test_h", "model_families", "passed", 1, 1, hidden=True),
-              CheckResult("test_labels.py::test_c", "causal_lm_labels", "failed", 0, 3,
-                          message="labels <script>alert(1)</script> are shifted the wrong way")]
+    checks = [
+        CheckResult(
+            "test_families.py::test_a",
+            "model_families",
+            "passed" if score_first else "failed",
+            score_first,
+            2,
+            message=message,
+            output="<b>printed</b>",
+        ),
+        CheckResult("test_families.py::test_h", "model_families", "passed", 1, 1, hidden=True),
+        CheckResult(
+            "test_labels.py::test_c",
+            "causal_lm_labels",
+            "failed",
+            0,
+            3,
+            message="labels <script>alert(1)</script> are shifted the wrong way",
+        ),
+    ]
     return Report([TopicResult("survey", checks, isolation="bwrap", seed=5)], problem=problem)
 
 
 def graded_batch(course_dir, due=DUE):
     batch = nbgrader_layout.open_batch(course_dir, "survey", ["survey"], due)
-    results = [Graded(s.student, str(s.staged.folder), survey_report(2 if s.student == "alice" else 0))
-               for s in batch.submissions]
+    results = [
+        Graded(s.student, str(s.staged.folder), survey_report(2 if s.student == "alice" else 0))
+        for s in batch.submissions
+    ]
     return batch, results
 
 
@@ -72,7 +91,9 @@ def test_submissions_are_found_by_student_with_their_times(course_dir):
         assert by["alice"].timestamp == datetime.datetime(2026, 3, 1, 16, 59)
         assert by["alice"].seconds_late(DUE) == 0 and by["bob"].seconds_late(DUE) == 25.5 * 3600
         assert by["alice"].secret == SECRET and by["bob"].secret == ""
-        assert by["carol"].timestamp is None and "timestamp.txt: 'yesterday-ish' is not a date" in by["carol"].problems[0]
+        assert (
+            by["carol"].timestamp is None and "timestamp.txt: 'yesterday-ish' is not a date" in by["carol"].problems[0]
+        )
         staging = batch.staging
     finally:
         batch.close()
@@ -82,8 +103,13 @@ def test_submissions_are_found_by_student_with_their_times(course_dir):
 def test_times_are_read_as_nbgrader_reads_them():
     from nbgrader.utils import parse_utc
 
-    for text in ("2026-03-01 16:59:00.000000 UTC", "2026-03-01 17:59:00 Europe/Paris", "2026-03-01T16:59:00",
-                 "2026-03-01 16:59:00", "2026-03-01 18:59:00+02:00"):
+    for text in (
+        "2026-03-01 16:59:00.000000 UTC",
+        "2026-03-01 17:59:00 Europe/Paris",
+        "2026-03-01T16:59:00",
+        "2026-03-01 16:59:00",
+        "2026-03-01 18:59:00+02:00",
+    ):
         assert nbgrader_layout.parse_time(text) == parse_utc(text) == datetime.datetime(2026, 3, 1, 16, 59), text
     # nbgrader reads a numeric zone as seconds ("+0100" is 100 s); so do we, to agree with its gradebook
     assert nbgrader_layout.parse_time("2026-03-01 17:59:00 +0100") == parse_utc("2026-03-01 17:59:00 +0100")
@@ -156,6 +182,7 @@ def test_regrading_replaces_the_folders_whole(course_dir):
 def test_round_trip_through_nbgrader(course_dir, tmp_path, monkeypatch):
     """The gradebook (timestamps, lateness, a notebook per topic), GetGrades on the autograded
     notebook (what generate_feedback runs), formgrader's template, and release_feedback."""
+    import nbformat
     from nbconvert.exporters import HTMLExporter
     from nbgrader import api
     from nbgrader.coursedir import CourseDirectory
@@ -164,7 +191,6 @@ def test_round_trip_through_nbgrader(course_dir, tmp_path, monkeypatch):
     from nbgrader.server_extensions.formgrader import handlers
     from nbgrader.utils import notebook_hash
     from traitlets.config import Config
-    import nbformat
 
     # nbconvert's templates live in the share/ of the Python that installed nbconvert
     monkeypatch.setenv("JUPYTER_PATH", str(Path(sys.base_prefix) / "share" / "jupyter"))
@@ -173,8 +199,9 @@ def test_round_trip_through_nbgrader(course_dir, tmp_path, monkeypatch):
     nbgrader_layout.write_outputs(batch, COURSE, results)
     for graded in results:
         submission = batch.by_student()[graded.student]
-        gradebook.record(url, graded.student, graded.report, COURSE, assignment="survey",
-                         timestamp=submission.timestamp, duedate=DUE)
+        gradebook.record(
+            url, graded.student, graded.report, COURSE, assignment="survey", timestamp=submission.timestamp, duedate=DUE
+        )
     batch.close()
 
     with api.Gradebook(url) as gb:
@@ -191,16 +218,32 @@ def test_round_trip_through_nbgrader(course_dir, tmp_path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
     resources = {"nbgrader": {"notebook": "survey", "assignment": "survey", "student": "alice", "db_url": url}}
     notebook, resources = GetGrades().preprocess(notebook, resources)
-    scores = {c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["score"] for c in notebook.cells if "nbgrader" in c.metadata}
+    scores = {
+        c.metadata.nbgrader["grade_id"]: c.metadata.nbgrader["score"]
+        for c in notebook.cells
+        if "nbgrader" in c.metadata
+    }
     assert scores == {"model_families": 3.0, "causal_lm_labels": 0.0}
     assert resources["nbgrader"]["score"] == 3 and resources["nbgrader"]["max_score"] == 6
 
     config = Config()
     config.HTMLExporter.template_name = "formgrade"
     config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
-    page, _ = HTMLExporter(config=config).from_filename(str(path), resources={
-        "assignment_id": "survey", "notebook_id": "survey", "submission_id": notebook_id, "index": 0, "total": 3,
-        "base_url": "", "student": "alice", "last_name": None, "first_name": None, "notebook_path": str(path)})
+    page, _ = HTMLExporter(config=config).from_filename(
+        str(path),
+        resources={
+            "assignment_id": "survey",
+            "notebook_id": "survey",
+            "submission_id": notebook_id,
+            "index": 0,
+            "total": 3,
+            "base_url": "",
+            "student": "alice",
+            "last_name": None,
+            "first_name": None,
+            "notebook_path": str(path),
+        },
+    )
     assert "model_families" in page and "causal_lm_labels" in page
 
     config = Config()
@@ -233,11 +276,32 @@ def test_usage_errors_exit_2(course_dir, tmp_path):
 
 @pytest.mark.slow
 def test_grade_command_on_nbgrader_layout(course_dir, tmp_path):
-    (course_dir / "submitted" / "alice" / "survey" / "survey.py").write_text((ROOT / "solutions" / "survey.py").read_text())
+    (course_dir / "submitted" / "alice" / "survey" / "survey.py").write_text(
+        (ROOT / "solutions" / "survey.py").read_text()
+    )
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    result = CliRunner().invoke(cli.main, ["grade", "--nbgrader", str(course_dir), "--assignment", "survey", "--kit", str(ROOT),
-                                           "--seed", "3", "--gradebook", url, "--due", "2026-03-01 17:00:00 UTC",
-                                           "--format", "json", "--output", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        cli.main,
+        [
+            "grade",
+            "--nbgrader",
+            str(course_dir),
+            "--assignment",
+            "survey",
+            "--kit",
+            str(ROOT),
+            "--seed",
+            "3",
+            "--gradebook",
+            url,
+            "--due",
+            "2026-03-01 17:00:00 UTC",
+            "--format",
+            "json",
+            "--output",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 1, result.output
     summary = (tmp_path / "out" / "summary.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in summary] == ["student", "alice", "bob", "carol"]
@@ -250,7 +314,20 @@ def test_grade_command_on_nbgrader_layout(course_dir, tmp_path):
         assert gb.find_submission("survey", "bob").total_seconds_late > 0
         assert gb.find_submission_notebook("survey", "survey", "alice").score == alice["score"]
     # The same submissions named by path are recognised as nbgrader's layout.
-    again = CliRunner().invoke(cli.main, ["grade", str(course_dir / "submitted" / "alice" / "survey"), "--kit", str(ROOT),
-                                          "--seed", "3", "--format", "json", "--output", str(tmp_path / "again")])
+    again = CliRunner().invoke(
+        cli.main,
+        [
+            "grade",
+            str(course_dir / "submitted" / "alice" / "survey"),
+            "--kit",
+            str(ROOT),
+            "--seed",
+            "3",
+            "--format",
+            "json",
+            "--output",
+            str(tmp_path / "again"),
+        ],
+    )
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["alice.json", "summary.csv"]  # not "survey"

@@ -1,5 +1,6 @@
 """The exercise files are notebooks too (percent cells), and `%load_ext grader` gives Jupyter
 and IPython the `%fmgrade check` magic, which runs the sandboxed check on the saved file."""
+
 import ast
 
 import pytest
@@ -40,19 +41,27 @@ def test_jupytext_reads_an_exercise_into_cells_and_writes_it_back_as_the_same_co
     assert notebook.cells[0].source == ast.get_docstring(ast.parse(path.read_text())).strip()
     tree = ast.parse(path.read_text())
     definitions = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
-    cells_with_a_definition = [c for c in notebook.cells[1:] if c.source.lstrip().startswith(("def ", "class ", "@", "#"))]
+    cells_with_a_definition = [
+        c for c in notebook.cells[1:] if c.source.lstrip().startswith(("def ", "class ", "@", "#"))
+    ]
     assert len(cells_with_a_definition) >= len(definitions)
     written = ast.parse(jupytext.writes(notebook, fmt="py:percent"))  # what saving from Jupyter writes
-    assert ast.get_docstring(written) == ast.get_docstring(tree)  # the docstring stays a docstring (new lines around it)
+    assert ast.get_docstring(written) == ast.get_docstring(
+        tree
+    )  # the docstring stays a docstring (new lines around it)
     assert [ast.dump(n) for n in written.body[1:]] == [ast.dump(n) for n in tree.body[1:]]  # and the code the same
 
 
 def test_cells_go_above_decorators_and_comments_and_leave_marked_files_alone():
-    source = '"""Doc."""\nimport torch\n\n\n# a comment\n@decorator\ndef f():\n    pass\n\n\nX = 1\n\n\nclass A:\n    pass\n'
+    source = (
+        '"""Doc."""\nimport torch\n\n\n# a comment\n@decorator\ndef f():\n    pass\n\n\nX = 1\n\n\nclass A:\n    pass\n'
+    )
     out = stubgen.add_cells(source)
-    assert out == (NOTEBOOK_HEADER + f'\n{MARKDOWN_CELL}\n"""Doc."""\n\n{CODE_CELL}\nimport torch\n\n\n'
-                   f"{CODE_CELL}\n# a comment\n@decorator\ndef f():\n    pass\n\n\n{CODE_CELL}\nX = 1\n\n\n"
-                   f"{CODE_CELL}\nclass A:\n    pass\n")
+    assert out == (
+        NOTEBOOK_HEADER + f'\n{MARKDOWN_CELL}\n"""Doc."""\n\n{CODE_CELL}\nimport torch\n\n\n'
+        f"{CODE_CELL}\n# a comment\n@decorator\ndef f():\n    pass\n\n\n{CODE_CELL}\nX = 1\n\n\n"
+        f"{CODE_CELL}\nclass A:\n    pass\n"
+    )
     assert stubgen.add_cells(out) == out
 
 
@@ -79,11 +88,16 @@ def shell():
     return ipython
 
 
-@pytest.mark.parametrize("line, message", [
-    ("", "usage: %fmgrade check TOPIC"), ("progress", "usage: %fmgrade check TOPIC"),
-    ("check", "usage: %fmgrade check TOPIC"), ("check 'attention", "No closing quotation"),
-    ("check nope", "no topic 'nope'"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("", "usage: %fmgrade check TOPIC"),
+        ("progress", "usage: %fmgrade check TOPIC"),
+        ("check", "usage: %fmgrade check TOPIC"),
+        ("check 'attention", "No closing quotation"),
+        ("check nope", "no topic 'nope'"),
+    ],
+)
 def test_the_magic_explains_bad_input_without_a_traceback(shell, course_copy, monkeypatch, line, message):
     from IPython.core.error import UsageError
 
@@ -93,9 +107,10 @@ def test_the_magic_explains_bad_input_without_a_traceback(shell, course_copy, mo
 
 
 @pytest.mark.slow
-def test_the_magic_checks_the_saved_file_in_the_sandbox_and_shows_an_escaped_table(shell, course_copy, solve_exercise,
-                                                                                     monkeypatch):
-    from grader import progress
+def test_the_magic_checks_the_saved_file_in_the_sandbox_and_shows_an_escaped_table(
+    shell, course_copy, solve_exercise, monkeypatch
+):
+    from grader.learner import progress
 
     path = solve_exercise(course_copy, "attention", "attention")
     text = path.read_text()

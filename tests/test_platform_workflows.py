@@ -1,5 +1,6 @@
 """The GitHub Actions workflows: the student repository's runs visible checks only and holds no
 secret; the instructor's (in the kit) grades in shards. Each parses as YAML and passes actionlint."""
+
 import os
 import shutil
 import subprocess
@@ -9,15 +10,25 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader import course, release
+from grader import course
+from grader.instructor import release
 
 ROOT = course.find_root(__file__)
-TEMPLATES = ROOT / "grader" / "templates"
+TEMPLATES = ROOT / "grader" / "instructor" / "templates"
 STUDENT = TEMPLATES / "classroom.yml"
 INSTRUCTOR = TEMPLATES / "grade-classroom.yml"
 # What must never reach anything a student can edit or read: secrets, tokens, fetching the kit.
-FORBIDDEN = ("secrets.", "${{ secrets", "token", "git clone", "gh repo clone", "x-access-token", "FMGRADE_KIT",
-             "pull_request_target", "solutions/")
+FORBIDDEN = (
+    "secrets.",
+    "${{ secrets",
+    "token",
+    "git clone",
+    "gh repo clone",
+    "x-access-token",
+    "FMGRADE_KIT",
+    "pull_request_target",
+    "solutions/",
+)
 
 
 def load(path):
@@ -67,7 +78,7 @@ def test_student_workflow_runs_visible_checks_on_three_systems_and_reports_point
     workflow = load(STUDENT)
     assert workflow["name"] == "Autograding Tests"
     assert {"push", "workflow_dispatch", "repository_dispatch"} <= set(triggers(workflow))
-    (job_id, job), = workflow["jobs"].items()
+    ((job_id, job),) = workflow["jobs"].items()
     assert job_id == "run-autograding-tests"
     assert job["strategy"]["matrix"]["os"] == ["ubuntu-latest", "macos-latest", "windows-latest"]
     # Classroom's reporter finds its check run by this exact name: only the ubuntu job has it.
@@ -112,7 +123,9 @@ def test_instructor_workflow_lists_repositories_shards_and_merges():
     assert '--gradebook "$FMGRADE_GRADEBOOK_URL"' in grade_runs
     assert jobs["grade"]["env"]["SHARD"] == "${{ matrix.shard }}/${{ needs.plan.outputs.count }}"
     merge_runs = "\n".join(s.get("run", "") for s in steps(jobs["merge"]))
-    assert "fmgrade shards merge results/shard-*/summary.csv --expect plan/students.txt --output summary.csv" in merge_runs
+    assert (
+        "fmgrade shards merge results/shard-*/summary.csv --expect plan/students.txt --output summary.csv" in merge_runs
+    )
     assert "fmgrade report results/shard-*/ --course kit --output report" in merge_runs
     # The token reaches only the steps that list and clone; grading gets the gradebook URL only.
     for job in jobs.values():
@@ -137,16 +150,24 @@ def test_release_mentions_no_secret_token_or_kit_clone_anywhere(course_copy, tmp
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in (".yml", ".yaml", ".md", ".sh", ""):
             text = path.read_text(encoding="utf-8", errors="replace").lower()
-            offenders += [f"{path.relative_to(out)}: {word}" for word in ("secrets.", "git clone", "x-access-token",
-                                                                          "fmgrade_kit_token", "classroom_token")
-                          if word in text]
+            offenders += [
+                f"{path.relative_to(out)}: {word}"
+                for word in ("secrets.", "git clone", "x-access-token", "fmgrade_kit_token", "classroom_token")
+                if word in text
+            ]
     assert offenders == []
     # The learner's side of the platforms ships (fmgrade classroom); the instructor's does not.
     shipped = {q.name for q in (out / "grader" / "platforms").iterdir()}
     assert {"classroom.py", "commands.py"} <= shipped
     assert not shipped & {"gradescope.py", "nbgrader_layout.py", "submission_files.py"}
-    done = subprocess.run([sys.executable, "-m", "grader", "classroom", "--help"], cwd=out, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(out)}, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "classroom", "--help"],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(out)},
+        timeout=120,
+    )
     assert done.returncode == 0 and "GitHub Classroom" in done.stdout, done.stderr
 
     kit = release.build_kit(loaded, tmp_path / "kit")

@@ -1,18 +1,18 @@
 """The boundary between grader and worker: what crosses as data, what stays as a handle, and
 what a check sees when learner code misbehaves."""
-import collections
 
 import numpy as np
 import pytest
 import torch
 
-from grader import course, proxy, sandbox
-from grader.verdict import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
-
+from grader import course
+from grader.judge.verdict import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
+from grader.sandbox import process as sandbox
+from grader.sandbox import proxy
 
 LIMITS = course.Limits(call_timeout=10)
 
-SOURCE = '''
+SOURCE = """
 import collections
 import numpy as np
 import torch
@@ -60,7 +60,7 @@ def hang():
 def leave():
     import os
     os._exit(3)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +100,13 @@ def test_objects_stay_in_the_worker_as_handles(session):
     assert [repr(layer) for layer in box.layers] == ["<Linear object from your code>"] * 2
     x = torch.randn(3, 4)
     state = box.state_dict()
-    expected = (x @ state["layers.0.weight"].T + state["layers.0.bias"]) @ state["layers.1.weight"].T + state["layers.1.bias"]
+    expected = (x @ state["layers.0.weight"].T + state["layers.0.bias"]) @ state["layers.1.weight"].T + state[
+        "layers.1.bias"
+    ]
     assert torch.allclose(box(x), expected, atol=1e-6)
-    assert torch.allclose(impl.apply(box.layers[0], x), x @ state["layers.0.weight"].T + state["layers.0.bias"], atol=1e-6)
+    assert torch.allclose(
+        impl.apply(box.layers[0], x), x @ state["layers.0.weight"].T + state["layers.0.bias"], atol=1e-6
+    )
     with pytest.raises(TypeError, match="read-only"):
         box.width = 5
 
@@ -131,11 +135,14 @@ def test_timeout_restarts_the_worker_and_old_handles_say_so():
         s.close()
 
 
-@pytest.mark.parametrize("source, message", [
-    ("def f(:\n", "exercises/probe.py:1: SyntaxError"),
-    ("import no_such_module_here\n", "ModuleNotFoundError"),
-    ("raise RuntimeError('at import')\n", "exercises/probe.py:1 in <module>(): RuntimeError: at import"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("def f(:\n", "exercises/probe.py:1: SyntaxError"),
+        ("import no_such_module_here\n", "ModuleNotFoundError"),
+        ("raise RuntimeError('at import')\n", "exercises/probe.py:1 in <module>(): RuntimeError: at import"),
+    ],
+)
 def test_a_module_that_does_not_import_gives_one_line(source, message):
     s = proxy.Session("exercises/probe.py", source, LIMITS, sandbox.choose_isolation("auto"))
     try:

@@ -1,15 +1,18 @@
 """Recorded expectations, known mistakes named from fingerprints, and blocked checks, on a toy
 course built in a temporary folder (fast, and independent of the real topics)."""
+
 import json
-import textwrap
 
 import numpy
 import pytest
 import torch
 
-from grader import course, devcheck, mutants, runner, stubgen
-from grader.recording import data, record, store
-from grader.recording.nodes import Node, Record, Replay, RecordingMissing
+from grader import course, stubgen
+from grader import recorded_data as data
+from grader.instructor import devcheck, mutants, record
+from grader.judge import recordings as store
+from grader.judge import runner
+from grader.judge.replay import Node, Record, RecordingMissing, Replay
 
 COURSE = """\
 format_version: 1
@@ -64,7 +67,7 @@ def combine(x):
     ### END SOLUTION
 '''
 
-CHECKS = '''\
+CHECKS = """\
 import pytest
 import torch
 
@@ -108,7 +111,7 @@ def test_combine(impl, recorded):
 @pytest.mark.hidden
 def test_combine_hidden(impl):
     expect_close(impl.combine(torch.ones(2)), torch.full((2,), 3.0), "combine(ones)")
-'''
+"""
 
 MUTANTS = """\
 - id: added_factor
@@ -178,11 +181,26 @@ def _by_id(result):
 # --- data --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [
-    None, True, 3, -2.5, float("inf"), "text", torch.tensor(2.5), torch.tensor(7), [1, (2.0, "x")], {"a": 1, 2: [3]},
-    torch.arange(6, dtype=torch.float64).reshape(2, 3), torch.tensor([True, False]), torch.zeros(0, 4),
-    torch.tensor([1.5], dtype=torch.bfloat16), numpy.arange(4, dtype=numpy.int32).reshape(2, 2),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        True,
+        3,
+        -2.5,
+        float("inf"),
+        "text",
+        torch.tensor(2.5),
+        torch.tensor(7),
+        [1, (2.0, "x")],
+        {"a": 1, 2: [3]},
+        torch.arange(6, dtype=torch.float64).reshape(2, 3),
+        torch.tensor([True, False]),
+        torch.zeros(0, 4),
+        torch.tensor([1.5], dtype=torch.bfloat16),
+        numpy.arange(4, dtype=numpy.int32).reshape(2, 2),
+    ],
+)
 def test_data_round_trips_exactly(value):
     form = data.encode(value)
     again = data.decode(json.loads(json.dumps(form)))
@@ -227,9 +245,11 @@ def test_recording_is_deterministic_and_holds_answers_and_fingerprints(toy):
     record.record(toy, ["toy"])
     assert path.read_text() == first
     saved = store.load(toy.checks_dir("toy"), "toy")
-    assert saved.mistakes == {"added_factor": "added the factor instead of multiplying by it",
-                              "squared_factor": "multiplied by the factor twice",
-                              "count_reset": "replaced the count by the step instead of adding the step to it"}
+    assert saved.mistakes == {
+        "added_factor": "added the factor instead of multiplying by it",
+        "squared_factor": "multiplied by the factor twice",
+        "count_reset": "replaced the count by the step instead of adding the step to it",
+    }
     named = {m for fingerprints in saved.fingerprints.values() for m in fingerprints}
     assert {"added_factor", "squared_factor", "count_reset"} <= named
     assert "def scale" not in first and "x * factor" not in first
@@ -277,7 +297,10 @@ def test_a_visible_check_names_the_recorded_mistake_and_its_id(toy):
     result = _by_id(_run(toy, SOLUTION.replace("return x * factor", "return x + factor")))
     assert result["test_scale"].status == "failed"
     assert result["test_scale"].mistake == "added_factor"
-    assert "Your result matches what you get if you added the factor instead of multiplying" in result["test_scale"].message
+    assert (
+        "Your result matches what you get if you added the factor instead of multiplying"
+        in result["test_scale"].message
+    )
 
 
 def test_an_unknown_mistake_is_failed_without_a_name(toy):
@@ -297,7 +320,7 @@ def test_a_hidden_check_names_a_mistake_live_from_the_mutants(toy):
 
 
 def test_mistake_ids_reach_the_json_result(toy):
-    from grader import reporters
+    from grader import formats as reporters
     from grader.results import Report
 
     result = _run(toy, SOLUTION.replace("return x * factor", "return x + factor"))
@@ -307,7 +330,8 @@ def test_mistake_ids_reach_the_json_result(toy):
 
 def test_checks_of_an_exercise_whose_dependency_fails_are_blocked_and_not_run(toy):
     broken = SOLUTION.replace("return x * factor", "return x + factor").replace(
-        "return scale(x, 2) + 1", "raise SystemExit('combine ran')")
+        "return scale(x, 2) + 1", "raise SystemExit('combine ran')"
+    )
     result = _by_id(_run(toy, broken, hidden=True, seed=1))
     for name in ("test_combine", "test_combine_hidden"):
         assert result[name].status == "blocked", result[name].message
@@ -333,7 +357,9 @@ def test_dev_check_reports_a_stale_recording_and_a_mutant_that_is_not_named(toy,
     assert any("no longer match" in p for p in record.drift(toy, "toy"))
     solution.write_text(SOLUTION)
     mutants_file = toy.mutants_dir("toy") / "mutants.yml"
-    mutants_file.write_text(MUTANTS.replace("check: test_toy.py::test_scale\n", "check: test_toy.py::test_counter\n", 1))
+    mutants_file.write_text(
+        MUTANTS.replace("check: test_toy.py::test_scale\n", "check: test_toy.py::test_counter\n", 1)
+    )
     added = next(m for m in mutants.load(toy, "toy") if m.id == "added_factor")
     assert devcheck.mutant_problem(toy, toy.topic("toy"), added, tmp_path).startswith("survives")
     mutants_file.write_text(MUTANTS)

@@ -1,4 +1,5 @@
 """The student release leaks nothing, works on its own, and is reproducible; the kit grades."""
+
 import os
 import shutil
 import subprocess
@@ -6,11 +7,13 @@ import sys
 
 import pytest
 
-from grader import course, release, runner
-from grader.recording import store
+from grader import course
+from grader.instructor import release
+from grader.judge import recordings as store
+from grader.judge import runner
 from grader.results import BLOCKED, NOT_STARTED, PASSED
 
-HIDDEN_SOURCE = '''\
+HIDDEN_SOURCE = """\
 import pytest
 
 
@@ -32,7 +35,7 @@ def test_visible(impl):
 @pytest.mark.hidden
 def test_hidden(impl, ref):
     assert _only_for_hidden() == 2
-'''
+"""
 
 
 def test_strip_hidden_drops_hidden_checks_and_their_private_helpers():
@@ -43,7 +46,12 @@ def test_strip_hidden_drops_hidden_checks_and_their_private_helpers():
 
 
 def test_strip_hidden_drops_a_file_of_hidden_checks():
-    assert release.strip_hidden("import pytest\npytestmark = [pytest.mark.exercise('e'), pytest.mark.hidden]\n\ndef test_a(impl):\n    pass\n") is None
+    assert (
+        release.strip_hidden(
+            "import pytest\npytestmark = [pytest.mark.exercise('e'), pytest.mark.hidden]\n\ndef test_a(impl):\n    pass\n"
+        )
+        is None
+    )
 
 
 @pytest.fixture
@@ -73,7 +81,7 @@ def test_leak_finder_catches_solution_code_even_in_a_comment(built):
     loaded, out, _ = built
     solution = (loaded.root / "solutions" / "attention.py").read_text().splitlines()
     begin = next(i for i, line in enumerate(solution) if "BEGIN SOLUTION attention" in line)
-    pasted = "\n".join("# " + line for line in solution[begin + 1:begin + 5])
+    pasted = "\n".join("# " + line for line in solution[begin + 1 : begin + 5])
     check = out / "tests" / "checks" / "attention" / "test_attention.py"
     check.write_text(check.read_text() + "\n" + pasted + "\n")
     leaks = release.find_leaks(loaded, out)
@@ -96,8 +104,14 @@ def test_fmgrade_check_runs_inside_the_release(built):
     loaded, out, _ = built
     shutil.copy(loaded.solution_path("attention"), out / "exercises" / "attention.py")
     env = {**os.environ, "PYTHONPATH": str(out)}  # the release's own grader package
-    done = subprocess.run([sys.executable, "-m", "grader", "check", "attention"], cwd=out / "exercises",
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "check", "attention"],
+        cwd=out / "exercises",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All visible checks of attention pass" in done.stdout
 
@@ -116,25 +130,32 @@ def test_kit_holds_what_grading_needs(built, tmp_path):
     kit = release.build_kit(loaded, tmp_path / "kit")
     assert (kit / "solutions" / "attention.py").is_file()
     assert "mark.hidden" in "".join(p.read_text() for p in (kit / "tests" / "checks" / "attention").glob("test_*.py"))
-    assert (kit / "grader" / "cli.py").is_file() and (kit / "pyproject.toml").is_file()
+    assert (kit / "grader" / "instructor" / "grade.py").is_file() and (kit / "pyproject.toml").is_file()
     course.load(kit)
 
 
 def test_release_ships_no_instructor_modules(built):
     _, out, _ = built
     shipped = {p.relative_to(out / "grader").as_posix() for p in (out / "grader").rglob("*.py")}
-    for module in ("release.py", "devcheck.py", "stubgen.py", "mutants.py", "leaks.py", "gradebook.py", "grade.py",
-                   "recording/record.py", "recording/live.py"):
-        assert module not in shipped
-    assert {"cli.py", "runner.py", "worker.py", "recording/nodes.py", "recording/data.py"} <= shipped
+    assert not any(module.startswith("instructor/") for module in shipped)
+    assert {
+        "cli/__init__.py",
+        "cli/learner.py",
+        "judge/runner.py",
+        "sandbox/worker.py",
+        "judge/replay.py",
+        "recorded_data.py",
+    } <= shipped
 
 
 def test_leak_finder_catches_solution_code_with_other_names(built):
     loaded, out, _ = built
     solution = (loaded.root / "solutions" / "attention.py").read_text()
     begin = solution.index("### BEGIN SOLUTION attention")
-    body = solution[begin:solution.index("### END SOLUTION", begin)].splitlines()[1:]
-    renamed = "\n".join(body).replace("query", "q_").replace("key", "k_").replace("scores", "s_").replace("p_attn", "w_")
+    body = solution[begin : solution.index("### END SOLUTION", begin)].splitlines()[1:]
+    renamed = (
+        "\n".join(body).replace("query", "q_").replace("key", "k_").replace("scores", "s_").replace("p_attn", "w_")
+    )
     helper = "def _my_attention(q_, k_, value, mask=None, dropout=None):\n" + renamed + "\n"
     check = out / "tests" / "checks" / "attention" / "test_attention.py"
     check.write_text(check.read_text() + "\n\n" + helper)

@@ -1,10 +1,13 @@
 """`fmgrade reset`: one exercise (or the whole file) back to the stub; the learner's version is
 always kept first, and `--undo` brings it back."""
+
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, course, regions, release, reset
-from grader.reset import ResetError
+from grader import cli, course
+from grader.instructor import release
+from grader.learner import regions, reset
+from grader.learner.reset import ResetError
 
 
 @pytest.fixture
@@ -89,7 +92,9 @@ def test_a_file_with_a_syntax_error_is_refused_per_exercise_and_reset_whole(load
     path.write_text(broken)
     line = broken.splitlines().index("def subsequent_mask(size)") + 1
 
-    with pytest.raises(ResetError, match=rf"exercises/attention.py:{line}: .*fix that line, or `fmgrade reset attention`"):
+    with pytest.raises(
+        ResetError, match=rf"exercises/attention.py:{line}: .*fix that line, or `fmgrade reset attention`"
+    ):
         reset.reset_exercise(loaded, "attention", "attention")
     assert path.read_text() == broken and backups(loaded) == []
 
@@ -111,7 +116,9 @@ def test_a_renamed_function_is_named_in_the_refusal(loaded, solve_exercise):
 def test_changed_scaffolding_around_a_region_is_refused(loaded, solve_exercise):
     path = solve_exercise(loaded.root, "attention", "copy_task")
     path.write_text(path.read_text().replace("    cfg = COPY_TASK\n", "    cfg = dict(COPY_TASK)\n"))
-    with pytest.raises(ResetError, match=r"`train_copy_model` no longer has the code the stub has around exercise `copy_task`"):
+    with pytest.raises(
+        ResetError, match=r"`train_copy_model` no longer has the code the stub has around exercise `copy_task`"
+    ):
         reset.reset_exercise(loaded, "attention", "copy_task")
 
 
@@ -119,7 +126,7 @@ def test_notes_in_a_docstring_or_a_deleted_docstring_are_fine(loaded, solve_exer
     path = solve_exercise(loaded.root, "attention", "subsequent_mask")
     text = path.read_text()
     start = text.index('    """The decoder\'s causal mask')
-    end = text.index('\n', start) + 1
+    end = text.index("\n", start) + 1
     path.write_text(text[:start] + text[end:])  # docstring deleted
     reset.reset_exercise(loaded, "attention", "subsequent_mask")
     assert "TODO(subsequent_mask)" in path.read_text() and "torch.triu" not in path.read_text()
@@ -181,11 +188,17 @@ def test_reset_works_in_the_student_release(course_copy, tmp_path, solve_exercis
     assert [leak for leak in leaks if leak.startswith("exercises/")] == []  # the originals are stubs: no answers
     original = out / "exercises" / ".original" / "attention.py"
     assert original.read_text() == reset.original_stub(loaded, "attention")
-    mine = (out / "exercises" / "attention.py")
+    mine = out / "exercises" / "attention.py"
     shutil.copy(solve_exercise(course_copy, "attention", "attention"), mine)
     env = {**os.environ, "PYTHONPATH": str(out)}  # the release's own grader: no stubgen, no solutions
-    done = subprocess.run([sys.executable, "-m", "grader", "reset", "attention", "attention"], cwd=out / "exercises",
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "reset", "attention", "attention"],
+        cwd=out / "exercises",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert mine.read_text() == original.read_text()
     assert len(list((out / ".fmgrade" / "backups" / "attention").iterdir())) == 1
@@ -218,12 +231,15 @@ def test_cli_asks_before_resetting_the_whole_file(loaded, solve_exercise, monkey
     assert backups(loaded)[0].read_text() == mine
 
 
-@pytest.mark.parametrize("args, message", [
-    (["reset", "nope"], "no topic 'nope'"),
-    (["reset", "attention", "nope"], "topic 'attention' has no exercise 'nope'"),
-    (["reset", "attention", "attention", "--undo"], "--undo brings back the whole file"),
-    (["reset", "attention", "--undo"], "no backup of exercises/attention.py"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["reset", "nope"], "no topic 'nope'"),
+        (["reset", "attention", "nope"], "topic 'attention' has no exercise 'nope'"),
+        (["reset", "attention", "attention", "--undo"], "--undo brings back the whole file"),
+        (["reset", "attention", "--undo"], "no backup of exercises/attention.py"),
+    ],
+)
 def test_cli_user_errors_exit_2_without_a_traceback(loaded, monkeypatch, args, message):
     monkeypatch.chdir(loaded.root)
     result = CliRunner().invoke(cli.main, args)

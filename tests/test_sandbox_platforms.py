@@ -3,18 +3,21 @@ native Windows (no `resource`, no pass_fds: messages over stdin/stdout, no user 
 user who is not root (no RLIMIT_NPROC: it would count every process of that user); and a
 worker that dies before it runs learner code, which is a grader error, never the learner's.
 The reference solution's full marks on the simulated platforms: tests/test_hostile.py."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 
-from grader import course, isolation, proxy, sandbox
-from grader.verdict import WorkerLost
+from grader import course
+from grader.judge.verdict import WorkerLost
+from grader.sandbox import isolation, proxy
+from grader.sandbox import process as sandbox
 
 LIMITS = course.Limits(call_timeout=20)
 
-SOURCE = '''
+SOURCE = """
 import os
 import sys
 
@@ -28,7 +31,7 @@ def shout(n):
     print("through print")
     sys.stdout.flush()
     return n
-'''
+"""
 
 
 def _session(monkeypatch, platform, level="process"):
@@ -86,13 +89,17 @@ def test_a_user_id_of_its_own_gets_the_process_limit(monkeypatch):
         session.close()
 
 
-@pytest.mark.parametrize("breakage, shown", [
-    ("raise ImportError('torch is broken here')", "ImportError: torch is broken here"),
-    ("os._exit(3)", "exit status 3"),
-])
+@pytest.mark.parametrize(
+    "breakage, shown",
+    [
+        ("raise ImportError('torch is broken here')", "ImportError: torch is broken here"),
+        ("os._exit(3)", "exit status 3"),
+    ],
+)
 def test_a_worker_that_dies_before_learner_code_is_a_grader_error(monkeypatch, breakage, shown):
     broken = sandbox.WORKER_SOURCE.replace(
-        "    import torch  # before the limits", f"    {breakage}\n    import torch  # before the limits", 1)
+        "    import torch  # before the limits", f"    {breakage}\n    import torch  # before the limits", 1
+    )
     assert broken != sandbox.WORKER_SOURCE
     monkeypatch.setattr(sandbox, "WORKER_SOURCE", broken)
     session = proxy.Session("exercises/probe.py", SOURCE, LIMITS, "process")
@@ -112,7 +119,12 @@ def test_a_worker_that_dies_before_learner_code_is_a_grader_error(monkeypatch, b
 def test_the_worker_command_fits_a_windows_command_line():
     """The worker's source travels on its command line (it sees no course files); Windows
     allows 32767 characters, quotes escaped."""
-    config = {"uid": None, "scratch": "C:\\Users\\learner\\AppData\\Local\\Temp\\fmgrade-scratch-abcdefgh",
-              "view": None, "transport": "stdio", "module_file": "exercises/attention.py"}
+    config = {
+        "uid": None,
+        "scratch": "C:\\Users\\learner\\AppData\\Local\\Temp\\fmgrade-scratch-abcdefgh",
+        "view": None,
+        "transport": "stdio",
+        "module_file": "exercises/attention.py",
+    }
     command = [sys.executable, "-I", "-c", sandbox.WORKER_SOURCE, json.dumps(config) + " " * 600]
     assert len(subprocess.list2cmdline(command)) < 30000

@@ -3,6 +3,7 @@ numbers of Hoffmann et al. (2022) and Kaplan et al. (2020) in facts.md, hand-wor
 first-order optimality conditions, brute-force minimisation, and re-implementations written
 differently (torch's HuberLoss module, torch.linalg.lstsq, plain Python loops). These are the
 project's own tests; they run the solution in this process."""
+
 import csv
 import math
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from grader.inprocess import load_module
+from grader.judge.inprocess import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 sol = load_module(ROOT / "solutions" / "scaling.py", "scaling_solution")
@@ -23,7 +24,7 @@ def rel(a, b):
 
 
 def loss(N, D, E, A, B, alpha, beta):
-    return E + A * N ** -alpha + B * D ** -beta
+    return E + A * N**-alpha + B * D**-beta
 
 
 def runs(law, noise, seed, per_budget=8):
@@ -58,17 +59,24 @@ def test_chinchilla_loss_hand_worked():
     assert 1.69 < sol.chinchilla_loss(1e15, 1e18) < 1.70
 
 
-@pytest.mark.parametrize("call", [
-    lambda: sol.training_flops(0, 1e9), lambda: sol.training_flops(1e9, -1),
-    lambda: sol.chinchilla_loss(0, 1e9), lambda: sol.chinchilla_loss(1e9, float("nan")),
-    lambda: sol.compute_optimal(0.0), lambda: sol.compute_optimal(np.array([1e20, -1.0])),
-    lambda: sol.tokens_per_parameter(-1e20), lambda: sol.plan_training_run(0.0),
-    lambda: sol.fit_parametric_loss([1e9, 2e9], [1e10, 2e10], [2.5, -1.0]),
-    lambda: sol.isoflop_optimum([1e8, 0.0, 1e9], [3.0, 2.9, 3.1]),
-    lambda: sol.isoflop_optimum([1e8, 1e9], [3.0, 2.9]),
-    lambda: sol.fit_power_law([1.0, 2.0], [1.0, 0.0]),
-    lambda: sol.scale_run(1e9, 2e10, -1.0, 0.5),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: sol.training_flops(0, 1e9),
+        lambda: sol.training_flops(1e9, -1),
+        lambda: sol.chinchilla_loss(0, 1e9),
+        lambda: sol.chinchilla_loss(1e9, float("nan")),
+        lambda: sol.compute_optimal(0.0),
+        lambda: sol.compute_optimal(np.array([1e20, -1.0])),
+        lambda: sol.tokens_per_parameter(-1e20),
+        lambda: sol.plan_training_run(0.0),
+        lambda: sol.fit_parametric_loss([1e9, 2e9], [1e10, 2e10], [2.5, -1.0]),
+        lambda: sol.isoflop_optimum([1e8, 0.0, 1e9], [3.0, 2.9, 3.1]),
+        lambda: sol.isoflop_optimum([1e8, 1e9], [3.0, 2.9]),
+        lambda: sol.fit_power_law([1.0, 2.0], [1.0, 0.0]),
+        lambda: sol.scale_run(1e9, 2e10, -1.0, 0.5),
+    ],
+)
 def test_non_positive_inputs_raise_value_error(call):
     with pytest.raises(ValueError):
         call()
@@ -94,7 +102,7 @@ def test_compute_optimal_is_the_constrained_minimum(C):
     assert math.isclose(6 * N * D, C, rel_tol=1e-12)
     assert rel(N, brute_force(C, PAPER)) < 1e-6
     # First-order condition of minimising A N^-alpha + B (C / 6N)^-beta: alpha A N^-alpha = beta B D^-beta.
-    assert math.isclose(0.34 * 406.4 * N ** -0.34, 0.28 * 410.7 * D ** -0.28, rel_tol=1e-9)
+    assert math.isclose(0.34 * 406.4 * N**-0.34, 0.28 * 410.7 * D**-0.28, rel_tol=1e-9)
 
 
 def test_compute_optimal_against_facts_formula_in_logs():
@@ -152,8 +160,9 @@ def objective_loop(theta, N, D, L, delta=1e-3):
 def test_start_grid_is_the_papers_grid():
     grid = sol.start_grid()
     assert grid.shape == (6 * 6 * 5 * 5 * 5, 5) and grid.dtype == torch.float64
-    for column, values in enumerate([range(0, 30, 5), range(0, 30, 5), [-1, -0.5, 0, 0.5, 1],
-                                     [0, 0.5, 1, 1.5, 2], [0, 0.5, 1, 1.5, 2]]):
+    for column, values in enumerate(
+        [range(0, 30, 5), range(0, 30, 5), [-1, -0.5, 0, 0.5, 1], [0, 0.5, 1, 1.5, 2], [0, 0.5, 1, 1.5, 2]]
+    ):
         assert sorted(set(grid[:, column].tolist())) == [float(v) for v in values]
     assert len({tuple(row) for row in grid.tolist()}) == len(grid)
 
@@ -171,10 +180,11 @@ def test_huber_objective_against_a_loop_and_torch_huber_module():
     # torch's HuberLoss module on the mixture written with exp and log (fine at these magnitudes).
     a, b, e, alpha, beta = thetas[0]
     N_t, D_t, L_t = (torch.tensor(x) for x in (N, D, L))
-    pred = torch.log(torch.exp(a) / N_t ** alpha + torch.exp(b) / D_t ** beta + torch.exp(e))
+    pred = torch.log(torch.exp(a) / N_t**alpha + torch.exp(b) / D_t**beta + torch.exp(e))
     module = torch.nn.HuberLoss(reduction="sum", delta=0.05)
-    assert math.isclose(float(sol.huber_objective(thetas[0], N, D, L, delta=0.05)), float(module(pred, L_t.log())),
-                        rel_tol=1e-10)
+    assert math.isclose(
+        float(sol.huber_objective(thetas[0], N, D, L, delta=0.05)), float(module(pred, L_t.log())), rel_tol=1e-10
+    )
 
 
 def test_fit_recovers_the_paper_law_from_noise_free_runs():
@@ -197,8 +207,11 @@ def test_fit_recovers_noisy_runs_within_the_checks_tolerances():
         worst["a"] = max(worst["a"], abs(fit["beta"] / (fit["alpha"] + fit["beta"]) - 0.28 / 0.62))
         for k in ("A", "B"):
             worst[k] = max(worst[k], abs(math.log(fit[k] / PAPER[k])))
-        theta = torch.tensor([math.log(fit["A"]), math.log(fit["B"]), math.log(fit["E"]), fit["alpha"], fit["beta"]],
-                             dtype=torch.float64, requires_grad=True)
+        theta = torch.tensor(
+            [math.log(fit["A"]), math.log(fit["B"]), math.log(fit["E"]), fit["alpha"], fit["beta"]],
+            dtype=torch.float64,
+            requires_grad=True,
+        )
         value = sol.huber_objective(theta, N, D, L)
         value.backward()
         truth = [math.log(406.4), math.log(410.7), math.log(1.69), 0.34, 0.28]
@@ -216,11 +229,15 @@ def test_huber_fit_resists_a_diverged_run_where_a_squared_loss_does_not():
     moved = np.abs(np.log(loss(N, D, **robust) / loss(N, D, **clean))).max()
     assert moved < 0.001
     # A squared loss written here (torch L-BFGS from the Huber fit's answer) is pulled away.
-    theta = torch.tensor([math.log(clean["A"]), math.log(clean["B"]), math.log(clean["E"]), clean["alpha"],
-                          clean["beta"]], dtype=torch.float64, requires_grad=True)
+    theta = torch.tensor(
+        [math.log(clean["A"]), math.log(clean["B"]), math.log(clean["E"]), clean["alpha"], clean["beta"]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
     N_t, D_t, L_t = (torch.tensor(x) for x in (N, D, bad))
-    optimizer = torch.optim.LBFGS([theta], max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16,
-                                  line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [theta], max_iter=500, tolerance_grad=1e-14, tolerance_change=1e-16, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         optimizer.zero_grad()
@@ -246,8 +263,9 @@ def test_fit_on_the_digitised_runs_beats_the_papers_parameters():
     L = np.array([float(r["loss"]) for r in rows])
     D = np.array([float(r["Training FLOP"]) for r in rows]) / (6 * N)
     fit = sol.fit_parametric_loss(N, D, L)
-    value = objective_loop([math.log(fit["A"]), math.log(fit["B"]), math.log(fit["E"]), fit["alpha"], fit["beta"]],
-                           N, D, L)
+    value = objective_loop(
+        [math.log(fit["A"]), math.log(fit["B"]), math.log(fit["E"]), fit["alpha"], fit["beta"]], N, D, L
+    )
     paper = objective_loop([math.log(406.4), math.log(410.7), math.log(1.69), 0.34, 0.28], N, D, L)
     assert math.isclose(value, 0.0018260105, rel_tol=1e-5)
     assert value < 0.4 * paper
@@ -290,7 +308,7 @@ def test_fit_power_law_against_lstsq_and_hand_worked():
     assert math.isclose(G, 3.0, rel_tol=1e-9) and math.isclose(a, 0.5, rel_tol=1e-12)
     g = torch.Generator().manual_seed(1)
     x = torch.exp(torch.empty(7, dtype=torch.float64).uniform_(40, 55, generator=g))
-    y = 0.02 * x ** 0.6 * torch.exp(0.05 * torch.randn(7, generator=g, dtype=torch.float64))
+    y = 0.02 * x**0.6 * torch.exp(0.05 * torch.randn(7, generator=g, dtype=torch.float64))
     X = torch.stack([torch.ones(7, dtype=torch.float64), x.log()], dim=1)
     log_G, slope = torch.linalg.lstsq(X, y.log().unsqueeze(1)).solution.squeeze(1).tolist()
     G, a = sol.fit_power_law(x.numpy(), y.numpy())

@@ -1,18 +1,18 @@
 """`--shard I/N`: stable by student id, a partition of any batch, and N parallel graders writing
 one PostgreSQL gradebook end with exactly the rows of one unsharded run."""
+
 import csv
 import io
 import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from grader import cli, course
-from grader.platforms import shards
+from grader.instructor.platforms import shards
 
 ROOT = course.find_root(__file__)
 POSTGRES_ENV = "FMGRADE_TEST_POSTGRES_URL"
@@ -24,9 +24,17 @@ def test_parse(text, expected):
     assert (shard.index, shard.count) == expected and str(shard) == f"{expected[0]}/{expected[1]}"
 
 
-@pytest.mark.parametrize("text, fragment", [("0/4", "between 1 and 4"), ("5/4", "between 1 and 4"),
-                                            ("1/0", "at least 1"), ("2", "expected I/N"), ("a/b", "expected I/N"),
-                                            ("-1/4", "expected I/N")])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("0/4", "between 1 and 4"),
+        ("5/4", "between 1 and 4"),
+        ("1/0", "at least 1"),
+        ("2", "expected I/N"),
+        ("a/b", "expected I/N"),
+        ("-1/4", "expected I/N"),
+    ],
+)
 def test_bad_specs_say_what_is_wrong(text, fragment):
     with pytest.raises(shards.ShardError, match=fragment):
         shards.parse(text)
@@ -41,14 +49,24 @@ def test_shards_partition_a_batch_and_do_not_depend_on_order_or_company():
     alone = {s: next(i for i in range(1, 5) if shards.Shard(i, 4).holds(s)) for s in students[:50]}
     reordered = list(reversed(students[:50])) + ["newcomer"]
     for i in range(1, 5):
-        assert set(shards.select(reordered, shards.Shard(i, 4))) - {"newcomer"} == {s for s, k in alone.items() if k == i}
+        assert set(shards.select(reordered, shards.Shard(i, 4))) - {"newcomer"} == {
+            s for s, k in alone.items() if k == i
+        }
 
 
 def test_the_hash_is_fixed_across_processes():
     """Python's hash() is salted per process; the shard must not be."""
-    code = "from grader.platforms import shards; print([shards.shard_of(f's{i}', 7) for i in range(20)])"
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    code = "from grader.instructor.platforms import shards; print([shards.shard_of(f's{i}', 7) for i in range(20)])"
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
     assert len(runs) == 1
     assert runs.pop().strip() == str([shards.shard_of(f"s{i}", 7) for i in range(20)])
 
@@ -73,12 +91,24 @@ def test_pick_and_merge_commands(tmp_path):
 
     (tmp_path / "one.csv").write_text("student,attention,total,max_total\nbob,3,3,45\n")
     (tmp_path / "expect.txt").write_text("bob\ncarol\n")
-    result = runner.invoke(cli.main, ["shards", "merge", str(tmp_path / "one.csv"), "--output", str(tmp_path / "all.csv"),
-                                      "--expect", str(tmp_path / "expect.txt")])
+    result = runner.invoke(
+        cli.main,
+        [
+            "shards",
+            "merge",
+            str(tmp_path / "one.csv"),
+            "--output",
+            str(tmp_path / "all.csv"),
+            "--expect",
+            str(tmp_path / "expect.txt"),
+        ],
+    )
     assert result.exit_code == 1 and "carol" in result.output
     assert (tmp_path / "all.csv").read_text() == "student,attention,total,max_total\nbob,3,3,45\n"
     (tmp_path / "bad.csv").write_bytes(b"\xff\xfe")
-    result = runner.invoke(cli.main, ["shards", "merge", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "x.csv")])
+    result = runner.invoke(
+        cli.main, ["shards", "merge", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "x.csv")]
+    )
     assert result.exit_code == 2 and "bad.csv" in result.output
 
 
@@ -91,8 +121,21 @@ def test_an_empty_shard_writes_an_empty_summary(tmp_path):
     (tmp_path / "alice" / "exercises").mkdir(parents=True)
     mine = shards.shard_of("alice", 2)
     other = 3 - mine
-    result = CliRunner().invoke(cli.main, ["grade", str(tmp_path / "alice"), "--kit", str(ROOT), "--topics", "survey",
-                                           "--shard", f"{other}/2", "--output", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        cli.main,
+        [
+            "grade",
+            str(tmp_path / "alice"),
+            "--kit",
+            str(ROOT),
+            "--topics",
+            "survey",
+            "--shard",
+            f"{other}/2",
+            "--output",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "0 of 1 submission(s)" in result.output
     assert (tmp_path / "out" / "summary.csv").read_text() == "student,total,max_total\n"
@@ -110,7 +153,7 @@ def postgres_schemas():
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from grader import gradebook
+    from grader.instructor import gradebook
 
     engine = create_engine(gradebook.with_driver(url), isolation_level="AUTOCOMMIT")
     names = [f"fmgrade_shards_{uuid.uuid4().hex[:10]}" for _ in range(2)]
@@ -118,8 +161,10 @@ def postgres_schemas():
         for name in names:
             conn.execute(text(f'CREATE SCHEMA "{name}"'))
     try:
-        yield [make_url(url).update_query_dict({"options": f"-csearch_path={n}"}).render_as_string(hide_password=False)
-               for n in names]
+        yield [
+            make_url(url).update_query_dict({"options": f"-csearch_path={n}"}).render_as_string(hide_password=False)
+            for n in names
+        ]
     finally:
         with engine.connect() as conn:
             for name in names:
@@ -131,21 +176,35 @@ def gradebook_rows(url):
     """Every grade in the gradebook as (student, assignment, notebook, cell, score, max_score)."""
     from nbgrader import api
 
-    from grader import gradebook
+    from grader.instructor import gradebook
 
     rows = []
     with api.Gradebook(gradebook.with_driver(url)) as gb:
         for assignment in gb.assignments:
             for submission in assignment.submissions:
                 for notebook in submission.notebooks:
-                    rows += [(submission.student.id, assignment.name, notebook.name, grade.name, grade.score, grade.max_score)
-                             for grade in notebook.grades]
+                    rows += [
+                        (
+                            submission.student.id,
+                            assignment.name,
+                            notebook.name,
+                            grade.name,
+                            grade.score,
+                            grade.max_score,
+                        )
+                        for grade in notebook.grades
+                    ]
     return sorted(rows)
 
 
 def fmgrade(*args):
-    return subprocess.Popen([sys.executable, "-m", "grader", "grade", *args, "--kit", str(ROOT), "--topics", "survey",
-                             "--seed", "11"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", *args, "--kit", str(ROOT), "--topics", "survey", "--seed", "11"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
@@ -164,10 +223,14 @@ def test_parallel_shards_write_exactly_the_rows_of_one_unsharded_run(tmp_path, p
         folders.append(str(tmp_path / "subs" / student))
 
     count = 3
-    procs = [fmgrade(*folders, "--shard", f"{i}/{count}", "--gradebook", sharded_url,
-                     "--output", str(tmp_path / f"shard-{i}")) for i in range(1, count + 1)]
+    procs = [
+        fmgrade(
+            *folders, "--shard", f"{i}/{count}", "--gradebook", sharded_url, "--output", str(tmp_path / f"shard-{i}")
+        )
+        for i in range(1, count + 1)
+    ]
     outcomes = [p.communicate(timeout=600) for p in procs]
-    for proc, (out, err) in zip(procs, outcomes):
+    for proc, (_out, err) in zip(procs, outcomes):
         assert proc.returncode in (0, 1), err
     whole = fmgrade(*folders, "--gradebook", whole_url, "--output", str(tmp_path / "whole"))
     out, err = whole.communicate(timeout=600)
@@ -180,5 +243,7 @@ def test_parallel_shards_write_exactly_the_rows_of_one_unsharded_run(tmp_path, p
 
     merged = shards.merge_summaries([(str(p), p.read_text()) for p in sorted(tmp_path.glob("shard-*/summary.csv"))])
     assert merged == (tmp_path / "whole" / "summary.csv").read_text()
-    per_shard = [len(list(csv.reader(io.StringIO(p.read_text())))) - 1 for p in sorted(tmp_path.glob("shard-*/summary.csv"))]
+    per_shard = [
+        len(list(csv.reader(io.StringIO(p.read_text())))) - 1 for p in sorted(tmp_path.glob("shard-*/summary.csv"))
+    ]
     assert sum(per_shard) == len(sources) and sum(1 for n in per_shard if n) >= 2  # really split

@@ -1,9 +1,11 @@
 """Stub generation: answer regions become TODOs, everything else is kept; exercises/ is in sync."""
+
 import ast
 
 import pytest
 
-from grader import course, devcheck, stubgen
+from grader import course, stubgen
+from grader.instructor import devcheck
 from grader.stubgen import StubError
 
 ROOT = course.find_root(__file__)
@@ -28,7 +30,9 @@ class A:
 def test_regions_become_todos_keeping_signature_docstring_and_indent():
     stub = stubgen.make_stub(SOLUTION, "mod", {"double": "Double it."})
     assert "return 2 * x" not in stub and "return 1" not in stub
-    assert '    """Double x."""\n    # TODO(double): Double it.\n    raise NotImplementedError("exercise `double`' in stub
+    assert (
+        '    """Double x."""\n    # TODO(double): Double it.\n    raise NotImplementedError("exercise `double`' in stub
+    )
     assert '        # TODO(other)\n        raise NotImplementedError("exercise `other`' in stub
     assert "exercises/mod.py" in stub
     ast.parse(stub)
@@ -41,7 +45,10 @@ def test_generation_is_deterministic():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("    ### BEGIN SOLUTION a\n    ### BEGIN SOLUTION b\n", r"x.py:2: BEGIN SOLUTION inside the region opened at line 1"),
+        (
+            "    ### BEGIN SOLUTION a\n    ### BEGIN SOLUTION b\n",
+            r"x.py:2: BEGIN SOLUTION inside the region opened at line 1",
+        ),
         ("    ### END SOLUTION\n", r"x.py:1: END SOLUTION without a BEGIN"),
         ("x = 1\n    ### BEGIN SOLUTION a\n", r"x.py:2: BEGIN SOLUTION is never closed"),
         ("    ### BEGIN SOLUTION\n    ### END SOLUTION\n", r"x.py:1: BEGIN SOLUTION must name its exercise"),

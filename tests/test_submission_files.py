@@ -1,12 +1,13 @@
 """A submission's exercise files are found flat, under exercises/ or one folder down, and copied
 without following links, reading anything but regular files, or reading without end."""
+
 import json
 import os
 import stat
 
 import pytest
 
-from grader.platforms import submission_files
+from grader.instructor.platforms import submission_files
 
 
 def write(path, text="x = 1\n"):
@@ -15,7 +16,9 @@ def write(path, text="x = 1\n"):
     return path
 
 
-@pytest.mark.parametrize("layout", ["survey.py", "exercises/survey.py", "my-repo/exercises/survey.py", "upload/survey.py"])
+@pytest.mark.parametrize(
+    "layout", ["survey.py", "exercises/survey.py", "my-repo/exercises/survey.py", "upload/survey.py"]
+)
 def test_found_wherever_the_platform_put_it(tmp_path, layout):
     write(tmp_path / "sub" / layout, "ANSWER = 42\n")
     staged = submission_files.stage(tmp_path / "sub", ["survey", "gpt3"], tmp_path / "staged")
@@ -72,24 +75,50 @@ def test_hard_links_and_devices_are_refused_like_in_grade(tmp_path):
 
 def notebook(*cells):
     """An nbformat-4 notebook of (cell_type, source) pairs, sources as Jupyter writes them."""
-    return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
-        {"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True),
-         **({"outputs": [{"output_type": "stream", "name": "stdout", "text": ["ANSWER = 'from an output'\n"]}],
-             "execution_count": 1} if kind == "code" else {})}
-        for kind, source in cells]})
+    return json.dumps(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {},
+            "cells": [
+                {
+                    "cell_type": kind,
+                    "metadata": {},
+                    "source": source.splitlines(keepends=True),
+                    **(
+                        {
+                            "outputs": [
+                                {"output_type": "stream", "name": "stdout", "text": ["ANSWER = 'from an output'\n"]}
+                            ],
+                            "execution_count": 1,
+                        }
+                        if kind == "code"
+                        else {}
+                    ),
+                }
+                for kind, source in cells
+            ],
+        }
+    )
 
 
 def test_a_notebook_is_staged_as_its_code_cells(tmp_path):
-    write(tmp_path / "sub" / "exercises" / "survey.ipynb", notebook(
-        ("markdown", "# Survey\nANSWER = 'from markdown'"),
-        ("code", "%load_ext grader\nimport math\n"),
-        ("code", "def f(x):\n    !echo hi\n    return math.sqrt(x)\n"),
-        ("code", "%fmgrade check survey"),
-    ))
+    write(
+        tmp_path / "sub" / "exercises" / "survey.ipynb",
+        notebook(
+            ("markdown", "# Survey\nANSWER = 'from markdown'"),
+            ("code", "%load_ext grader\nimport math\n"),
+            ("code", "def f(x):\n    !echo hi\n    return math.sqrt(x)\n"),
+            ("code", "%fmgrade check survey"),
+        ),
+    )
     staged = submission_files.stage(tmp_path / "sub", ["survey"], tmp_path / "staged")
     assert staged.found == {"survey": "exercises/survey.ipynb"} and staged.problems == []
     code = (tmp_path / "staged" / "exercises" / "survey.py").read_text()
-    assert code == "# %load_ext grader\nimport math\n\n\ndef f(x):\n    # !echo hi\n    return math.sqrt(x)\n\n\n# %fmgrade check survey\n"
+    assert (
+        code
+        == "# %load_ext grader\nimport math\n\n\ndef f(x):\n    # !echo hi\n    return math.sqrt(x)\n\n\n# %fmgrade check survey\n"
+    )
     namespace = {}
     exec(compile(code, "survey.py", "exec"), namespace)
     assert namespace["f"](9.0) == 3.0 and "ANSWER" not in namespace  # neither markdown nor outputs are code

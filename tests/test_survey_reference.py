@@ -4,6 +4,7 @@ can see, torch's cross-entropy for the labels, the example of the T5 paper's Fig
 span corruption written differently (from a noise mask). Also: the visible checks of the
 families judge only the form of the answers, so they pass on a wrong but well-formed table.
 These are the project's own tests; they run the solution in this process."""
+
 import random
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader import course, mutants, runner
-from grader.inprocess import load_module
+from grader import course
+from grader.instructor import mutants
+from grader.judge import runner
+from grader.judge.inprocess import load_module
 from grader.results import PASSED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +70,9 @@ def test_visible_family_checks_pass_on_a_wrong_but_well_formed_table(tmp_path):
     # Every model a decoder trained on causal-lm: wrong for 9 of 17 families, yet the visible
     # checks (which ship to learners) must not tell.
     source = (ROOT / "solutions" / "survey.py").read_text(encoding="utf-8")
-    wrong = source.replace("return families[key]", "return DECODER_ONLY").replace("return objectives[key]",
-                                                                                   "return CAUSAL_LM")
+    wrong = source.replace("return families[key]", "return DECODER_ONLY").replace(
+        "return objectives[key]", "return CAUSAL_LM"
+    )
     path = tmp_path / "survey.py"
     path.write_text(wrong, encoding="utf-8")
     loaded = course.load(ROOT)
@@ -185,8 +189,14 @@ def test_span_corruption_matches_a_noise_mask_version():
 
 def test_span_corruption_errors():
     tokens = [1, 2, 3, 4, 5]
-    for spans, sentinels in (([(1, 3), (2, 4)], [9, 8, 7]), ([(3, 4), (0, 1)], [9, 8, 7]), ([(2, 2)], [9, 8]),
-                             ([(3, 7)], [9, 8]), ([(0, 1), (2, 3)], [9, 8]), ([(-1, 2)], [9, 8])):
+    for spans, sentinels in (
+        ([(1, 3), (2, 4)], [9, 8, 7]),
+        ([(3, 4), (0, 1)], [9, 8, 7]),
+        ([(2, 2)], [9, 8]),
+        ([(3, 7)], [9, 8]),
+        ([(0, 1), (2, 3)], [9, 8]),
+        ([(-1, 2)], [9, 8]),
+    ):
         with pytest.raises(ValueError):
             sol.span_corruption(tokens, spans, sentinels)
     assert sol.span_corruption(tokens, [], [9]) == (tokens, [9])

@@ -1,6 +1,7 @@
 """`fmgrade watch`: a save re-checks the exercise being edited, in a fresh worker, and the
 screen, the keys and the polling fallback behave. Results are awaited on a queue with a
 generous deadline; no test sleeps for a fixed time."""
+
 import os
 import queue
 import random
@@ -11,8 +12,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from grader import cli, course, keys, progress, reset, warm, watch, watch_screen
+from grader import cli, course
+from grader.learner import keys, progress, reset, watch
+from grader.learner import screen as watch_screen
 from grader.results import BLOCKED, NOT_STARTED, PASSED, CheckResult, TopicResult
+from grader.sandbox import pool as warm
 
 DEADLINE = 300  # seconds; a busy 2-core machine can be slow, a broken watch never answers
 
@@ -35,6 +39,7 @@ def wait_for(events, wanted, seen=None):
 
 def start_watch(loaded, events, **options):
     """watch.run in a thread; an exception in it arrives on `events` (and fails the test there)."""
+
     def target():
         try:
             watch.run(loaded, "attention", events.put, **options)
@@ -58,8 +63,10 @@ def loaded(course_copy):
 # --- the loop, end to end -------------------------------------------------------------------
 
 LEAVE_STATE = "    import builtins\n    builtins.fmgrade_state_of_version_1 = True\n"
-EXPECT_NO_STATE = ("    import builtins\n    if hasattr(builtins, 'fmgrade_state_of_version_1'):\n"
-                   "        raise RuntimeError('state of version 1 leaked into version 2')\n")
+EXPECT_NO_STATE = (
+    "    import builtins\n    if hasattr(builtins, 'fmgrade_state_of_version_1'):\n"
+    "        raise RuntimeError('state of version 1 leaked into version 2')\n"
+)
 
 
 @pytest.mark.slow
@@ -94,7 +101,9 @@ def test_a_save_rechecks_the_edited_exercise_in_a_fresh_worker(loaded, solve_exe
         commands.put("hint")
         hint = wait_for(events, lambda e: isinstance(e, watch.Note))
         assert hint.kind == "hint" and loaded.topic("attention").exercise("subsequent_mask").hints[0] in hint.text
-        assert progress.hints_shown(progress.load(loaded.root), "attention", "subsequent_mask") == 1  # `fmgrade hint` goes on from here
+        assert (
+            progress.hints_shown(progress.load(loaded.root), "attention", "subsequent_mask") == 1
+        )  # `fmgrade hint` goes on from here
         commands.put("quit")
         thread.join(DEADLINE)
         assert not thread.is_alive()
@@ -116,13 +125,17 @@ def texts(loaded, solve_exercise):
 
 def test_an_edit_inside_a_region_reruns_only_that_exercise(texts):
     stub, ids, solved = texts
-    assert watch.changed_exercises(watch.fingerprint(stub, stub, ids), watch.fingerprint(stub, solved, ids), ids) == ["attention"]
+    assert watch.changed_exercises(watch.fingerprint(stub, stub, ids), watch.fingerprint(stub, solved, ids), ids) == [
+        "attention"
+    ]
 
 
 def test_an_edit_outside_every_region_reruns_everything(texts):
     stub, ids, solved = texts
     edited = solved.replace("import math\n", "import math\nSCALE = 2\n")
-    assert watch.changed_exercises(watch.fingerprint(stub, solved, ids), watch.fingerprint(stub, edited, ids), ids) == ids
+    assert (
+        watch.changed_exercises(watch.fingerprint(stub, solved, ids), watch.fingerprint(stub, edited, ids), ids) == ids
+    )
 
 
 def test_a_file_that_does_not_parse_reruns_everything(texts):
@@ -135,15 +148,27 @@ def test_a_file_that_does_not_parse_reruns_everything(texts):
 def test_comments_and_blank_lines_outside_the_regions_rerun_nothing(texts):
     stub, ids, solved = texts
     edited = solved.replace("import math\n", "import math\n\n# a note to myself\n")
-    assert watch.changed_exercises(watch.fingerprint(stub, solved, ids), watch.fingerprint(stub, edited, ids), ids) == []
+    assert (
+        watch.changed_exercises(watch.fingerprint(stub, solved, ids), watch.fingerprint(stub, edited, ids), ids) == []
+    )
 
 
 def test_blocked_exercises_run_again_once_what_they_build_on_is_rerun(loaded):
     state = watch.Watch(loaded, "attention")
-    statuses = {"attention": "failed", "multi_head_attention": BLOCKED, "layer_norm": PASSED,
-                "sublayer_connection": PASSED, "encoder_decoder_layers": BLOCKED, "subsequent_mask": BLOCKED}
+    statuses = {
+        "attention": "failed",
+        "multi_head_attention": BLOCKED,
+        "layer_norm": PASSED,
+        "sublayer_connection": PASSED,
+        "encoder_decoder_layers": BLOCKED,
+        "subsequent_mask": BLOCKED,
+    }
     state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 0, 1) for e, s in statuses.items()])
-    assert state.with_blocked_dependents(["attention"]) == ["attention", "multi_head_attention", "encoder_decoder_layers"]
+    assert state.with_blocked_dependents(["attention"]) == [
+        "attention",
+        "multi_head_attention",
+        "encoder_decoder_layers",
+    ]
     statuses["layer_norm"] = "failed"  # encoder_decoder_layers would still be blocked by it
     state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 0, 1) for e, s in statuses.items()])
     assert state.with_blocked_dependents(["attention"]) == ["attention", "multi_head_attention"]
@@ -167,10 +192,15 @@ C:\\134 /mnt/c 9p rw 0 0
 """
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("/home/ada/course/exercises", "nfs4"), ("/mnt/c/Users/ada/course", "9p"),
-    ("/home/local/course", None), ("/srv/course", None),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/home/ada/course/exercises", "nfs4"),
+        ("/mnt/c/Users/ada/course", "9p"),
+        ("/home/local/course", None),
+        ("/srv/course", None),
+    ],
+)
 def test_network_file_systems_are_recognised_by_the_mount_that_holds_the_folder(path, expected):
     assert watch.network_file_system(path, MOUNTS) == expected
 
@@ -238,11 +268,13 @@ def test_poll_option_and_network_folders_watch_by_polling(loaded, monkeypatch):
 
 
 def test_the_topic_in_progress_is_the_last_one_checked_and_not_complete(loaded):
-    state = progress.Progress({
-        "attention": {"score": 34, "max_score": 34, "exercises": {}, "updated": "2025-01-03T10:00:00"},
-        "gpt3": {"score": 1, "max_score": 9, "exercises": {}, "updated": "2025-01-02T10:00:00"},
-        "llama": {"score": 1, "max_score": 9, "exercises": {}, "updated": "2025-01-01T10:00:00"},
-    })
+    state = progress.Progress(
+        {
+            "attention": {"score": 34, "max_score": 34, "exercises": {}, "updated": "2025-01-03T10:00:00"},
+            "gpt3": {"score": 1, "max_score": 9, "exercises": {}, "updated": "2025-01-02T10:00:00"},
+            "llama": {"score": 1, "max_score": 9, "exercises": {}, "updated": "2025-01-01T10:00:00"},
+        }
+    )
     assert watch.topic_in_progress(loaded, state) == "gpt3"
     assert watch.topic_in_progress(loaded, progress.Progress({})) == "attention"  # the suggested one
 
@@ -250,8 +282,14 @@ def test_the_topic_in_progress_is_the_last_one_checked_and_not_complete(loaded):
 def _result():
     checks = [
         CheckResult("test_a.py::test_1", "attention", PASSED, 5, 5),
-        CheckResult("test_a.py::test_2", "subsequent_mask", "failed", 0, 1,
-                    message="mask[0, 0, 1] is True: the future is visible <script>\nsecond line"),
+        CheckResult(
+            "test_a.py::test_2",
+            "subsequent_mask",
+            "failed",
+            0,
+            1,
+            message="mask[0, 0, 1] is True: the future is visible <script>\nsecond line",
+        ),
         CheckResult("test_a.py::test_3", "multi_head_attention", NOT_STARTED, 0, 3, message="not done"),
     ]
     return TopicResult("attention", checks, isolation="bwrap")
@@ -273,7 +311,7 @@ def test_keys_arrive_one_by_one_from_a_terminal_and_its_settings_come_back():
     import termios
 
     leader, follower = os.openpty()
-    with open(follower, "r", closefd=False) as stream:
+    with open(follower, closefd=False) as stream:
         saved = termios.tcgetattr(follower)
         commands = queue.Queue()
         with keys.reader(commands, stream) as has_keys:
@@ -318,7 +356,7 @@ def test_cli_watch_shows_each_event_and_names_bad_topics(loaded, monkeypatch):
 
 @pytest.mark.slow
 def test_the_spare_worker_is_handed_out_only_to_a_worker_like_the_last_one():
-    from grader import sandbox
+    from grader.sandbox import process as sandbox
 
     pool, limits = warm.SparePool(), sandbox.WorkerLimits()
     made = []
@@ -350,7 +388,7 @@ def test_one_ctrl_c_during_a_recheck_stops_watch(make_tiny, tmp_path):
 
     root = make_tiny(tmp_path / "course")
     exercise = root / "exercises" / "tiny.py"
-    exercise.write_text("def double(x):\n    \"\"\"Twice x.\"\"\"\n    return 2 * x\n")
+    exercise.write_text('def double(x):\n    """Twice x."""\n    return 2 * x\n')
     fmgrade = [sys.executable, "-c", "from grader.cli import main; main()", "watch", "tiny", "--poll"]
     proc = subprocess.Popen(fmgrade, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -360,8 +398,10 @@ def test_one_ctrl_c_during_a_recheck_stops_watch(make_tiny, tmp_path):
             time.sleep(0.1)  # the first check is done once its result is recorded
         assert progress_file.exists(), "watch never finished its first check"
         mark = str(random.randrange(10**6, 10**7))  # learner code is sandboxed: seen from here as `sleep <mark>`
-        exercise.write_text("import subprocess, time\n\n\ndef double(x):\n    \"\"\"Twice x.\"\"\"\n"
-                            f"    subprocess.Popen(['sleep', '{mark}'])\n    time.sleep(60)\n    return 2 * x\n")
+        exercise.write_text(
+            'import subprocess, time\n\n\ndef double(x):\n    """Twice x."""\n'
+            f"    subprocess.Popen(['sleep', '{mark}'])\n    time.sleep(60)\n    return 2 * x\n"
+        )
         while not _running(f"sleep {mark}") and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert _running(f"sleep {mark}"), "the re-check never ran the learner's code"

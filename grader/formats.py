@@ -1,0 +1,134 @@
+"""Serialisations of a Report: JSON (as `fmgrade check`), JUnit XML, Gradescope results.json.
+
+Reporters only serialise; every number and status comes from grader.results.
+"""
+
+import json
+import xml.etree.ElementTree as ET
+
+from grader.course import version_of
+from grader.results import ERROR, PASSED, TIMEOUT
+
+FAILED_TEST = "autograder failed"  # the test that names why grading failed, where a format has tests
+
+# Marks a JSON file as fmgrade's results (the class report reads only these).
+RESULTS_FORMAT, RESULTS_FORMAT_VERSION = "fmgrade-results", 1
+
+
+def to_json(report, course=None, student=None):
+    """The report as JSON; with `course`, its version (grader.course.version_of), and with
+    `student`, whose results these are. The keys of older versions are unchanged."""
+    data = {"format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION}
+    if course is not None:
+        data["course_version"] = version_of(course)
+    if student is not None:
+        data["student"] = student
+    return json.dumps(data | report.to_dict(), indent=2) + "\n"
+
+
+def to_junit(report, suite_prefix=""):
+    """JUnit XML: a <testsuite> per topic, a <testcase> per check. `failed` and `not_started`
+    are <failure>s, `error` and `timeout` are <error>s; points go in <properties>."""
+    suites = ET.Element(
+        "testsuites", name=f"{suite_prefix}fmgrade", tests=str(sum(len(t.checks) for t in report.topics))
+    )
+    for topic in report.topics:
+        failures = sum(c.status not in (PASSED, ERROR, TIMEOUT) for c in topic.checks)
+        errors = sum(c.status in (ERROR, TIMEOUT) for c in topic.checks)
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"{suite_prefix}{topic.id}",
+            tests=str(len(topic.checks)),
+            failures=str(failures),
+            errors=str(errors),
+            skipped="0",
+        )
+        props = ET.SubElement(suite, "properties")
+        for key, value in (
+            ("score", topic.score),
+            ("max_score", topic.max_score),
+            ("isolation", topic.isolation),
+            ("seed", topic.seed),
+        ):
+            ET.SubElement(props, "property", name=key, value=f"{value:g}" if isinstance(value, float) else str(value))
+        for check in topic.checks:
+            file_part, _, name = check.id.partition("::")
+            case = ET.SubElement(
+                suite, "testcase", classname=f"{topic.id}.{file_part.removesuffix('.py')}", name=name or check.id
+            )
+            case_props = ET.SubElement(case, "properties")
+            for key, value in (
+                ("exercise", check.exercise),
+                ("points", f"{check.score:g}/{check.max_score:g}"),
+                ("hidden", str(check.hidden).lower()),
+            ):
+                ET.SubElement(case_props, "property", name=key, value=value)
+            if check.status != PASSED:
+                tag = "error" if check.status in (ERROR, TIMEOUT) else "failure"
+                element = ET.SubElement(case, tag, type=check.status, message=_first_line(check.message))
+                element.text = check.message
+            if check.output:
+                ET.SubElement(case, "system-out").text = check.output
+    if report.problem:  # grading failed: say why where a CI system looks, as an error
+        suite = ET.SubElement(
+            suites, "testsuite", name=f"{suite_prefix}fmgrade", tests="1", failures="0", errors="1", skipped="0"
+        )
+        case = ET.SubElement(suite, "testcase", classname=f"{suite_prefix}fmgrade", name=FAILED_TEST)
+        ET.SubElement(case, "error", type="grader", message=_first_line(report.problem)).text = report.problem
+        suites.set("tests", str(int(suites.get("tests")) + 1))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_gradescope(report, hidden_visibility="after_published", execution_time=None):
+    """Gradescope's results.json. Hidden checks get `hidden_visibility` (Gradescope's
+    "after_published", "after_due_date", "hidden" or "visible"); a failed grading run adds a
+    test named "autograder failed" that carries the reason."""
+    tests = []
+    for topic in report.topics:
+        for check in topic.checks:
+            output = check.message + (f"\n\nYour code printed:\n{check.output}" if check.output else "")
+            tests.append(
+                {
+                    "name": f"{topic.id} / {check.exercise} / {check.id}",
+                    "score": check.score,
+                    "max_score": check.max_score,
+                    "status": "passed" if check.status == PASSED else "failed",
+                    "output": output,
+                    "visibility": hidden_visibility if check.hidden else "visible",
+                    "tags": [topic.id, check.exercise, check.status],
+                }
+            )
+    isolation = sorted({t.isolation for t in report.topics})
+    summary = f"Graded {len(report.topics)} topic(s); isolation: {', '.join(isolation) or 'none'}."
+    if report.problem:
+        tests.append(
+            {
+                "name": FAILED_TEST,
+                "score": 0,
+                "max_score": 0,
+                "status": "failed",
+                "output": report.problem,
+                "visibility": "visible",
+            }
+        )
+        summary = f"The autograder failed: {report.problem}\n{summary}"
+    results = {
+        "score": report.score,
+        "max_score": report.max_score,
+        "output": summary,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+    if execution_time is not None:
+        results["execution_time"] = int(round(execution_time))  # seconds
+    return json.dumps(results, indent=2) + "\n"
+
+
+def _first_line(text):
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+FORMATS = {"json": to_json, "junit": to_junit, "gradescope": to_gradescope}

@@ -1,0 +1,287 @@
+"""The pytest side of the check model: markers, the `impl`/`ref`/`helpers`/`seed` fixtures,
+and the verdict of every check (status, points, a message for the learner).
+
+Loaded with `-p grader.judge.plugin` by the runner, and by `tests/conftest.py` in the
+instructor's own test run, where `impl` is the reference solution in this process.
+"""
+
+import random
+from pathlib import Path
+
+import pytest
+
+from grader import checking
+from grader import course as course_mod
+from grader.course import COURSE_FILE
+from grader.judge import inprocess, verdict
+from grader.judge import recordings as store
+from grader.judge import replay as nodes
+from grader.results import BLOCKED, PASSED
+
+MARKERS = {
+    "exercise(name)": "the exercise of the topic this check grades",
+    "points(n)": "points the check is worth (default 1)",
+    "hidden": "run only when grading; stripped from the student release",
+}
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("fmgrade")
+    group.addoption("--fmgrade-impl", metavar="PATH", help="module under test (default: the topic's solution)")
+    group.addoption("--fmgrade-visible-only", action="store_true", help="deselect hidden checks")
+    group.addoption("--fmgrade-seed", type=int, metavar="N", help="seed for hidden checks' inputs")
+
+
+def pytest_configure(config):
+    for spec, help_text in MARKERS.items():
+        config.addinivalue_line("markers", f"{spec}: {help_text}")
+    seed = config.getoption("--fmgrade-seed")
+    config.stash[SEED] = seed if seed is not None else random.SystemRandom().randrange(2**31)
+    config.stash[MODULES] = {}
+    config.stash[COURSES] = {}
+    config.stash[OUTCOMES] = {}
+
+
+def pytest_report_header(config):
+    return f"fmgrade: hidden checks draw inputs from seed {config.stash[SEED]} (replay with --fmgrade-seed)"
+
+
+SEED = pytest.StashKey[int]()
+MODULES = pytest.StashKey[dict]()
+SESSION = pytest.StashKey[object]()  # a grader.sandbox.proxy.Session when learner code runs in a worker
+RECORDER = pytest.StashKey[object]()  # a grader.judge.replay.Record during `fmgrade dev record`
+COURSES = pytest.StashKey[dict]()  # course root -> (Course, {topic: Recording})
+OUTCOMES = pytest.StashKey[dict]()  # (topic, exercise) -> True, False (a check did not pass) or the blocker
+
+
+class RecorderHolder:
+    """Registered by `fmgrade dev record`: `recorded` then makes its calls on the solution."""
+
+    def __init__(self, book):
+        self.book = book
+
+    def pytest_configure(self, config):
+        config.stash[RECORDER] = self.book
+
+
+class SessionHolder:
+    """Registered by the runner: hands the worker session (started early) to the fixtures."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def pytest_configure(self, config):
+        config.stash[SESSION] = self.session
+
+
+def topic_of(path):
+    """tests/checks/<topic>/test_x.py -> (course root, topic id); None outside tests/checks."""
+    path = Path(path).resolve()
+    if path.parent.parent.name != "checks":
+        return None
+    for folder in path.parents:
+        if (folder / COURSE_FILE).is_file():
+            return folder, path.parent.name
+    return None
+
+
+def check_marks(item):
+    """(exercise, points, hidden) of a check, or raise a UsageError naming the check."""
+    mark = item.get_closest_marker("exercise")
+    if mark is None or len(mark.args) != 1 or not isinstance(mark.args[0], str):
+        raise pytest.UsageError(f"{item.nodeid}: a check needs @pytest.mark.exercise('<exercise id>')")
+    points_mark = item.get_closest_marker("points")
+    points = points_mark.args[0] if points_mark else 1
+    if not isinstance(points, (int, float)) or points <= 0:
+        raise pytest.UsageError(f"{item.nodeid}: points must be a positive number, not {points!r}")
+    return mark.args[0], points, item.get_closest_marker("hidden") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    visible_only = config.getoption("--fmgrade-visible-only")
+    keep, drop = [], []
+    for item in items:
+        if topic_of(item.path) is None:
+            keep.append(item)
+            continue
+        exercise, points, hidden = check_marks(item)
+        if "ref" in item.fixturenames and not hidden:
+            raise pytest.UsageError(f"{item.nodeid}: only hidden checks may use the `ref` fixture")
+        if "recorded" in item.fixturenames and hidden:
+            raise pytest.UsageError(
+                f"{item.nodeid}: hidden checks compare with `ref`; `recorded` holds only the visible checks' answers"
+            )
+        item.stash[CHECK] = (exercise, points, hidden)
+        (drop if hidden and visible_only else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+    _order_by_exercise(config, items)
+
+
+def _order_by_exercise(config, items):
+    """Within each topic, checks run in the course's exercise order: what an exercise builds on
+    is known before its own checks start. Everything else keeps its place."""
+    groups, keys = {}, []
+    for index, item in enumerate(items):
+        where = topic_of(item.path) if CHECK in item.stash else None
+        group = groups.setdefault(where, index) if where is not None else index
+        keys.append((group, _exercise_position(config, item), index))
+    order = sorted(range(len(items)), key=keys.__getitem__)
+    items[:] = [items[i] for i in order]
+
+
+def _course_of(config, root):
+    courses = config.stash[COURSES]
+    if root not in courses:
+        courses[root] = (course_mod.load(root), {})
+    return courses[root]
+
+
+def _exercise_position(config, item):
+    where = topic_of(item.path) if CHECK in item.stash else None
+    if where is None:
+        return 0
+    topic = _course_of(config, where[0])[0].topic(where[1])
+    ids = [e.id for e in topic.exercises]
+    exercise = item.stash[CHECK][0]
+    return ids.index(exercise) if exercise in ids else len(ids)
+
+
+def _blocker(config, item):
+    """The first exercise this check's exercise builds on (transitively) that has not passed."""
+    root, topic_id = topic_of(item.path)
+    topic = _course_of(config, root)[0].topic(topic_id)
+    by_id = {e.id: e for e in topic.exercises}
+    outcomes = config.stash[OUTCOMES]
+    todo, seen = list(by_id[item.stash[CHECK][0]].depends) if item.stash[CHECK][0] in by_id else [], set()
+    while todo:
+        dep = todo.pop(0)
+        if dep in seen:
+            continue
+        seen.add(dep)
+        outcome = outcomes.get((topic_id, dep), True)
+        if outcome is not True:
+            return dep if outcome is False else outcome  # a blocked exercise names its own blocker
+        todo += list(by_id[dep].depends)
+    return None
+
+
+CHECK = pytest.StashKey[tuple]()
+
+
+def _topic(request):
+    where = topic_of(request.node.path)
+    if where is None:
+        pytest.fail("the fmgrade fixtures work only in checks under tests/checks/<topic>/")
+    return where
+
+
+def _module(config, key, path):
+    modules = config.stash[MODULES]
+    if key not in modules:
+        modules[key] = inprocess.load_module(path, key[0])
+    return modules[key]
+
+
+@pytest.fixture
+def impl(request):
+    """The module under test: the learner's (a proxy to the worker) or the reference solution."""
+    session = request.config.stash.get(SESSION, None)
+    if session is not None:
+        return session.module()
+    root, topic = _topic(request)
+    path = request.config.getoption("--fmgrade-impl") or root / "solutions" / f"{topic}.py"
+    return _module(request.config, ("impl", str(path)), path)
+
+
+def _recording(config, root, topic):
+    recordings = _course_of(config, root)[1]
+    if topic not in recordings:
+        recordings[topic] = store.load(root / "tests" / "checks" / topic, topic)
+    return recordings[topic]
+
+
+@pytest.fixture
+def recorded(request):
+    """What the reference solution returned, replayed from the topic's recording
+    (`recorded.attention(q, k, v)`); `fmgrade dev record` writes it, `dev check` keeps it true."""
+    root, topic = _topic(request)
+    check_id = request.node.nodeid.split("/")[-1]
+    book = request.config.stash.get(RECORDER, None)
+    if book is not None:
+        return book.root(check_id)
+    recording = _recording(request.config, root, topic)
+    checking.begin_check(recording.mistakes)
+    return nodes.Replay(
+        recording, check_id, lambda key: checking.saw_fingerprints(recording.fingerprints.get(key))
+    ).root()
+
+
+@pytest.fixture
+def helpers(request, impl):
+    """Learner-side helpers from the topic's `helpers.py`, run with the module under test."""
+    session = request.config.stash.get(SESSION, None)
+    if session is not None:
+        return session.helpers()
+    root, topic = _topic(request)
+    path = root / "tests" / "checks" / topic / "helpers.py"
+    return inprocess.Helpers(_module(request.config, ("helpers", str(path)), path), impl)
+
+
+@pytest.fixture
+def seed(request):
+    """The run's seed: hidden checks draw their inputs from it, so answers can't be precomputed."""
+    return request.config.stash[SEED]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    if CHECK not in item.stash:
+        return
+    checking.begin_check()
+    session = item.config.stash.get(SESSION, None)
+    # A module that does not import blocks nothing: every check reports that one error instead.
+    blocker = None if session is not None and session.import_failure else _blocker(item.config, item)
+    if blocker is not None:
+        item.stash[BLOCKED_BY] = blocker
+        pytest.skip(f"blocked: this builds on `{blocker}`, which does not pass yet; fix `{blocker}` first")
+    if session is not None:
+        session.begin_check(item.stash[CHECK][0])
+
+
+BLOCKED_BY = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if CHECK in item.stash and BLOCKED_BY in item.stash and report.when == "setup":
+        blocker = item.stash[BLOCKED_BY]
+        report.fmgrade = (BLOCKED, f"blocked: fix `{blocker}` first (this exercise builds on it)")
+        report.fmgrade_check = item.stash[CHECK]
+        report.fmgrade_output, report.fmgrade_mistake = "", ""
+        where = topic_of(item.path)
+        item.config.stash[OUTCOMES][(where[1], item.stash[CHECK][0])] = blocker
+        return report
+    if CHECK in item.stash and (report.when == "call" or report.failed):
+        impl_path = item.config.getoption("--fmgrade-impl")
+        status, message = verdict.classify(call.excinfo, impl_path)
+        report.fmgrade = (status, message)
+        report.fmgrade_check = item.stash[CHECK]
+        report.fmgrade_mistake = getattr(call.excinfo.value, "mistake", "") if call.excinfo else ""
+        if not (call.excinfo and isinstance(call.excinfo.value, verdict.ImportFailed)):
+            _note_outcome(item, status)  # a module that does not import blocks nothing: every check says so itself
+        session = item.config.stash.get(SESSION, None)
+        report.fmgrade_output = session.take_output() if session is not None else ""
+        if report.failed and message:
+            report.longrepr = f"[{status}] {message}"
+    return report
+
+
+def _note_outcome(item, status):
+    where = topic_of(item.path)
+    if where is not None:
+        key = (where[1], item.stash[CHECK][0])
+        if item.config.stash[OUTCOMES].get(key, True) is True:
+            item.config.stash[OUTCOMES][key] = status == PASSED
