@@ -99,7 +99,8 @@ def check_marks(item):
 
 def pytest_collection_modifyitems(config, items):
     visible_only = config.getoption("--fmgrade-visible-only")
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         if topic_of(item.path) is None:
             keep.append(item)
@@ -122,7 +123,8 @@ def pytest_collection_modifyitems(config, items):
 def _order_by_exercise(config, items):
     """Within each topic, checks run in the course's exercise order: what an exercise builds on
     is known before its own checks start. Everything else keeps its place."""
-    groups, keys = {}, []
+    groups: dict[str, int] = {}  # topic -> the position of its first check
+    keys: list = []
     for index, item in enumerate(items):
         where = topic_of(item.path) if CHECK in item.stash else None
         group = groups.setdefault(where, index) if where is not None else index
