@@ -74,6 +74,18 @@ class SessionHolder:
         config.stash[SESSION] = self.session
 
 
+class CourseHolder:
+    """Registered by the runner: the course it has loaded already, so that the fixtures do not
+    read course.yml a second time (it scans every check file: about 0.2 s a run)."""
+
+    def __init__(self, course):
+        self.course = course
+
+    @pytest.hookimpl(trylast=True)  # after pytest_configure above made the empty table
+    def pytest_configure(self, config):
+        config.stash[COURSES][Path(self.course.root).resolve()] = (self.course, {})
+
+
 def topic_of(path):
     """tests/checks/<topic>/test_x.py -> (course root, topic id); None outside tests/checks."""
     path = Path(path).resolve()

@@ -213,6 +213,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
     plugins = [collector, _SeedReader(), _PlainTracebacks(), *extra_plugins]
+    plugins.append(pytest_plugin.CourseHolder(course))
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():

@@ -1,9 +1,7 @@
 """exercises.csv, checks.csv and mistakes.csv: the report's numbers for spreadsheets."""
 
-import csv
-import io
-
 from grader.instructor.classreport.stats import status_columns
+from grader.spreadsheet import csv_text
 
 EXERCISE_HEADER = (
     "topic",
@@ -74,8 +72,4 @@ def mistakes_csv(rows):
 
 
 def _csv(header, rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(header, rows)

@@ -13,6 +13,8 @@ import io
 import re
 from dataclasses import dataclass
 
+from grader.spreadsheet import csv_text
+
 _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
 
@@ -82,9 +84,6 @@ def merge_summaries(texts):
             seen[student] = f"{origin}:{number}"
             rows.append(row)
     columns = ["student", *sorted(topics), *tail]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in sorted(rows, key=lambda r: r["student"]):
-        writer.writerow([row.get(c, "") or "" for c in columns])
-    return out.getvalue()
+    return csv_text(
+        columns, ([row.get(c, "") or "" for c in columns] for row in sorted(rows, key=lambda r: r["student"]))
+    )
