@@ -251,6 +251,6 @@ def test_parallel_shards_write_exactly_the_rows_of_one_unsharded_run(tmp_path, p
 
 def test_merged_summary_keeps_formula_like_ids_inert():
     """An id that a spreadsheet would run as a formula is written with an apostrophe (one CSV writer)."""
-    text = "student,attention,total,max_total\n\"=HYPERLINK(\"\"x\"\")\",1,1,2\n-3,1,1,2\n"
+    text = 'student,attention,total,max_total\n"=HYPERLINK(""x"")",1,1,2\n-3,1,1,2\n'
     merged = shards.merge_summaries([("a.csv", text)])
     assert "'=HYPERLINK" in merged and "\n-3," in merged
