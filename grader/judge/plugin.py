@@ -16,7 +16,7 @@ from grader.course import COURSE_FILE
 from grader.judge import inprocess, verdict
 from grader.judge import recordings as store
 from grader.judge import replay as nodes
-from grader.results import BLOCKED, PASSED
+from grader.results import BLOCKED, PASSED, CheckResult
 
 MARKERS = {
     "exercise(name)": "the exercise of the topic this check grades",
@@ -272,25 +272,43 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if CHECK in item.stash and BLOCKED_BY in item.stash and report.when == "setup":
         blocker = item.stash[BLOCKED_BY]
-        report.fmgrade = (BLOCKED, f"blocked: fix `{blocker}` first (this exercise builds on it)")
-        report.fmgrade_check = item.stash[CHECK]
-        report.fmgrade_output, report.fmgrade_mistake = "", ""
+        report.fmgrade = _result(item, report, BLOCKED, f"blocked: fix `{blocker}` first (this exercise builds on it)")
         where = topic_of(item.path)
         item.config.stash[OUTCOMES][(where[1], item.stash[CHECK][0])] = blocker
         return report
     if CHECK in item.stash and (report.when == "call" or report.failed):
         impl_path = item.config.getoption("--fmgrade-impl")
         status, message = verdict.classify(call.excinfo, impl_path)
-        report.fmgrade = (status, message)
-        report.fmgrade_check = item.stash[CHECK]
-        report.fmgrade_mistake = getattr(call.excinfo.value, "mistake", "") if call.excinfo else ""
         if not (call.excinfo and isinstance(call.excinfo.value, verdict.ImportFailed)):
             _note_outcome(item, status)  # a module that does not import blocks nothing: every check says so itself
         session = item.config.stash.get(SESSION, None)
-        report.fmgrade_output = session.take_output() if session is not None else ""
+        report.fmgrade = _result(
+            item,
+            report,
+            status,
+            message,
+            output=session.take_output() if session is not None else "",
+            mistake=getattr(call.excinfo.value, "mistake", "") if call.excinfo else "",
+        )
         if report.failed and message:
             report.longrepr = f"[{status}] {message}"
     return report
+
+
+def _result(item, report, status, message, output="", mistake=""):
+    """The verdict of one check, made once: the runner only collects it (`report.fmgrade`)."""
+    exercise, points, hidden = item.stash[CHECK]
+    return CheckResult(
+        id=report.nodeid.split("/")[-1],
+        exercise=exercise,
+        status=status,
+        score=points if status == PASSED else 0,
+        max_score=points,
+        hidden=hidden,
+        message=message,
+        output=output,
+        mistake=mistake,
+    )
 
 
 def _note_outcome(item, status):
