@@ -1,5 +1,6 @@
 """The one results model. Runners fill it; reporters only serialise it."""
 
+import re
 from dataclasses import asdict, dataclass, field
 
 PASSED, FAILED, ERROR, TIMEOUT, NOT_STARTED = "passed", "failed", "error", "timeout", "not_started"
@@ -85,6 +86,65 @@ def _summarise(exercise_id, checks):
         )
         status, message = first.status, first.message
     return ExerciseSummary(exercise_id, status, sum(c.score for c in checks), sum(c.max_score for c in checks), message)
+
+
+@dataclass
+class Standing:
+    """Where a learner stands in one topic: what every learner screen shows."""
+
+    exercises: list  # ExerciseSummary per exercise, in the course's order
+    score: float
+    max_score: float
+
+    @property
+    def done(self):
+        return sum(s.status == PASSED for s in self.exercises)
+
+    @property
+    def complete(self):
+        return bool(self.max_score) and self.score >= self.max_score
+
+    def status(self, exercise_id):
+        return next((s.status for s in self.exercises if s.id == exercise_id), None)
+
+
+def standing(topic_result, exercises):
+    """The one rule every learner screen (check, watch, progress, list, the notebook) uses for
+    an exercise's status and the topic's score.
+
+    `exercises`: the topic's course exercises (objects with `id` and `depends`), in order.
+    An exercise's status is its checks' (see TopicResult.exercises), except that one which
+    builds (course.yml `depends`) on an exercise that does not pass is BLOCKED with 0 points,
+    whatever older checks of its own said: a result that merges runs (watch, `check TOPIC
+    EXERCISE`, progress) then agrees with a full run. The score is the sum of the exercises'
+    points. A module that does not import blocks nothing (every check says so itself).
+    (Grading credits each exercise on its own code and does not use this.)"""
+    summaries = topic_result.exercises([e.id for e in exercises])
+    return standing_of(summaries, exercises, blocks=not topic_result.import_error)
+
+
+def standing_of(summaries, exercises, blocks=True):
+    """`standing` for ExerciseSummary objects already made (progress keeps them as a mapping)."""
+    by_id = {s.id: s for s in summaries}
+    roots = {}  # blocked exercise -> the exercise to fix first (a blocked one names its own blocker)
+    for exercise in exercises if blocks else ():  # course order: what it builds on is settled first
+        summary = by_id.get(exercise.id)
+        if summary is None:
+            continue
+        if summary.status == BLOCKED:
+            found = re.search(r"fix `([^`]+)`", summary.message)
+            roots[exercise.id] = found.group(1) if found else None
+            continue
+        depends = getattr(exercise, "depends", ()) or ()
+        blocker = next((d for d in depends if d in by_id and by_id[d].status != PASSED), None)
+        if blocker is not None:
+            root = roots.get(blocker) or blocker
+            roots[exercise.id] = root
+            by_id[exercise.id] = ExerciseSummary(
+                exercise.id, BLOCKED, 0, summary.max_score, f"blocked: fix `{root}` first (this exercise builds on it)"
+            )
+    shown = list(by_id.values())
+    return Standing(shown, sum(s.score for s in shown), sum(s.max_score for s in shown))
 
 
 @dataclass

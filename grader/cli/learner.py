@@ -20,7 +20,7 @@ from grader.course import CourseError
 from grader.learner import progress as progress_mod
 from grader.learner import rendering as report_text
 from grader.learner import terminal
-from grader.results import Report
+from grader.results import Report, standing
 
 
 @click.command()
@@ -42,7 +42,7 @@ def check(topic, exercises, fmt, seed, verbose, isolation):
     try:
         with interrupts.handled():
             result = check_mod.check_topic(course, topic, exercises, seed=seed, isolation=level)
-            progress = progress_mod.record(course.root, result, state)
+            progress = progress_mod.record(course.root, result, state, course.topic(topic).exercises)
     except KeyboardInterrupt:
         interrupted(f"nothing was recorded for {topic}")
     except CourseError as exc:
@@ -58,7 +58,7 @@ def check(topic, exercises, fmt, seed, verbose, isolation):
         )
         if result.random_inputs and not result.import_error:
             terminal.echo(report_text.seed_line(result))
-    sys.exit(0 if result.max_score and result.score == result.max_score else 1)
+    sys.exit(0 if standing(result, course.topic(topic).exercises).complete else 1)
 
 
 @click.command()

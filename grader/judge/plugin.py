@@ -16,7 +16,7 @@ from grader.course import COURSE_FILE
 from grader.judge import inprocess, verdict
 from grader.judge import recordings as store
 from grader.judge import replay as nodes
-from grader.results import BLOCKED, PASSED, CheckResult
+from grader.results import BLOCKED, PASSED, TIMEOUT, CheckResult
 
 MARKERS = {
     "exercise(name)": "the exercise of the topic this check grades",
@@ -84,6 +84,44 @@ class CourseHolder:
     @pytest.hookimpl(trylast=True)  # after pytest_configure above made the empty table
     def pytest_configure(self, config):
         config.stash[COURSES][Path(self.course.root).resolve()] = (self.course, {})
+
+
+class TopicClock:
+    """Registered by the runner: the topic's time budget, with one timeout per exercise.
+
+    A check whose call times out ends its exercise: the exercise's other checks are reported
+    as not run because of it. The topic's clock counts only the checks that returned (their
+    calls into learner code; starting a worker has its own limit, and time lost to a timeout is
+    the exercise's own budget), so a hang in one exercise never takes points from exercises
+    that return in time; checks that would begin after those used up `seconds` are not run."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.used = 0.0  # seconds of checks that returned
+        self.timed_out: dict[str, str] = {}  # exercise -> the check that timed out
+
+    def not_run(self, exercise):
+        """(status, message) for a check of `exercise` that must not start, else None."""
+        if exercise in self.timed_out:
+            return TIMEOUT, (
+                f"not run: `{exercise}` already timed out in {self.timed_out[exercise]} "
+                "(one timeout ends an exercise's checks)"
+            )
+        if self.used > self.seconds:
+            return TIMEOUT, f"not run: the checks of this topic that returned took more than {self.seconds:g} s in all"
+        return None
+
+    def note(self, check_id, exercise, status, seconds):
+        if status != TIMEOUT:
+            self.used += seconds
+        elif exercise not in self.timed_out:
+            self.timed_out[exercise] = check_id.split("::")[-1]
+
+    def pytest_configure(self, config):
+        config.stash[CLOCK] = self
+
+
+CLOCK = pytest.StashKey[TopicClock]()
 
 
 def topic_of(path):
@@ -260,11 +298,17 @@ def pytest_runtest_setup(item):
     if blocker is not None:
         item.stash[BLOCKED_BY] = blocker
         pytest.skip(f"blocked: this builds on `{blocker}`, which does not pass yet; fix `{blocker}` first")
+    clock = item.config.stash.get(CLOCK, None)
+    not_run = clock.not_run(item.stash[CHECK][0]) if clock is not None else None
+    if not_run is not None:
+        item.stash[NOT_RUN] = not_run
+        pytest.skip(not_run[1])
     if session is not None:
         session.begin_check(item.stash[CHECK][0])
 
 
 BLOCKED_BY = pytest.StashKey[str]()
+NOT_RUN = pytest.StashKey[tuple]()  # (status, message) of a check the topic's clock did not start
 
 
 @pytest.hookimpl(wrapper=True)
@@ -276,11 +320,18 @@ def pytest_runtest_makereport(item, call):
         where = topic_of(item.path)
         item.config.stash[OUTCOMES][(where[1], item.stash[CHECK][0])] = blocker
         return report
+    if CHECK in item.stash and NOT_RUN in item.stash and report.when == "setup":
+        report.fmgrade = _result(item, report, *item.stash[NOT_RUN])
+        return report
     if CHECK in item.stash and (report.when == "call" or report.failed):
         impl_path = item.config.getoption("--fmgrade-impl")
         status, message = verdict.classify(call.excinfo, impl_path)
         if not (call.excinfo and isinstance(call.excinfo.value, verdict.ImportFailed)):
             _note_outcome(item, status)  # a module that does not import blocks nothing: every check says so itself
+        clock = item.config.stash.get(CLOCK, None)
+        if clock is not None:
+            seconds = report.duration if report.when == "call" else 0.0  # setup: starting the worker
+            clock.note(item.nodeid.split("/")[-1], item.stash[CHECK][0], status, seconds)
         session = item.config.stash.get(SESSION, None)
         report.fmgrade = _result(
             item,

@@ -91,9 +91,13 @@ def run_topic(
     if not checks_dir.is_dir():
         raise CourseError(f"topic '{topic_id}' is not available yet: no checks in {checks_dir}")
     limits = topic.limits
+    topic_seconds = limits.topic_timeout
+    # The topic's own budget is the clock's (it leaves out time lost to timeouts); the worker
+    # session's wall-clock limit is only the submission's budget, when there is one.
+    limits = dataclasses.replace(limits, topic_timeout=float("inf"))
     if budget is not None:
         unusable = unusable or (budget.reason if budget.spent() else None)
-        limits = dataclasses.replace(limits, topic_timeout=min(limits.topic_timeout, budget.remaining()))
+        limits = dataclasses.replace(limits, topic_timeout=budget.remaining())
     session = watchdog = None
     with interrupts.protected():  # a worker is never left half-started
         if unusable is not None:
@@ -103,7 +107,7 @@ def run_topic(
             if budget is not None:
                 watchdog = budget.watch(session)
     try:
-        return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget)
+        return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget, topic_seconds)
     finally:
         with interrupts.protected():
             if watchdog is not None:
@@ -156,7 +160,7 @@ def read_learner_file(path, module_file, root=None, max_bytes=submission.DEFAULT
         return None, str(exc)
 
 
-def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=(), budget=None):
+def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=(), budget=None, topic_seconds=None):
     # here, not at the top: the worker (started by run_topic) imports torch side by side with this
     # 1.4 s import (the plugin imports torch)
     import torch
@@ -202,6 +206,8 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
     plugins = [collector, _SeedReader(), _PlainTracebacks(), *extra_plugins]
     plugins.append(pytest_plugin.CourseHolder(course))
+    if topic_seconds is not None:  # each exercise's one timeout, and the topic's clock
+        plugins.append(pytest_plugin.TopicClock(topic_seconds))
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():

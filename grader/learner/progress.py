@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from grader import files
-from grader.results import PASSED
+from grader.results import PASSED, ExerciseSummary, standing_of
 
 PROGRESS_DIR = ".fmgrade"
 PROGRESS_FILE = "progress.json"
@@ -69,17 +69,20 @@ def save(root, progress):
     files.write_atomically(path_of(root), json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def record(root, topic_result, progress=None):
+def record(root, topic_result, progress=None, exercises=()):
     """Store one topic's latest visible result and return the updated Progress.
 
     Exercises the run left out (`topic_result.not_run`) keep their last result; a module that
-    did not import keeps every last result and marks the entry with `import_error`."""
+    did not import keeps every last result and marks the entry with `import_error`.
+    `exercises` (the topic's course exercises) applies the screens' one rule
+    (grader.results.standing) to what is kept: an exercise that builds on one that no longer
+    passes is stored blocked."""
     progress = progress or load(root)
-    exercises, points, score, max_score = _merge(progress.topics.get(topic_result.id, {}), topic_result)
+    statuses, points, score, max_score = _merge(progress.topics.get(topic_result.id, {}), topic_result, exercises)
     entry = {
         "score": score,
         "max_score": max_score,
-        "exercises": exercises,
+        "exercises": statuses,
         "points": points,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -90,24 +93,27 @@ def record(root, topic_result, progress=None):
     return progress
 
 
-def _merge(old, topic_result):
-    """(exercises, points, score, max_score) of a topic after this run."""
-    exercises, points = dict(old.get("exercises", {})), {e: list(p) for e, p in old.get("points", {}).items()}
+def _merge(old, topic_result, course_exercises=()):
+    """(statuses, points, score, max_score) of a topic after this run."""
+    statuses, points = dict(old.get("exercises", {})), {e: list(p) for e, p in old.get("points", {}).items()}
     if topic_result.import_error:
-        return exercises, points, old.get("score", 0), old.get("max_score", topic_result.max_score)
+        return statuses, points, old.get("score", 0), old.get("max_score", topic_result.max_score)
     if not topic_result.not_run:
-        exercises, points = {}, {}  # a full run replaces everything
+        statuses, points = {}, {}  # a full run replaces everything
     for summary in topic_result.exercises():
-        exercises[summary.id] = summary.status
+        statuses[summary.id] = summary.status
         points[summary.id] = [summary.score, summary.max_score]
-    score, max_score = topic_result.score, topic_result.max_score
+    if course_exercises:
+        kept = [ExerciseSummary(e, statuses[e], p[0], p[1], "") for e, p in points.items() if e in statuses]
+        for summary in standing_of(kept, course_exercises).exercises:
+            statuses[summary.id], points[summary.id] = summary.status, [summary.score, summary.max_score]
+    score = sum(p[0] for e, p in points.items())
+    max_score = sum(p[1] for e, p in points.items())
     for exercise, declared in topic_result.not_run.items():
-        if exercise in points:
-            score, max_score = score + points[exercise][0], max_score + points[exercise][1]
-        else:  # never run, or recorded before points were kept: the points its check files declare
+        if exercise not in points:  # never run, or recorded before points were kept: what its check files declare
             max_score += declared
-            score += declared if exercises.get(exercise) == PASSED else 0
-    return exercises, points, score, max_score
+            score += declared if statuses.get(exercise) == PASSED else 0
+    return statuses, points, score, max_score
 
 
 def suggest_next(course, progress):

@@ -11,7 +11,7 @@ from click import style
 from rich.text import Text
 
 from grader import submission
-from grader.results import BLOCKED, ERROR, FAILED, NOT_STARTED, PASSED, SUSPECT_MARK, TIMEOUT
+from grader.results import BLOCKED, ERROR, FAILED, NOT_STARTED, PASSED, SUSPECT_MARK, TIMEOUT, standing
 
 SYMBOL = {
     PASSED: ("✔", "green"),
@@ -53,8 +53,9 @@ def topic_report(course, topic_result, *, exercise_path=None, verbose=False):
     A module that does not import is one banner instead of a row per exercise;
     `exercise_path` (the learner's file) lets it quote the offending line."""
     topic = course.topic(topic_result.id)
-    summaries = topic_result.exercises([e.id for e in topic.exercises])
-    score = f"{_points(topic_result.score)}/{_points(topic_result.max_score)} points"
+    ruled = standing(topic_result, topic.exercises)
+    summaries = ruled.exercises
+    score = f"{_points(ruled.score)}/{_points(ruled.max_score)} points"
     head = Text.assemble((f"{topic.id} · {topic.title}", "bold"), "  ", score)
     if topic_result.not_run:
         head.append(f" (checked {len(summaries)} of {len(summaries) + len(topic_result.not_run)} exercises)")
@@ -65,8 +66,7 @@ def topic_report(course, topic_result, *, exercise_path=None, verbose=False):
         width = max((len(s.id) for s in summaries), default=10)
         for s in summaries:
             lines += _exercise_rows(topic_result, s, width, verbose)
-        done = sum(s.status == PASSED for s in summaries)
-        lines += ["", f"{done} of {len(summaries)} exercises done · {score}"]
+        lines += ["", f"{ruled.done} of {len(summaries)} exercises done · {score}"]
     if topic_result.not_run:
         skipped = [e.id for e in topic.exercises if e.id in topic_result.not_run]
         lines.append(Text(f"Not run this time (their last results are kept): {', '.join(skipped)}", style="dim"))
@@ -177,7 +177,7 @@ def next_step(course, topic_result, exercise_path, suggested):
         file, number = import_location(topic_result)
         where = f"{file}:{number}" if file else f"exercises/{topic.id}.py"
         return Text(f"Next: fix {where} so that the module imports, then run fmgrade check {topic.id} again")
-    summaries = topic_result.exercises([e.id for e in topic.exercises])
+    summaries = standing(topic_result, topic.exercises).exercises
     broken = [s for s in summaries if s.status in PROBLEMS]
     todo = [s for s in summaries if s.status == NOT_STARTED]
     if broken:
@@ -236,6 +236,11 @@ def progress_report(course, progress, suggested):
                 total_max += entry["max_score"]
         lines.append("")
     lines.append(f"Points so far: {_points(total)}/{_points(total_max)} (visible checks of the topics you have run)")
+    not_run = [t.id for t in course.topics if course.available(t.id) and t.id not in progress.topics]
+    if not_run:
+        lines.append(
+            f"Not run yet ({len(not_run)} topic{'s' * (len(not_run) != 1)}, not in the points above): {', '.join(not_run)}"
+        )
     if suggested is not None:
         lines.append(f"Suggested next: {suggested.id}, {suggested.title} (fmgrade check {suggested.id})")
     else:

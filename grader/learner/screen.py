@@ -6,7 +6,7 @@ import click
 
 from grader.learner.rendering import ISOLATION_NOTES, SYMBOL
 from grader.learner.watch import Note, Rechecked
-from grader.results import NOT_STARTED, PASSED, SUSPECT_MARK
+from grader.results import NOT_STARTED, PASSED, SUSPECT_MARK, standing
 
 KEYS_LINE = "h hint · n next exercise · q quit"
 NO_KEYS_LINE = "Ctrl-C to stop"
@@ -24,11 +24,12 @@ def render(course, event, *, keys=True):
 
 def _screen(course, event, keys):
     topic = course.topic(event.result.id)
-    summaries = event.result.exercises([e.id for e in topic.exercises])
+    ruled = standing(event.result, topic.exercises)
+    summaries = ruled.exercises
     width = max(len(s.id) for s in summaries)
     what = "every exercise" if len(event.ran) == len(summaries) else ", ".join(f"`{e}`" for e in event.ran)
     lines = [
-        f"{click.style(f'{topic.id} · {topic.title}', bold=True)}   {event.result.score:g}/{event.result.max_score:g} points",
+        f"{click.style(f'{topic.id} · {topic.title}', bold=True)}   {ruled.score:g}/{ruled.max_score:g} points",
         click.style(f"checked {what} in {event.seconds:.2f} s at {time.strftime('%H:%M:%S')}", dim=True),
         "",
     ]

@@ -28,7 +28,7 @@ from grader.course import CourseError
 from grader.judge import runner
 from grader.learner import progress as progress_mod
 from grader.learner import regions, reset
-from grader.results import BLOCKED, PASSED, TopicResult
+from grader.results import BLOCKED, PASSED, TopicResult, standing
 
 STEP_MS = 50  # a save is handled once the folder has been quiet this long
 WAKE_MS = 200  # the loop wakes this often to read keys and to stat the file
@@ -168,7 +168,7 @@ class Watch:
         seconds = time.perf_counter() - started
         self.checked_source, self.checked_print = source, print_now
         self.result = result if self.result is None or not only else self._merge(result, ran)
-        self.progress = progress_mod.record(self.course.root, self.result, self.progress)
+        self.progress = progress_mod.record(self.course.root, self.result, self.progress, self.topic.exercises)
         self.pool.replenish(warm_up="optim" in (source or ""))  # after the run: they would share the CPU
         if len(ran) < len(self.exercise_ids):
             self.focus = edited[0]
@@ -213,7 +213,7 @@ class Watch:
     def _status(self, exercise):
         if self.result is None:
             return None
-        return next((s.status for s in self.result.exercises() if s.id == exercise), None)
+        return standing(self.result, self.topic.exercises).status(exercise)
 
     def _next_pending(self, after):
         ids = self.exercise_ids
