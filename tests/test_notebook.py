@@ -2,6 +2,7 @@
 and IPython the `%fmgrade check` magic, which runs the sandboxed check on the saved file."""
 
 import ast
+import re
 
 import pytest
 
@@ -127,6 +128,8 @@ def test_the_magic_checks_the_saved_file_in_the_sandbox_and_shows_an_escaped_tab
     assert shown.result.isolation in ("bwrap", "process")  # the same sandbox as `fmgrade check`
     assert not shown.passed
     assert "attention  5/5" in repr(shown)
+    assert "checked the saved file exercises/attention.py, saved at" in page
+    assert "Next: fix <code>subsequent_mask</code>" in page and "%fmgrade hint attention subsequent_mask" in page
     assert progress.load(course_copy).topics["attention"]["exercises"]["attention"] == "passed"
 
 
@@ -137,3 +140,82 @@ def test_importing_grader_does_not_import_ipython():
     code = "import sys, grader; print('IPython' in sys.modules); print(callable(grader.load_ipython_extension))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+# --- what the notebook shows ----------------------------------------------------------------
+
+
+def _result(statuses):
+    from grader.results import CheckResult, TopicResult
+
+    messages = {"failed": "rows of `p_attn` sum to 1.73, not 1: softmax over the wrong dimension?"}
+    checks = [
+        CheckResult(f"t.py::test_{e}", e, status, 1 if status == "passed" else 0, 1, message=messages.get(status, ""))
+        for e, status in statuses.items()
+    ]
+    return TopicResult("attention", checks, isolation="bwrap")
+
+
+def test_the_table_renders_code_colours_blocked_apart_and_says_what_it_checked_and_what_next():
+    pytest.importorskip("IPython")
+    from grader.learner import notebook
+
+    loaded = course.load(ROOT)
+    result = _result({"attention": "failed", "subsequent_mask": "passed", "multi_head_attention": "passed"})
+    shown = notebook.CheckedTopic(loaded, result, saved_at=0.0, next_step="Next: fix `attention`: rows differ")
+    page = shown._repr_html_()
+    assert "`" not in page  # every `code` became <code>
+    assert "<code>p_attn</code>" in page and "<code>attention</code>" in page
+    colour = {}
+    for status in ("failed", "blocked", "passed"):
+        match = re.search(rf'<td style="color:(#[0-9a-f]+);font-weight:bold">{status}</td>', page)
+        assert match, status
+        colour[status] = match.group(1)
+    assert len(set(colour.values())) == 3  # blocked is not shown as failed
+    assert "checked the saved file exercises/attention.py, saved at" in page
+    assert "Next: fix <code>attention</code>" in page
+    assert "checked the saved file" in repr(shown) and "Next: fix" in repr(shown)
+
+
+def test_the_hint_magic_reveals_one_more_hint_each_time(shell, course_copy, monkeypatch):
+    from grader.learner import progress
+
+    monkeypatch.chdir(course_copy)
+    first = shell.run_line_magic("fmgrade", "hint attention attention")
+    assert "1. " in repr(first) and "2. " not in repr(first)
+    assert "%fmgrade hint attention attention" in repr(first)  # what to type here for the next one
+    second = shell.run_line_magic("fmgrade", "hint attention attention")
+    assert "2. " in repr(second) and "<code>%fmgrade hint attention attention</code>" in second._repr_html_()
+    assert progress.load(course_copy).hints["attention"]["attention"] == 2
+
+
+def test_a_python_without_torch_is_named_instead_of_a_traceback(shell, course_copy, monkeypatch):
+    import sys
+
+    from IPython.core.error import UsageError
+
+    from grader.learner import check
+
+    monkeypatch.setattr(check, "_find_spec", lambda name: None)
+    monkeypatch.chdir(course_copy)
+    with pytest.raises(UsageError) as raised:
+        shell.run_line_magic("fmgrade", "check attention")
+    message = str(raised.value)
+    assert "no torch in this interpreter" in message and sys.executable in message
+    assert "-m pip install torch" in message and "kernel" in message
+
+
+def test_torch_only_in_the_user_site_is_named(monkeypatch, tmp_path):
+    import importlib.machinery
+    import site
+
+    from grader.learner import check
+
+    user_site = tmp_path / "user-site"
+    monkeypatch.setattr(site, "ENABLE_USER_SITE", True)
+    monkeypatch.setattr(site, "getusersitepackages", lambda: str(user_site))
+    spec = importlib.machinery.ModuleSpec("torch", None, origin=str(user_site / "torch" / "__init__.py"))
+    monkeypatch.setattr(check, "_find_spec", lambda name: spec)
+    assert "user site-packages or PYTHONPATH" in check.interpreter_problem()
+    monkeypatch.setattr(check, "_find_spec", lambda name: importlib.util.find_spec(name))
+    assert check.interpreter_problem() is None  # this test run's own torch is fine

@@ -182,3 +182,80 @@ def test_the_topic_clock_still_stops_code_that_is_slow_everywhere(tmp_path):
     assert checks["test_slow_first"].status == PASSED
     last = checks["test_square"]
     assert last.status == TIMEOUT and last.message.startswith("not run: the checks of this topic"), last.message
+
+
+# --- live output: rows appear as exercises finish ---------------------------------------------
+
+
+def _fmgrade(cwd, *args, tty):
+    """`fmgrade ARGS` in `cwd`, its output as text; on a pseudo-terminal of 100 columns with `tty`."""
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "grader", *args]
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    if not tty:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+        return done.stdout
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    proc = subprocess.Popen(command, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # EIO: the other side closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(leader)
+        proc.wait(timeout=300)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_piped_check_prints_a_plain_line_as_each_exercise_finishes(tmp_path):
+    course = make_course(tmp_path / "course", hanging_triple())
+    out = _fmgrade(course.root, "check", "tiny", tty=False)
+    assert "\x1b[" not in out  # plain text in a pipe
+    lines = out.splitlines()
+    assert lines[0] == "checking tiny…"
+    live = [line for line in lines if line.startswith("[")]
+    assert [line.split()[1] for line in live] == ["double", "triple", "sextuple", "square"]
+    assert live[0].split()[1:] == ["double", "✔", "passed", "1/1"] and "timeout" in live[1]
+    assert lines.index(live[-1]) < next(i for i, line in enumerate(lines) if line.startswith("tiny · "))
+    assert "4/9 points" in out
+
+
+@pytest.mark.skipif(__import__("os").name == "nt", reason="a pseudo-terminal is POSIX")
+def test_on_a_terminal_check_counts_the_exercises_as_they_finish_then_shows_the_report(tmp_path):
+    course = make_course(tmp_path / "course", hanging_triple())
+    out = _fmgrade(course.root, "check", "tiny", tty=True)
+    assert "checking tiny…" in out
+    assert "1 of 4 exercises done" in out and "[1/4]" in out
+    assert out.index("1 of 4 exercises done") < out.index("4/9 points")  # live before the report
+    assert "4 of 4 exercises done" in out or "3 of 4 exercises done" in out
+
+
+@pytest.mark.skipif(__import__("os").name == "nt", reason="a pseudo-terminal is POSIX")
+def test_on_a_terminal_long_messages_wrap_at_words_to_its_width(tmp_path):
+    import re
+
+    course = make_course(tmp_path / "course", hanging_triple())
+    out = _fmgrade(course.root, "check", "tiny", tty=True)
+    report = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.split("tiny · Arithmetic")[-1])
+    lines = report.replace("\r", "").splitlines()
+    assert lines and all(len(line) <= 100 for line in lines), max(lines, key=len)
+    message = "exercise `triple` did not return within 2 s: triple(1) was stopped at exercises/tiny.py:11"
+    tokens = [token for line in lines for token in line.split()]
+    for word in message.split():  # wrapped between words, never inside one
+        assert word in tokens, word

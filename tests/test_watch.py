@@ -82,6 +82,8 @@ def test_a_save_rechecks_the_edited_exercise_in_a_fresh_worker(loaded, solve_exe
         path = solve_exercise(loaded.root, "attention", "attention")
         answer = "    d_k = query.size(-1)\n"
         path.write_text(path.read_text().replace(answer, LEAVE_STATE + answer))
+        checking = wait_for(events, lambda e: isinstance(e, (watch.Checking, watch.Rechecked)))
+        assert isinstance(checking, watch.Checking) and checking.exercises == ("attention", "multi_head_attention")
         v1 = wait_for(events, lambda e: isinstance(e, watch.Rechecked))
         assert v1.ran == ("attention", "multi_head_attention") and status(v1, "attention") == PASSED, v1
         assert status(first, "multi_head_attention") == BLOCKED  # it builds on attention: re-run now that it passes
@@ -221,7 +223,7 @@ def test_a_change_that_no_file_event_reports_switches_to_polling(loaded, monkeyp
 
     rechecks = []
 
-    def fake_recheck(self, started=None):
+    def fake_recheck(self, started=None, announce=None):
         rechecks.append(self.path.read_text())
         return watch.Note(f"rechecked {len(rechecks)}")
 
@@ -255,7 +257,7 @@ def test_poll_option_and_network_folders_watch_by_polling(loaded, monkeypatch):
         yield set()
 
     monkeypatch.setattr(watchfiles, "watch", no_events)
-    monkeypatch.setattr(watch.Watch, "recheck", lambda self, started=None: None)
+    monkeypatch.setattr(watch.Watch, "recheck", lambda self, started=None, announce=None: None)
     watch.run(loaded, "attention", lambda event: None, poll=True)
     assert calls[-1]["force_polling"] is True
     notes = []
@@ -267,7 +269,7 @@ def test_poll_option_and_network_folders_watch_by_polling(loaded, monkeypatch):
 # --- the topic, the screen, the keys, the command -------------------------------------------
 
 
-def test_the_topic_in_progress_is_the_last_one_checked_and_not_complete(loaded):
+def test_watch_without_a_topic_starts_where_progress_suggests(loaded):
     state = progress.Progress(
         {
             "attention": {"score": 34, "max_score": 34, "exercises": {}, "updated": "2025-01-03T10:00:00"},
@@ -275,8 +277,10 @@ def test_the_topic_in_progress_is_the_last_one_checked_and_not_complete(loaded):
             "llama": {"score": 1, "max_score": 9, "exercises": {}, "updated": "2025-01-01T10:00:00"},
         }
     )
-    assert watch.topic_in_progress(loaded, state) == "gpt3"
+    assert watch.topic_in_progress(loaded, state) == "gpt3" == progress.suggest_next(loaded, state).id
     assert watch.topic_in_progress(loaded, progress.Progress({})) == "attention"  # the suggested one
+    state.topics["llama"]["updated"] = "2025-01-09T10:00:00"  # checked last, but progress suggests gpt3
+    assert watch.topic_in_progress(loaded, state) == progress.suggest_next(loaded, state).id == "gpt3"
 
 
 def _result():
@@ -424,3 +428,104 @@ def _running(command_line):
             except OSError:
                 continue
     return False
+
+
+# --- keys and the screen on a terminal -------------------------------------------------------
+
+
+def _watching(loaded, statuses, focus):
+    state = watch.Watch(loaded, "attention", pool=warm.SparePool())
+    state.result = TopicResult(
+        "attention", [CheckResult(f"t.py::{e}", e, s, 1 if s == PASSED else 0, 1) for e, s in statuses.items()]
+    )
+    state.focus = focus
+    return state
+
+
+def test_n_goes_to_the_next_unfinished_exercise_then_the_next_topic(loaded, tmp_path):
+    ids = [e.id for e in loaded.topic("attention").exercises]
+    statuses = dict.fromkeys(ids, PASSED)
+    statuses.update(attention="failed", rate=NOT_STARTED)
+    state = _watching(loaded, statuses, "attention")
+    try:
+        assert "`rate`" in state.next_exercise().text and state.focus == "rate"
+        assert "`attention`" in state.next_exercise().text and state.focus == "attention"  # round the topic
+        statuses["rate"] = PASSED
+        state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 0, 1) for e, s in statuses.items()])
+        assert "`attention` is the only exercise" in state.next_exercise().text  # never the same one again
+        statuses["attention"] = PASSED
+        state.result = TopicResult("attention", [CheckResult(f"t.py::{e}", e, s, 1, 1) for e, s in statuses.items()])
+        state.progress = progress.Progress({"attention": {"score": 11, "max_score": 11, "exercises": {}}})
+        following = state.next_exercise()
+        assert isinstance(following, watch.SwitchTopic)
+        assert following.topic_id == progress.suggest_next(loaded, state.progress).id != "attention"
+    finally:
+        state.close()
+
+
+def test_q_says_it_is_stopping(loaded):
+    state = _watching(loaded, {"attention": PASSED}, "attention")
+    commands, sink, stop = queue.Queue(), [], threading.Event()
+    commands.put("quit")
+    try:
+        assert watch._handle_commands(state, commands, sink.append, stop) is True
+    finally:
+        state.close()
+    assert stop.is_set() and "stopping" in sink[-1].text
+
+
+class Terminal:
+    """What a Display wrote since the screen was last cleared."""
+
+    def __init__(self):
+        self.lines, self.clears = [], 0
+
+    def echo(self, text):
+        self.lines.append(click.unstyle(text))
+
+    def wipe(self):
+        self.lines, self.clears = [], self.clears + 1
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+
+def test_h_replaces_the_previous_hint_and_a_save_marks_the_screen_stale_at_once(loaded):
+    term = Terminal()
+    show = watch_screen.Display(loaded, keys=True, clear=True, echo=term.echo, wipe=term.wipe, width=80)
+    show(watch.Rechecked(_result(), ("attention",), 0.5, "subsequent_mask"))
+    show(watch.Note("Hints for `subsequent_mask`:\n  1. first hint", "hint"))
+    show(watch.Note("Hints for `subsequent_mask`:\n  1. first hint\n  2. second hint", "hint"))
+    assert term.text.count("Hints for") == 1 and "2. second hint" in term.text
+    assert "5/9 points" in term.text  # the table stays above it
+    show(watch.Checking(("layer_norm",), False))
+    assert "stale" in term.text and term.text.rstrip().endswith("checking `layer_norm`…")
+    assert "Hints for" not in term.text
+    show(watch.Rechecked(_result(), ("layer_norm",), 0.5, "subsequent_mask"))
+    assert "stale" not in term.text and "checking `layer_norm`" not in term.text
+
+
+def test_piped_watch_output_only_appends(loaded):
+    term = Terminal()
+    show = watch_screen.Display(loaded, keys=False, clear=False, echo=term.echo, wipe=term.wipe)
+    show(watch.Rechecked(_result(), ("attention",), 0.5, "subsequent_mask"))
+    show(watch.Checking(("layer_norm",), False))
+    show(watch.Note("one", "hint"))
+    show(watch.Note("two", "hint"))
+    assert term.clears == 0 and "checking `layer_norm`…" in term.text and "one" in term.text and "two" in term.text
+
+
+@pytest.mark.parametrize("width", [60, 80, 110])
+def test_the_screen_fits_the_terminal(loaded, width):
+    long = "x " * 200
+    result = _result()
+    result.checks[0].message = long
+    event = watch.Rechecked(result, ("attention",), 0.5, "attention")
+    for text in (
+        watch_screen.render(loaded, event, width=width),
+        watch_screen.render(loaded, event, width=width, stale=True),
+        watch_screen.render(loaded, watch.Note("word " * 100, "hint"), width=width),
+    ):
+        for line in click.unstyle(text).splitlines():
+            assert len(line) <= width, line

@@ -1,6 +1,7 @@
 """The learner's commands: check, watch, hint, reset, progress, list, and classroom (the visible
 checks with points, for a GitHub Classroom student repository)."""
 
+import contextlib
 import sys
 
 import click
@@ -40,8 +41,9 @@ def check(topic, exercises, fmt, seed, verbose, isolation):
     state = read_progress(course.root)  # read before learner code runs: it cannot forge what we keep
     level = isolation_for(isolation)
     try:
-        with interrupts.handled():
-            result = check_mod.check_topic(course, topic, exercises, seed=seed, isolation=level)
+        width = max((len(e.id) for e in course.topic(topic).exercises), default=10)
+        with interrupts.handled(), _live_rows(topic, fmt, width) as live:
+            result = check_mod.check_topic(course, topic, exercises, seed=seed, isolation=level, on_exercise=live)
             progress = progress_mod.record(course.root, result, state, course.topic(topic).exercises)
     except KeyboardInterrupt:
         interrupted(f"nothing was recorded for {topic}")
@@ -59,6 +61,20 @@ def check(topic, exercises, fmt, seed, verbose, isolation):
         if result.random_inputs and not result.import_error:
             terminal.echo(report_text.seed_line(result))
     sys.exit(0 if standing(result, course.topic(topic).exercises).complete else 1)
+
+
+@contextlib.contextmanager
+def _live_rows(topic, fmt, width):
+    """Yields on_exercise for check_topic: rows as exercises finish (None for JSON output)."""
+    if fmt != "text":
+        yield None
+        return
+    with terminal.LiveRows(topic) as rows:
+
+        def on_exercise(summary, done, total):
+            rows.add(report_text.live_row(summary, done, total, width), done, total)
+
+        yield on_exercise
 
 
 @click.command()
@@ -120,21 +136,15 @@ def watch(topic, poll):
     except CourseError as exc:
         raise CourseProblem(str(exc)) from None
     commands = queue.Queue()
-    clear = sys.stdout.isatty()
     with keys.reader(commands) as has_keys:
-
-        def show(event):
-            if clear and isinstance(event, watch_mod.Rechecked):
-                click.clear()
-            click.echo(watch_screen.render(course, event, keys=has_keys))
-
-        click.echo(f"watching exercises/{topic}.py: checking every exercise first...")
+        show = watch_screen.Display(course, keys=has_keys, clear=sys.stdout.isatty())
+        click.echo(f"watching exercises/{topic}.py: checking every exercise first…")
         try:
             watch_mod.run(course, topic, show, commands=commands, poll=poll)
         except CourseError as exc:
             raise CourseProblem(str(exc)) from None
         except KeyboardInterrupt:
-            pass
+            click.echo("stopping…")
 
 
 @click.command()

@@ -23,8 +23,8 @@ from grader.sandbox import proxy
 class _Collector:
     """Receives every check's report and turns it into CheckResults."""
 
-    def __init__(self, topic, checks_dir, budget=None):
-        self.topic, self.checks_dir, self.budget = topic, checks_dir, budget
+    def __init__(self, topic, checks_dir, budget=None, on_check=None):
+        self.topic, self.checks_dir, self.budget, self.on_check = topic, checks_dir, budget, on_check
         self.results, self.problems, self.seeded = {}, [], set()
         self.interrupted = False
 
@@ -38,6 +38,8 @@ class _Collector:
             # cut short by the submission's budget, not by this check
             result = dataclasses.replace(result, status=TIMEOUT, message=self.budget.reason)
         self.results[result.id] = result
+        if self.on_check is not None:  # live output: the learner sees each check as it ends
+            self.on_check(result)
 
     def pytest_collection_modifyitems(self, items):
         self.seeded = {item.nodeid.split("/")[-1] for item in items if "seed" in item.fixturenames}
@@ -71,6 +73,7 @@ def run_topic(
     budget=None,
     unusable=None,
     worker_factory=None,
+    on_check=None,
 ):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
@@ -83,6 +86,8 @@ def run_topic(
     trusted (see grader.submission).
     budget: a grader.instructor.budget.Budget the run must end within (checks cut short get a timeout).
     unusable: a reason not to run learner code at all; every check gets it, 0 points.
+    on_check: called with each CheckResult as its check ends (a check's teardown may call it
+    again with a worse result for the same id).
 
     A Ctrl-C or SIGTERM (see grader.interrupts) raises KeyboardInterrupt: nothing is returned.
     """
@@ -107,7 +112,7 @@ def run_topic(
             if budget is not None:
                 watchdog = budget.watch(session)
     try:
-        return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget, topic_seconds)
+        return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget, topic_seconds, on_check)
     finally:
         with interrupts.protected():
             if watchdog is not None:
@@ -160,7 +165,19 @@ def read_learner_file(path, module_file, root=None, max_bytes=submission.DEFAULT
         return None, str(exc)
 
 
-def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=(), budget=None, topic_seconds=None):
+def _run(
+    course,
+    topic,
+    impl_path,
+    hidden,
+    seed,
+    session,
+    only,
+    extra_plugins=(),
+    budget=None,
+    topic_seconds=None,
+    on_check=None,
+):
     # here, not at the top: the worker (started by run_topic) imports torch side by side with this
     # 1.4 s import (the plugin imports torch)
     import torch
@@ -168,7 +185,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
     from grader.judge import plugin as pytest_plugin
 
     topic_id, checks_dir = topic.id, course.checks_dir(topic.id)
-    collector = _Collector(topic_id, checks_dir, budget)
+    collector = _Collector(topic_id, checks_dir, budget, on_check)
     targets = [str(checks_dir / check_id.split("[")[0]) for check_id in only] or [str(checks_dir)]
     args = [
         *targets,

@@ -8,11 +8,15 @@ import sys
 from grader import catalog as checks_index
 from grader.course import CourseError
 from grader.judge import runner
+from grader.results import TopicResult
+
+IMPORT_PREFIX = "your module does not import"
 
 
-def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto"):
+def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto", on_exercise=None):
     """Run the visible checks of `topic_id` (only those of `exercises` when given) on the
-    learner's file. The result's `not_run` names the exercises left out, with their points."""
+    learner's file. The result's `not_run` names the exercises left out, with their points.
+    on_exercise(summary, done, total): called as each exercise's checks end (live output)."""
     topic = course.topic(topic_id)
     problem = interpreter_problem()
     if problem:
@@ -20,6 +24,13 @@ def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto"):
     if not course.available(topic.id):
         raise CourseError(f"topic '{topic.id}' ({topic.title}) is not available yet in this course")
     only, not_run = select(course, topic, exercises)
+    feed = None
+    if on_exercise is not None:
+        visible = {
+            e: sum(not c.hidden for c in infos) for e, infos in checks_index.scan(course.checks_dir(topic.id)).items()
+        }
+        expected = {e.id: visible.get(e.id, 0) for e in topic.exercises if e.id not in not_run}
+        feed = ExerciseFeed(on_exercise, expected)
     result = runner.run_topic(
         course,
         topic.id,
@@ -29,7 +40,10 @@ def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto"):
         only=only,
         root=course.root,
         isolation=isolation,
+        on_check=feed,
     )
+    if feed is not None:
+        feed.finish()
     result.not_run = not_run
     return result
 
@@ -53,10 +67,11 @@ def select(course, topic, exercise_ids):
     return only, not_run
 
 
+_find_spec = importlib.util.find_spec  # (tests stand in a Python without torch)
 CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
 
-def interpreter_problem(find_spec=importlib.util.find_spec):
+def interpreter_problem():
     """Why this Python cannot check (its worker could not start), or None.
 
     The worker runs this same interpreter isolated (`python -I`: no user site-packages, no
@@ -64,7 +79,7 @@ def interpreter_problem(find_spec=importlib.util.find_spec):
     notebook's kernel is often another Python than the one fmgrade was installed for."""
     python = os.path.abspath(sys.executable)
     try:
-        spec = find_spec("torch")
+        spec = _find_spec("torch")
     except (ImportError, ValueError):
         spec = None
     fix = (
@@ -82,3 +97,41 @@ def interpreter_problem(find_spec=importlib.util.find_spec):
             f"which the sandboxed worker (`{python} -I`) does not read; {fix}"
         )
     return None
+
+
+class ExerciseFeed:
+    """Turns check results, which arrive in the course's exercise order, into one call per
+    finished exercise: `on_exercise(summary, done, total)`. Nothing for a module that does not
+    import (its banner comes at once, from the whole result)."""
+
+    def __init__(self, on_exercise, expected):
+        """`expected`: exercise -> how many checks it has in this run (an exercise is shown as
+        soon as its last check ends, not when the next one's first check ends)."""
+        self.on_exercise, self.expected = on_exercise, expected
+        self.total = sum(1 for n in expected.values() if n)
+        self.current, self.checks, self.done = None, {}, 0
+        self.shown = set()
+
+    def __call__(self, check):
+        if check.message.startswith(IMPORT_PREFIX):
+            self.current, self.checks = None, {}
+            return
+        if self.current is not None and check.exercise != self.current:
+            self._flush()
+        if check.id in self.shown:  # a teardown's later, worse report of a check already shown
+            return
+        self.current = check.exercise
+        self.checks[check.id] = check
+        if len(self.checks) >= self.expected.get(check.exercise, 1 << 30):
+            self._flush()
+
+    def finish(self):
+        if self.current is not None:
+            self._flush()
+
+    def _flush(self):
+        (summary,) = TopicResult("", list(self.checks.values())).exercises()
+        self.shown.update(self.checks)
+        self.current, self.checks = None, {}
+        self.done += 1
+        self.on_exercise(summary, self.done, self.total)

@@ -101,6 +101,18 @@ def _exercise_rows(topic_result, summary, width, verbose):
     return rows
 
 
+def live_row(summary, done, total, width=24):
+    """The line of one exercise as it finishes, before the whole report:
+    `[3/11] attention  ✔ passed 5/5` (plain when piped)."""
+    symbol, colour = SYMBOL.get(summary.status, ("?", "red"))
+    return Text.assemble(
+        (f"[{done}/{total}] ", "dim"),
+        f"{summary.id.ljust(width)}  ",
+        (f"{symbol} {summary.status.replace('_', ' ')}", colour),
+        f" {_points(summary.score)}/{_points(summary.max_score)}",
+    )
+
+
 def _first_line(summary):
     if summary.status == NOT_STARTED:
         return Text("not started", style="yellow")

@@ -11,8 +11,10 @@ each time too. File events come from watchfiles; where they do not arrive (netwo
 systems, WSL's Windows drives) it polls, either because it was asked to (`--poll`), because
 the folder is on such a file system, or because the file changed without an event.
 
-The loop talks to its screen only through `sink(event)`; `commands` is a queue of "hint",
-"next" and "quit" (the terminal's keys, or a test).
+The loop talks to its screen only through `sink(event)`: Checking at once when a save starts
+a check, Rechecked with the result, Notes. `commands` is a queue of "hint", "next" and "quit"
+(the terminal's keys, or a test); "next" after the topic's last unfinished exercise moves the
+watch to the topic `fmgrade progress` suggests.
 """
 
 import ast
@@ -60,6 +62,21 @@ class Rechecked:
     ran: tuple  # the exercises whose checks ran this time
     seconds: float  # from noticing the save to the result
     focus: str  # the exercise the screen is about
+
+
+@dataclass(frozen=True)
+class Checking:
+    """Sent at once when a save starts a check: the results shown are stale until Rechecked."""
+
+    exercises: tuple  # the exercises about to run
+    every: bool  # all of the topic's exercises
+
+
+@dataclass(frozen=True)
+class SwitchTopic:
+    """`n` after the last unfinished exercise: watch the next topic instead."""
+
+    topic_id: str
 
 
 @dataclass(frozen=True)
@@ -146,8 +163,9 @@ class Watch:
             return None
         return stat.st_mtime_ns, stat.st_size
 
-    def recheck(self, started=None):
-        """Re-run what the file's change calls for; None when nothing needs running."""
+    def recheck(self, started=None, announce=None):
+        """Re-run what the file's change calls for; None when nothing needs running.
+        `announce(Checking(...))` is called before the checks start."""
         started = started if started is not None else time.perf_counter()
         source, problem = runner.read_learner_file(self.path, self.module_file)
         if source is not None and source == self.checked_source:
@@ -162,6 +180,8 @@ class Watch:
                 return Note("saved; no exercise's code changed, so nothing was re-run")
             edited, ran = ran, self.with_blocked_dependents(ran)
         only = [] if len(ran) == len(self.exercise_ids) else self._check_ids(ran)
+        if announce is not None:
+            announce(Checking(tuple(ran), not only))
         result = runner.run_topic(
             self.course, self.topic.id, self.path, hidden=False, only=only, worker_factory=self.pool
         )
@@ -216,18 +236,26 @@ class Watch:
         return standing(self.result, self.topic.exercises).status(exercise)
 
     def _next_pending(self, after):
+        """The next exercise after `after` (round the topic) to work on: not passed and not
+        blocked (what it builds on comes first); never `after`."""
         ids = self.exercise_ids
         start = ids.index(after) + 1 if after in ids else 0
         for exercise in ids[start:] + ids[:start]:
-            if self._status(exercise) != PASSED:
+            if exercise != after and self._status(exercise) not in (PASSED, BLOCKED):
                 return exercise
         return None
 
     # keys
     def next_exercise(self):
+        """`n`: the next unfinished exercise; when none is left, the next topic to watch."""
         following = self._next_pending(self.focus)
         if following is None:
-            return Note(f"every exercise of {self.topic.id} passes", "focus")
+            if self.result is not None and not standing(self.result, self.topic.exercises).complete:
+                return Note(f"`{self.focus}` is the only exercise of {self.topic.id} to work on now", "focus")
+            suggested = progress_mod.suggest_next(self.course, self.progress)
+            if suggested is None or suggested.id == self.topic.id:
+                return Note(f"every exercise of {self.topic.id} passes; nothing else is left to do", "focus")
+            return SwitchTopic(suggested.id)
         self.focus = following
         exercise = self.topic.exercise(following)
         return Note(f"Next: `{following}`{self.where(following)}: {exercise.goal}", "focus")
@@ -253,14 +281,7 @@ class Watch:
 
 
 def topic_in_progress(course, progress):
-    """The available topic last checked and not complete, else the suggested next one, else None."""
-    started = [
-        (entry.get("updated", ""), topic_id)
-        for topic_id, entry in progress.topics.items()
-        if not progress.complete(topic_id) and topic_id in {t.id for t in course.topics} and course.available(topic_id)
-    ]
-    if started:
-        return max(started)[1]
+    """Where `watch` starts without a topic: the topic `fmgrade progress` suggests, else None."""
     suggested = progress_mod.suggest_next(course, progress)
     return suggested.id if suggested else None
 
@@ -318,7 +339,12 @@ def run(course, topic_id, sink, *, stop=None, commands=None, poll=False, pool=No
             unreported_since = None
             for batch in changes:
                 noticed = time.perf_counter()
-                if _handle_commands(state, commands, sink, stop):
+                command = _handle_commands(state, commands, sink, stop)
+                if isinstance(command, SwitchTopic):
+                    state = _switch(state, command.topic_id, sink, pool)
+                    folder = state.path.parent
+                    break  # restart the watch on the new topic's file
+                if command:
                     break
                 ours = any(_same_file(path, state.path) for _, path in batch)
                 if not ours and state.file_state() != state.delivered_state:  # a change no event reported
@@ -346,7 +372,7 @@ def _deliver(state, sink, noticed):
         sink(Note(f"{state.module_file} is not there; waiting for it to come back", "problem"))
         return
     try:
-        event = state.recheck(noticed)
+        event = state.recheck(noticed, announce=sink)
     except CourseError as exc:
         event = Note(str(exc), "problem")
     if event is not None:
@@ -354,19 +380,31 @@ def _deliver(state, sink, noticed):
 
 
 def _handle_commands(state, commands, sink, stop):
-    """Run the queued key commands; True when it is time to quit."""
+    """Run the queued key commands; True when it is time to quit, or the SwitchTopic of `n`."""
     while True:
         try:
             command = commands.get_nowait()
         except queue.Empty:
             return stop.is_set()
         if command == "quit":
+            sink(Note("stopping: closing the workers…"))
             stop.set()
             return True
         if command == "hint":
             sink(state.hint())
         elif command == "next":
-            sink(state.next_exercise())
+            event = state.next_exercise()
+            if isinstance(event, SwitchTopic):
+                return event
+            sink(event)
+
+
+def _switch(state, topic_id, sink, pool=None):
+    """Watch `topic_id` from now on (its first check runs at once); the old workers close."""
+    state.close()
+    topic = state.course.topic(topic_id)
+    sink(Note(f"every exercise of {state.topic.id} passes. Next topic: {topic.id}, {topic.title}", "focus"))
+    return Watch(state.course, topic_id, pool)
 
 
 def _same_file(changed, path):
