@@ -275,6 +275,30 @@ def test_the_student_readme_uses_commands_as_typed_after_activation():
     assert ".venv/bin/fmgrade" not in text
 
 
+def test_the_student_readme_covers_watch_reset_undo_and_notebooks_and_torch_comes_from_the_cpu_index_first():
+    from grader import course
+    from grader.instructor import release
+
+    text = (release.TEMPLATES / "student_README.md").read_text()
+    for needed in (
+        "fmgrade watch",
+        "fmgrade reset TOPIC [EXERCISE]",
+        "--undo",
+        "%load_ext grader",
+        "%fmgrade check",
+        "%fmgrade hint",
+    ):
+        assert needed in text, needed
+    readme = (course.find_root(__file__) / "README.md").read_text()
+    cpu = readme.index("--index-url https://download.pytorch.org/whl/cpu")
+    installs = [
+        i
+        for i in range(len(readme))
+        if readme.startswith("pip install", i) and "torch" in readme[i : readme.find("\n", i)]
+    ]
+    assert all(cpu < i for i in installs if "--index-url" not in readme[i : readme.find("\n", i)])
+
+
 @pytest.mark.slow
 def test_the_student_release_shows_only_the_learners_commands(course_copy, tmp_path):
     import os
