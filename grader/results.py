@@ -44,6 +44,7 @@ class TopicResult:
     import_error: str = ""  # set when the learner module does not import; every check then failed on it
     random_inputs: bool = False  # some check that ran drew inputs from `seed`
     not_run: dict = field(default_factory=dict)  # exercise id -> visible points, left out by `check TOPIC EXERCISE`
+    reused: dict = field(default_factory=dict)  # exercise id -> when its remembered passing result was made
 
     @property
     def score(self):

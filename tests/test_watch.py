@@ -529,3 +529,84 @@ def test_the_screen_fits_the_terminal(loaded, width):
     ):
         for line in click.unstyle(text).splitlines():
             assert len(line) <= width, line
+
+
+class _Pty:
+    """A command on a pseudo-terminal of 100 columns: read what it shows, type keys."""
+
+    def __init__(self, command, cwd):
+        import fcntl
+        import struct
+        import subprocess
+        import termios
+
+        self.leader, follower = os.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+        env = {**os.environ, "TERM": "xterm", "COLUMNS": "100"}
+        self.proc = subprocess.Popen(
+            command, cwd=cwd, stdin=follower, stdout=follower, stderr=follower, env=env, start_new_session=True
+        )
+        os.close(follower)
+        self.text = ""
+
+    def wait_for(self, wanted):
+        """Read until `wanted` (a string) has appeared after what was waited for before."""
+        import select
+
+        start = len(self.text)
+        end = time.monotonic() + DEADLINE
+        while wanted not in self.text[start:]:
+            if time.monotonic() > end:
+                pytest.fail(f"{wanted!r} never appeared; the terminal shows:\n{self.text[-3000:]}")
+            ready, _, _ = select.select([self.leader], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(self.leader, 65536)
+                except OSError:
+                    data = b""
+                if not data and self.proc.poll() is not None:
+                    pytest.fail(f"exited before {wanted!r}:\n{self.text[-3000:]}")
+                self.text += data.decode("utf-8", "replace")
+
+    def type(self, keys):
+        os.write(self.leader, keys.encode())
+
+    def since_last_clear(self):
+        return self.text.rsplit("\x1b[2J", 1)[-1]
+
+    def close(self):
+        if self.proc.poll() is None:
+            import signal
+
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        os.close(self.leader)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="a pseudo-terminal is POSIX")
+def test_on_a_terminal_watch_marks_a_save_at_once_replaces_hints_and_says_it_stops(make_tiny, tmp_path):
+    import sys
+
+    root = make_tiny(tmp_path / "course")
+    exercise = root / "exercises" / "tiny.py"
+    exercise.write_text('def double(x):\n    """Twice x."""\n    return 2 * x\n')
+    term = _Pty([sys.executable, "-m", "grader", "watch", "tiny", "--poll"], root)
+    try:
+        term.wait_for("checking every exercise first")
+        term.wait_for("1/1 points")
+        exercise.write_text('def double(x):\n    """Twice x."""\n    return x + x + 0\n')
+        term.wait_for("checking `double`…")
+        shown = term.since_last_clear()
+        assert "stale" in shown and "1/1 points" in shown  # the old screen, marked, at once
+        term.wait_for("checked every exercise")
+        term.type("h")
+        term.wait_for("has no hints yet")
+        term.type("h")
+        term.wait_for("has no hints yet")
+        assert term.since_last_clear().count("has no hints yet") == 1  # the second replaced the first
+        term.type("q")
+        term.wait_for("stopping")
+        assert term.proc.wait(timeout=DEADLINE) == 0
+    finally:
+        term.close()

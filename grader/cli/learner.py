@@ -43,7 +43,9 @@ def check(topic, exercises, fmt, seed, verbose, isolation):
     try:
         width = max((len(e.id) for e in course.topic(topic).exercises), default=10)
         with interrupts.handled(), _live_rows(topic, fmt, width) as live:
-            result = check_mod.check_topic(course, topic, exercises, seed=seed, isolation=level, on_exercise=live)
+            result = check_mod.check_topic(
+                course, topic, exercises, seed=seed, isolation=level, on_exercise=live, reuse=seed is None
+            )
             progress = progress_mod.record(course.root, result, state, course.topic(topic).exercises)
     except KeyboardInterrupt:
         interrupted(f"nothing was recorded for {topic}")

@@ -39,7 +39,7 @@ class _Collector:
             result = dataclasses.replace(result, status=TIMEOUT, message=self.budget.reason)
         self.results[result.id] = result
         if self.on_check is not None:  # live output: the learner sees each check as it ends
-            self.on_check(result)
+            self.on_check(result, report.duration)
 
     def pytest_collection_modifyitems(self, items):
         self.seeded = {item.nodeid.split("/")[-1] for item in items if "seed" in item.fixturenames}
@@ -86,8 +86,8 @@ def run_topic(
     trusted (see grader.submission).
     budget: a grader.instructor.budget.Budget the run must end within (checks cut short get a timeout).
     unusable: a reason not to run learner code at all; every check gets it, 0 points.
-    on_check: called with each CheckResult as its check ends (a check's teardown may call it
-    again with a worse result for the same id).
+    on_check: called with each CheckResult as its check ends, and the seconds of that phase
+    (a check's teardown may call it again with a worse result for the same id).
 
     A Ctrl-C or SIGTERM (see grader.interrupts) raises KeyboardInterrupt: nothing is returned.
     """

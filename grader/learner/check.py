@@ -8,15 +8,18 @@ import sys
 from grader import catalog as checks_index
 from grader.course import CourseError
 from grader.judge import runner
+from grader.learner import reuse as reuse_mod
 from grader.results import TopicResult
 
 IMPORT_PREFIX = "your module does not import"
 
 
-def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto", on_exercise=None):
+def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto", on_exercise=None, reuse=False):
     """Run the visible checks of `topic_id` (only those of `exercises` when given) on the
     learner's file. The result's `not_run` names the exercises left out, with their points.
-    on_exercise(summary, done, total): called as each exercise's checks end (live output)."""
+    on_exercise(summary, done, total): called as each exercise's checks end (live output).
+    reuse: show the remembered passing result of a slow exercise (grader.learner.reuse) while
+    the file and the checks are unchanged; the result's `reused` names them, with when."""
     topic = course.topic(topic_id)
     problem = interpreter_problem()
     if problem:
@@ -24,28 +27,45 @@ def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto", 
     if not course.available(topic.id):
         raise CourseError(f"topic '{topic.id}' ({topic.title}) is not available yet in this course")
     only, not_run = select(course, topic, exercises)
-    feed = None
-    if on_exercise is not None:
-        visible = {
-            e: sum(not c.hidden for c in infos) for e, infos in checks_index.scan(course.checks_dir(topic.id)).items()
-        }
-        expected = {e.id: visible.get(e.id, 0) for e in topic.exercises if e.id not in not_run}
-        feed = ExerciseFeed(on_exercise, expected)
-    result = runner.run_topic(
-        course,
-        topic.id,
-        course.exercise_path(topic.id),
-        hidden=False,
-        seed=seed,
-        only=only,
-        root=course.root,
-        isolation=isolation,
-        on_check=feed,
-    )
-    if feed is not None:
+    chosen = [e.id for e in topic.exercises if e.id not in not_run]
+    digest = _reuse_key(course, topic.id) if reuse and seed is None else None
+    reused = reuse_mod.lookup(course.root, topic.id, digest, chosen) if digest else {}
+    to_run = [e for e in chosen if e not in reused]
+    if reused and to_run:
+        only = select(course, topic, to_run)[0]
+    visible = {
+        e: sum(not c.hidden for c in infos) for e, infos in checks_index.scan(course.checks_dir(topic.id)).items()
+    }
+    feed = ExerciseFeed(on_exercise or (lambda *_: None), {e: visible.get(e, 0) for e in to_run})
+    if to_run:
+        result = runner.run_topic(
+            course,
+            topic.id,
+            course.exercise_path(topic.id),
+            hidden=False,
+            seed=seed,
+            only=only,
+            root=course.root,
+            isolation=isolation,
+            on_check=feed,
+        )
         feed.finish()
+    else:
+        result = TopicResult(topic.id, [], isolation=reuse_mod.ISOLATION_REUSED)
+    if reused:
+        order = {e: i for i, e in enumerate(chosen)}
+        checks = result.checks + [c for checks, _ in reused.values() for c in checks]
+        result.checks = sorted(checks, key=lambda c: (order.get(c.exercise, len(order)), c.hidden))
+        result.reused = {e: when for e, (_, when) in reused.items()}
     result.not_run = not_run
+    if digest and not result.import_error and _reuse_key(course, topic.id) == digest:  # unchanged while it ran
+        reuse_mod.remember(course.root, topic.id, digest, result, feed.seconds, reused)
     return result
+
+
+def _reuse_key(course, topic_id):
+    source, _ = runner.read_learner_file(course.exercise_path(topic_id), f"exercises/{topic_id}.py", course.root)
+    return reuse_mod.key(course, topic_id, source) if source is not None else None
 
 
 def select(course, topic, exercise_ids):
@@ -111,8 +131,9 @@ class ExerciseFeed:
         self.total = sum(1 for n in expected.values() if n)
         self.current, self.checks, self.done = None, {}, 0
         self.shown = set()
+        self.seconds = {}  # exercise -> seconds its checks took (not starting the worker)
 
-    def __call__(self, check):
+    def __call__(self, check, seconds=0.0):
         if check.message.startswith(IMPORT_PREFIX):
             self.current, self.checks = None, {}
             return
@@ -122,6 +143,7 @@ class ExerciseFeed:
             return
         self.current = check.exercise
         self.checks[check.id] = check
+        self.seconds[check.exercise] = self.seconds.get(check.exercise, 0.0) + seconds
         if len(self.checks) >= self.expected.get(check.exercise, 1 << 30):
             self._flush()
 

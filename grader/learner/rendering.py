@@ -67,6 +67,15 @@ def topic_report(course, topic_result, *, exercise_path=None, verbose=False):
         for s in summaries:
             lines += _exercise_rows(topic_result, s, width, verbose)
         lines += ["", f"{ruled.done} of {len(summaries)} exercises done · {score}"]
+    if topic_result.reused and not topic_result.import_error:
+        names = ", ".join(f"`{e.id}`" for e in topic.exercises if e.id in topic_result.reused)
+        lines.append(
+            Text(
+                f"Reused the passing result of {names}: your file and the checks are unchanged since it ran "
+                f"({min(topic_result.reused.values())[:16].replace('T', ' ')}); edit either to run it again.",
+                style="dim",
+            )
+        )
     if topic_result.not_run:
         skipped = [e.id for e in topic.exercises if e.id in topic_result.not_run]
         lines.append(Text(f"Not run this time (their last results are kept): {', '.join(skipped)}", style="dim"))

@@ -31,7 +31,8 @@ def render(course, event, *, keys=True, stale=False, width=None):
     if isinstance(event, Note):
         return click.style(_wrap(event.text, width), fg=NOTE_COLOURS.get(event.kind))
     if isinstance(event, Checking):
-        what = "every exercise" if event.every else ", ".join(f"`{e}`" for e in event.exercises)
+        named = ", ".join(f"`{e}`" for e in event.exercises)
+        what = "every exercise" if event.every and len(event.exercises) > 1 else named
         return click.style(_wrap(f"checking {what}…", width), fg="yellow")
     if isinstance(event, Rechecked):
         return _screen(course, event, keys, stale, width)
