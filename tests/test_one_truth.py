@@ -125,3 +125,15 @@ def test_progress_names_the_topics_not_run(course, tmp_path):
     available = [t.id for t in course.topics if course.available(t.id)]
     for topic_id in available:
         assert (topic_id in line) == (topic_id != "attention"), line
+
+
+def test_progress_says_when_only_some_exercises_of_a_topic_were_checked(course, tmp_path):
+    topic = course.topic("attention")
+    partial = TopicResult("attention", [c for c in merged_result(course).checks if c.exercise == "layer_norm"])
+    partial.not_run = {e.id: 2 for e in topic.exercises if e.id != "layer_norm"}
+    state = progress_mod.record(tmp_path, partial, exercises=topic.exercises)
+    text = plain(rendering.progress_report(course, state, None))
+    row = next(line for line in text.splitlines() if line.strip().startswith("attention "))
+    assert f"(1 of {len(topic.exercises)} exercises checked)" in row, row
+    full = progress_mod.record(tmp_path, merged_result(course), exercises=topic.exercises)
+    assert "exercises checked" not in plain(rendering.progress_report(course, full, None))

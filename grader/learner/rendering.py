@@ -287,6 +287,9 @@ def _topic_row(course, topic, progress):
     )
     if entry.get("import_error"):
         row.append("  (last run: does not import)", style="red")
+    checked = sum(e.id in entry.get("exercises", {}) for e in topic.exercises)
+    if 0 < checked < len(topic.exercises):  # `check TOPIC EXERCISE` only: the others count 0 until run
+        row.append(f"  ({checked} of {len(topic.exercises)} exercises checked)", style="dim")
     return row
 
 
