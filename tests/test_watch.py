@@ -610,3 +610,35 @@ def test_on_a_terminal_watch_marks_a_save_at_once_replaces_hints_and_says_it_sto
         assert term.proc.wait(timeout=DEADLINE) == 0
     finally:
         term.close()
+
+
+def test_n_after_the_last_exercise_moves_the_watch_to_the_next_topic(loaded, monkeypatch):
+    import watchfiles
+
+    events, commands, stop = queue.Queue(), queue.Queue(), threading.Event()
+
+    def quiet_watch(*paths, stop_event, **options):
+        while not stop_event.is_set():
+            time.sleep(0.02)
+            yield set()
+
+    monkeypatch.setattr(watchfiles, "watch", quiet_watch)
+    monkeypatch.setattr(watch, "network_file_system", lambda path, mounts=None: None)
+    monkeypatch.setattr(
+        watch.Watch, "recheck", lambda self, started=None, announce=None: watch.Note(f"rechecked {self.topic.id}")
+    )
+    monkeypatch.setattr(watch.Watch, "next_exercise", lambda self: watch.SwitchTopic("gpt3"))
+    thread = start_watch(loaded, events, stop=stop, commands=commands)
+    try:
+        wait_for(events, lambda e: e.text == "rechecked attention")
+        commands.put("next")
+        moved = wait_for(events, lambda e: "Next topic" in e.text)
+        assert "Next topic: gpt3" in moved.text
+        wait_for(events, lambda e: e.text == "rechecked gpt3")  # its first check runs at once
+        commands.put("quit")
+        assert "stopping" in wait_for(events, lambda e: "stopping" in e.text).text
+        thread.join(DEADLINE)
+        assert not thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(DEADLINE)
