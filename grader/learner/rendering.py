@@ -71,7 +71,8 @@ def topic_report(course, topic_result, *, exercise_path=None, verbose=False):
         names = ", ".join(f"`{e.id}`" for e in topic.exercises if e.id in topic_result.reused)
         lines.append(
             Text(
-                f"Reused the passing result of {names}: your file and the checks are unchanged since it ran "
+                f"Reused the passing result of {names}: your file and the checks are unchanged since "
+                f"{'they' if len(topic_result.reused) > 1 else 'it'} ran "
                 f"({min(topic_result.reused.values())[:16].replace('T', ' ')}); edit either to run it again.",
                 style="dim",
             )
