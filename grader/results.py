@@ -127,7 +127,9 @@ def standing(topic_result, exercises):
 def standing_of(summaries, exercises, blocks=True):
     """`standing` for ExerciseSummary objects already made (progress keeps them as a mapping)."""
     by_id = {s.id: s for s in summaries}
-    roots = {}  # blocked exercise -> the exercise to fix first (a blocked one names its own blocker)
+    roots: dict[
+        str, str | None
+    ] = {}  # blocked exercise -> the exercise to fix first (a blocked one names its own blocker)
     for exercise in exercises if blocks else ():  # course order: what it builds on is settled first
         summary = by_id.get(exercise.id)
         if summary is None:
