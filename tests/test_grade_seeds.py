@@ -11,9 +11,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from grader import cli
+from grader import cli, formats
 from grader import course as course_mod
-from grader import formats
 from grader.instructor import grade, kit
 from grader.results import CheckResult, Report, TopicResult
 
