@@ -255,3 +255,16 @@ def test_every_resubmission_gets_the_submitters_own_seed(make_tiny, tmp_path):
     assert [o.report.score for o in outcomes] == [2 if seed % 2 else 1] * 2
     data = json.loads(gradescope.results_json(outcomes[0], config, 1.0))
     assert data["extra_data"] == {"seed": seed, "kit_hash": kit_mod.kit_hash(kit)}
+
+
+def test_a_missing_upload_names_what_was_uploaded_instead(make_tiny, tmp_path):
+    from grader.instructor import kit as kit_mod
+
+    root = tmp_path / "autograder"
+    kit_mod.make_secret(make_tiny(root / "source" / "kit"))
+    (root / "submission").mkdir()
+    (root / "submission" / "tiny (1).py").write_text("def double(x):\n    return 2 * x\n")
+    (root / "submission" / "GPT3.py").write_text("x = 1\n")
+    outcome = gradescope.grade_upload(root, gradescope.Config(isolation="process"))
+    assert outcome.report.score == 0
+    assert any("not found: tiny.py" in n and "'GPT3.py', 'tiny (1).py'" in n for n in outcome.notes), outcome.notes

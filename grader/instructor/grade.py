@@ -69,8 +69,9 @@ def select_topics(course, topics=None):
 def grade_submission(course, submission, topics, seed, isolation="auto", seconds=None):
     """Grade one submission folder on `topics` with the kit's checks (hidden included), within
     `seconds` of wall-clock time in all when given (checks cut short get a timeout)."""
-    submission = Path(submission)
-    problem = _folder_problem(submission)
+    folder = Path(submission)
+    submission, problem = exercises_root(folder)
+    problem = problem or _folder_problem(submission)
     clock = budget_mod.Budget(seconds) if seconds else None
     report = Report()
     failures = []
@@ -87,6 +88,7 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
                     isolation=isolation,
                     root=submission,
                     budget=clock,
+                    unusable=missing_file_note(submission, topic),
                 )
             )
         except Exception as exc:  # the grader's own failure: every format names it, the other topics still run
@@ -94,7 +96,57 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
     report.problem = "; ".join(failures)
     if clock is not None and any(c.message == clock.reason for t in report.topics for c in t.checks):
         problem = problem or clock.reason
-    return Graded(student_id(submission), str(submission), report, problem, seed=seed)
+    return Graded(student_id(folder), str(folder), report, problem, seed=seed)
+
+
+def exercises_root(submission):
+    """(the folder holding the submission's exercises/, a refusal or ""). A submission whose
+    exercises/ is one folder down (alice/course-alice/exercises/, a cloned or unzipped
+    repository) is graded there; two such folders are refused, naming both, never guessed."""
+    submission = Path(submission)
+    if os.path.lexists(submission / "exercises") or not submission.is_dir():
+        return submission, ""
+    try:
+        entries = sorted(os.scandir(submission), key=lambda e: e.name)
+    except OSError:
+        return submission, ""
+    nested = [
+        Path(e.path)
+        for e in entries
+        if e.is_dir(follow_symlinks=False)
+        and not e.name.startswith(".")
+        and os.path.isdir(os.path.join(e.path, "exercises"))
+        and not os.path.islink(os.path.join(e.path, "exercises"))
+    ]
+    if len(nested) == 1:
+        return nested[0], ""
+    if nested:
+        return submission, (
+            f"submission {submission} has no exercises/ folder of its own, and several one folder down: "
+            + ", ".join(f"{p.name}/exercises/" for p in nested)
+            + "; give the one to grade"
+        )
+    return submission, ""
+
+
+def missing_file_note(root, topic):
+    """When exercises/TOPIC.py is missing: a reason that names the files that are there (an
+    upload named `attention (1).py` or `GPT3.py` is otherwise a bare "not found"); None when the
+    file exists (or exercises/ itself is missing: the runner says so)."""
+    exercises = Path(root) / "exercises"
+    wanted = f"{topic}.py"
+    if os.path.lexists(exercises / wanted) or os.path.islink(exercises) or not exercises.is_dir():
+        return None
+    try:
+        names = sorted(e.name for e in os.scandir(exercises) if not e.name.startswith("."))
+    except OSError:
+        return None
+    if not names:
+        return f"exercises/{wanted} is missing (exercises/ is empty)"
+    close = [n for n in names if n.casefold() == wanted.casefold() or n.startswith(f"{topic} (")]
+    shown = ", ".join(repr(n[:60]) for n in names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    hint = f"; rename {close[0][:60]!r} to {wanted}" if close else ""
+    return f"exercises/{wanted} is missing; exercises/ holds {shown}{hint}"
 
 
 def _folder_problem(submission):

@@ -207,9 +207,25 @@ def grade_upload(root, config):
             "not found: "
             + ", ".join(f"{t}.py" for t in missing)
             + " (upload TOPIC.py files, or a folder exercises/ holding them)"
+            + _uploaded(root / "submission")
         )
     notes += staged.problems
     return Outcome(graded.report, notes, seed=seed, kit_hash=kit_mod.kit_hash(course.root))
+
+
+def _uploaded(folder, shown=12):
+    """ "; the upload holds 'attention (1).py', 'GPT3.py'": what was there instead (names capped)."""
+    names = []
+    for path, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__MACOSX")))
+        relative = Path(path).relative_to(folder)
+        names += [(relative / f).as_posix() for f in sorted(files) if not f.startswith(".")]
+        if len(names) > shown:
+            break
+    if not names:
+        return "; the upload is empty"
+    more = " and more" if len(names) > shown else ""
+    return "; the upload holds " + ", ".join(repr(n[:60]) for n in names[:shown]) + more
 
 
 def run(root):
