@@ -420,3 +420,21 @@ def test_a_student_with_two_results_files_is_counted_twice_and_named(results, co
     shutil.copy(results / "s1.json", results / "s1-resubmitted.json")  # its `student` field says s1
     stats, _, _ = build.collect_results([results], course)
     assert stats.submissions == 11 and stats.duplicate_students() == ["s1"]
+
+
+def test_results_of_two_kits_are_never_mixed(results, course, tmp_path):
+    """Last term's kit may carry the same course version; its kit hash tells it apart."""
+    for path in sorted(results.glob("*.json"))[:3]:
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps(data | {"kit_hash": "last-term"}))
+    for path in sorted(results.glob("*.json"))[3:]:
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps(data | {"kit_hash": "this-term"}))
+    with pytest.raises(ReportInputError, match="different kits are never mixed: kit last-term .*kit this-term"):
+        build.collect_results([results], course)
+    with pytest.raises(ReportInputError, match="different kits"):
+        build.collect_results([results], course, jobs=2)
+    for path in sorted(results.glob("*.json"))[:3]:
+        path.unlink()
+    stats, _, _ = build.collect_results([results], course)
+    assert stats.submissions == 7

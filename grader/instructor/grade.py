@@ -275,8 +275,10 @@ def grade_many(course, submissions, topics, seed, jobs=1, isolation="auto", on_d
 
 
 def summary_rows(results):
+    """summary.csv: student, a column per topic, total, max_total, then which kit graded the
+    row and why grading failed, if it did (`shards merge` mixes no kits and takes no failed rows)."""
     topics = sorted({t.id for g in results for t in g.report.topics})
-    header = ["student", *topics, "total", "max_total"]
+    header = ["student", *topics, "total", "max_total", "kit_hash", "problem"]
     rows = []
     for graded in results:
         scores = {t.id: t.score for t in graded.report.topics}
@@ -286,6 +288,8 @@ def summary_rows(results):
                 *(f"{scores.get(t, 0):g}" for t in topics),
                 f"{graded.report.score:g}",
                 f"{graded.report.max_score:g}",
+                graded.kit_hash,
+                " ".join(graded.report.problem.split()),
             ]
         )
     return header, rows

@@ -47,8 +47,12 @@ def collect_results(paths, course=None, jobs=None):
     else:
         parts = [_count_files(found)]
     by_version = {}  # course version -> (ClassStats, [source, ...])
-    for part, part_skipped in parts:
+    kits = {}  # course version -> {kit hash: a source graded with it}
+    for part, part_skipped, part_kits in parts:
         skipped.extend(part_skipped)
+        for version, seen in part_kits.items():
+            for kit, source in seen.items():
+                kits.setdefault(version, {}).setdefault(kit, source)
         for version, (stats, sources) in part.items():
             if version in by_version:
                 by_version[version][0].merge(stats)
@@ -71,12 +75,25 @@ def collect_results(paths, course=None, jobs=None):
     for other, (_stats, sources) in by_version.items():
         if other != version:
             skipped.extend(Skipped(source, f"from course version {other}, not {version}") for source in sources)
+    _one_kit(kits.get(version, {}))
     return by_version[version][0], version, skipped
 
 
+def _one_kit(kits):
+    """Refuse results graded with different kits: last term's kit may carry the same course
+    version (it hashes only ids), and its grades are not this kit's."""
+    if len(kits) > 1:
+        raise ReportInputError(
+            "results of different kits are never mixed: "
+            + "; ".join(f"kit {kit} (e.g. {source})" for kit, source in sorted(kits.items()))
+            + ". Report on each kit's results apart."
+        )
+
+
 def _count_files(paths):
-    """({course version: (ClassStats, [source, ...])}, [Skipped]) for some results files."""
-    by_version, skipped = {}, []
+    """({course version: (ClassStats, [source, ...])}, [Skipped], {course version: {kit hash:
+    first source}}) for some results files."""
+    by_version, skipped, kits = {}, [], {}
     for path in paths:
         try:
             submission = load.read_submission(path)
@@ -86,7 +103,9 @@ def _count_files(paths):
         stats, sources = by_version.setdefault(submission.course_version, (ClassStats(), []))
         stats.add(submission)
         sources.append(submission.source)
-    return by_version, skipped
+        if submission.kit_hash:
+            kits.setdefault(submission.course_version, {}).setdefault(submission.kit_hash, submission.source)
+    return by_version, skipped, kits
 
 
 def collect_gradebook(url):
