@@ -342,7 +342,13 @@ def test_report_command(results, course, tmp_path, monkeypatch):
     out = tmp_path / "out"
     result = CliRunner().invoke(cli.main, ["report", str(results), "--output", str(out), "--course", str(course.root)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["checks.csv", "exercises.csv", "mistakes.csv", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checks.csv",
+        "exercises.csv",
+        "mistakes.csv",
+        "report.html",
+        "unexplained.csv",
+    ]
     assert (
         f"10 submission(s) from results files, course version {course_mod.version_of(course)}; 1 skipped"
         in result.output
@@ -438,3 +444,37 @@ def test_results_of_two_kits_are_never_mixed(results, course, tmp_path):
         path.unlink()
     stats, _, _ = build.collect_results([results], course)
     assert stats.submissions == 7
+
+
+def test_failures_no_known_mistake_explains_are_grouped_by_check_and_message_shape(course, tmp_path):
+    from grader.instructor.classreport import stats as stats_mod
+
+    def graded(student, message, mistake="", status="failed"):
+        check = CheckResult("test_a.py::test_softmax_shape", "softmax", status, 0, 1, False, message, "", mistake)
+        return Graded(student, student, Report([TopicResult("attn", [check], "bwrap", 7)]))
+
+    batch = [
+        graded("s1", "rows of p_attn sum to 1.73, not 1: softmax over the wrong dimension?"),
+        graded("s2", "rows of p_attn sum to 0.41, not 1: softmax over the wrong dimension?\nmore detail"),
+        graded("s3", "rows of p_attn sum to 2, not 1", mistake="softmax_rows"),  # explained: not counted
+        graded("s4", "shape (2, 3) is not (2, 4)"),
+        graded("s5", "took too long", status="timeout"),  # time-outs have their own section
+        graded("s6", "shape (5, 1) is not (5, 2)", status="error"),
+    ]
+    folder = tmp_path / "res"
+    cli_instructor._write_grades(course, batch, "json", folder)
+    stats, _, _ = build.collect_results([folder], course)
+    rows = [(u.check, u.shape, u.submissions, u.example[0]) for u in stats.unexplained_rows(course)]
+    assert rows == [
+        ("test_a.py::test_softmax_shape", "rows of p_attn sum to #, not #: softmax over the wrong dimension?", 2, "s1"),
+        ("test_a.py::test_softmax_shape", "shape (#, #) is not (#, #)", 2, "s4"),
+    ]
+    in_parallel, _, _ = build.collect_results([folder], course, jobs=2)
+    assert [(u.shape, u.submissions) for u in in_parallel.unexplained_rows(course)] == [r[1:3] for r in rows]
+    assert stats_mod.message_shape("got 'abc' and \"x y\" at -1.5e-3") == "got '…' and '…' at #"
+    pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
+    build.make_report([folder], tmp_path / "out", course)
+    table = read_csv(tmp_path / "out" / "unexplained.csv")
+    assert table[0] == ["topic", "exercise", "check", "message_shape", "submissions", "example_student", "example"]
+    assert table[1][3:6] == ["rows of p_attn sum to #, not #: softmax over the wrong dimension?", "2", "s1"]
+    assert "Failures no known mistake explains" in (tmp_path / "out" / "report.html").read_text()

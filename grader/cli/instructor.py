@@ -483,7 +483,7 @@ def release(out, kit, gradescope_zip, gradescope_topics, gradescope_hidden):
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder for report.html, exercises.csv, checks.csv and mistakes.csv.",
+    help="Folder for report.html, exercises.csv, checks.csv, mistakes.csv and unexplained.csv.",
 )
 @click.option(
     "--gradebook", metavar="URL", help="Read exercise scores from an nbgrader gradebook instead (it holds no mistakes)."

@@ -16,7 +16,7 @@ from grader.instructor.classreport import load, mistakes, page, plots, tables
 from grader.instructor.classreport.load import ReportInputError, Skipped
 from grader.instructor.classreport.stats import ClassStats
 
-OUTPUTS = ("report.html", "exercises.csv", "checks.csv", "mistakes.csv")
+OUTPUTS = ("report.html", "exercises.csv", "checks.csv", "mistakes.csv", "unexplained.csv")
 PARALLEL_FROM, MAX_JOBS = 400, 8  # files from which reading is spread over processes; at most this many
 SHOWN_IN_TERMINAL = 5  # skipped files, mistakes, exercises named in the terminal summary
 
@@ -141,6 +141,7 @@ def make_report(results, output, course=None, gradebook=None):
         "exercises.csv": tables.exercises_csv(stats.exercise_rows(course)),
         "checks.csv": tables.checks_csv(stats.check_rows(course)),
         "mistakes.csv": tables.mistakes_csv(stats.mistake_rows(course, context.messages)),
+        "unexplained.csv": tables.unexplained_csv(stats.unexplained_rows(course)),
     }
     for name in OUTPUTS:
         files.write_atomically(Path(output) / name, contents[name])
