@@ -8,7 +8,6 @@ counted by hand from the BATCH table, not computed with the code under test.
 import csv
 import json
 import re
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -422,10 +421,23 @@ def test_a_missing_gradebook_file_is_an_error_and_is_not_created(tmp_path):
     assert not (tmp_path / "nope.db").exists()
 
 
-def test_a_student_with_two_results_files_is_counted_twice_and_named(results, course):
-    shutil.copy(results / "s1.json", results / "s1-resubmitted.json")  # its `student` field says s1
-    stats, _, _ = build.collect_results([results], course)
-    assert stats.submissions == 11 and stats.duplicate_students() == ["s1"]
+def test_a_student_with_two_results_files_counts_once_with_the_latest(results, course):
+    import os
+
+    before, _, _ = build.collect_results([results], course)
+    data = json.loads((results / "s1.json").read_text())
+    for topic in data["topics"]:  # the resubmission passes everything
+        for check in topic["checks"]:
+            check.update(status="passed", score=check["max_score"], mistake="", message="")
+    (results / "s1-resubmitted.json").write_text(json.dumps(data))  # its `student` field says s1
+    os.utime(results / "s1.json", ns=(10**18, 10**18))
+    os.utime(results / "s1-resubmitted.json", ns=(2 * 10**18, 2 * 10**18))
+    stats, _, skipped = build.collect_results([results], course)
+    assert stats.submissions == 10 and stats.duplicate_students() == []
+    (earlier,) = [s for s in skipped if s.source.endswith("s1.json")]
+    assert "earlier result of student s1" in earlier.reason and "s1-resubmitted.json" in earlier.reason
+    passed = sum(e.statuses["passed"] for e in stats.exercises.values())
+    assert passed > sum(e.statuses["passed"] for e in before.exercises.values())
 
 
 def test_results_of_two_kits_are_never_mixed(results, course, tmp_path):

@@ -35,8 +35,44 @@ class ReportContext:
 def collect_results(paths, course=None, jobs=None):
     """(ClassStats, version, skipped) from the results files and folders in `paths`. Files are
     read in `jobs` processes (default: one per CPU for a large batch), in contiguous chunks
-    whose counts are merged in order, so the result is the same as reading them one by one."""
+    whose counts are merged in order, so the result is the same as reading them one by one.
+    One student, one row: when a student has several results files, only the latest (last
+    modified) counts and the others are skipped, named (the batch is then counted again)."""
     found, skipped = load.find_results(paths)
+    stats, version, more, earlier = _collect(found, course, jobs)
+    if earlier:
+        dropped = {source for source, _ in earlier}
+        stats, version, more, _ = _collect([p for p in found if str(p) not in dropped], course, jobs)
+        more += [Skipped(source, reason) for source, reason in earlier]
+    return stats, version, skipped + more
+
+
+def _latest_only(sources):
+    """[(source, reason)] for every results file of a student that a later file replaces."""
+    by_student = {}
+    for source, student in sources:
+        by_student.setdefault(student, []).append(source)
+    replaced = []
+    for student, sources_of_student in by_student.items():
+        if len(sources_of_student) > 1:
+            ordered = sorted(sources_of_student, key=lambda f: (_mtime(f), f))
+            latest = ordered[-1]
+            replaced += [
+                (f, f"an earlier result of student {student}; the latest, {latest}, counts") for f in ordered[:-1]
+            ]
+    return replaced
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _collect(found, course, jobs):
+    """(ClassStats, version, skipped, [(source, reason)] of results a later one replaces)."""
+    skipped = []
     if jobs is None:
         jobs = min(os.cpu_count() or 1, MAX_JOBS) if len(found) >= PARALLEL_FROM else 1
     if jobs > 1:
@@ -46,7 +82,7 @@ def collect_results(paths, course=None, jobs=None):
             parts = list(pool.map(_count_files, chunks))
     else:
         parts = [_count_files(found)]
-    by_version = {}  # course version -> (ClassStats, [source, ...])
+    by_version = {}  # course version -> (ClassStats, [(source, student), ...])
     kits = {}  # course version -> {kit hash: a source graded with it}
     for part, part_skipped, part_kits in parts:
         skipped.extend(part_skipped)
@@ -61,7 +97,7 @@ def collect_results(paths, course=None, jobs=None):
                 by_version[version] = (stats, sources)
     expected = version_of(course) if course is not None else None
     if not by_version:
-        return ClassStats(), expected or "", skipped
+        return ClassStats(), expected or "", skipped, []
     if expected is None:
         version = max(by_version, key=lambda v: by_version[v][0].submissions)  # ties: the first seen
     elif expected in by_version:
@@ -74,9 +110,9 @@ def collect_results(paths, course=None, jobs=None):
         )
     for other, (_stats, sources) in by_version.items():
         if other != version:
-            skipped.extend(Skipped(source, f"from course version {other}, not {version}") for source in sources)
+            skipped.extend(Skipped(source, f"from course version {other}, not {version}") for source, _ in sources)
     _one_kit(kits.get(version, {}))
-    return by_version[version][0], version, skipped
+    return by_version[version][0], version, skipped, _latest_only(by_version[version][1])
 
 
 def _one_kit(kits):
@@ -91,8 +127,8 @@ def _one_kit(kits):
 
 
 def _count_files(paths):
-    """({course version: (ClassStats, [source, ...])}, [Skipped], {course version: {kit hash:
-    first source}}) for some results files."""
+    """({course version: (ClassStats, [(source, student), ...])}, [Skipped], {course version:
+    {kit hash: first source}}) for some results files."""
     by_version, skipped, kits = {}, [], {}
     for path in paths:
         try:
@@ -102,7 +138,7 @@ def _count_files(paths):
             continue
         stats, sources = by_version.setdefault(submission.course_version, (ClassStats(), []))
         stats.add(submission)
-        sources.append(submission.source)
+        sources.append((submission.source, submission.student))
         if submission.kit_hash:
             kits.setdefault(submission.course_version, {}).setdefault(submission.kit_hash, submission.source)
     return by_version, skipped, kits
