@@ -21,7 +21,7 @@ class CheckInfo:
 
 def scan(checks_dir):
     """{exercise id: [CheckInfo, ...]} for the test_*.py files of one topic's folder."""
-    found = {}
+    found: dict[str, list[CheckInfo]] = {}
     for path in sorted(Path(checks_dir).glob("test_*.py")):
         for info in scan_file(path):
             found.setdefault(info.exercise, []).append(info)
@@ -46,13 +46,13 @@ def scan_file(path):
 
 def _marks(nodes):
     """Read `pytest.mark.NAME` / `pytest.mark.NAME(literal)` expressions."""
-    marks = {}
+    marks: dict[str, object] = {}
     for node in nodes:
         call_args = []
         if isinstance(node, ast.Call):
             call_args, node = node.args, node.func
         if isinstance(node, ast.Attribute) and getattr(node.value, "attr", None) == "mark":
-            value = True
+            value: object = True
             if call_args and isinstance(call_args[0], ast.Constant):
                 value = call_args[0].value
             marks[node.attr] = value

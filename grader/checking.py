@@ -26,9 +26,22 @@ def fail(message, mistake=""):
     raise CheckFailed(message, mistake)
 
 
+# --- Inputs: reproducible random data for a check ------------------------------------------
+
+
+def generator(seed):
+    """A torch.Generator of its own for one check's inputs: the same seed, the same tensors."""
+    return torch.Generator().manual_seed(seed)
+
+
+def randint(g, lo, hi):
+    """One int in [lo, hi) drawn from the generator `g`."""
+    return int(torch.randint(lo, hi, (), generator=g))
+
+
 # --- Known mistakes: fingerprints of the recorded answers a check has seen ---------------------
 
-_seen = {"fingerprints": [], "messages": {}}
+_seen: dict = {"fingerprints": [], "messages": {}}
 
 
 def begin_check(messages=None):

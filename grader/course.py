@@ -216,7 +216,9 @@ def parse(text, root, filename=COURSE_FILE):
     if version != FORMAT_VERSION:
         r.error(("format_version",), f"this fmgrade reads format_version {FORMAT_VERSION}, not {version!r}")
     defaults = _limits(r, data.get("limits"), ("limits",), Limits())
-    sections, topics, seen = [], [], {}
+    sections: list[Section] = []
+    topics: list[Topic] = []
+    seen: dict[str, tuple] = {}
     for si, raw_section in enumerate(r.sequence(data["sections"], ("sections",))):
         spath = ("sections", si)
         r.mapping(raw_section, spath, "section")
@@ -316,7 +318,7 @@ def _check_prerequisites(r, course, seen):
         for i, prereq in enumerate(topic.prerequisites):
             if prereq not in ids:
                 r.error(seen[topic.id] + ("prerequisites", i), f"unknown topic '{prereq}'")
-    state = {}  # topic id -> "visiting" | "done"
+    state: dict[str, str] = {}  # topic id -> "visiting" | "done"
 
     def visit(topic_id, trail):
         if state.get(topic_id) == "done":

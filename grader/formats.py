@@ -86,7 +86,7 @@ def to_junit(report, suite_prefix="", seed=None, kit_hash=None):
                 ET.SubElement(props, "property", name=key, value=str(value))
         case = ET.SubElement(suite, "testcase", classname=f"{suite_prefix}fmgrade", name=FAILED_TEST)
         ET.SubElement(case, "error", type="grader", message=_first_line(report.problem)).text = report.problem
-        suites.set("tests", str(int(suites.get("tests")) + 1))
+        suites.set("tests", str(int(suites.get("tests", "0")) + 1))
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 

@@ -94,10 +94,10 @@ def decode(form):
             return torch.empty(form["shape"], dtype=dtype)
         return torch.frombuffer(raw, dtype=torch.uint8).view(dtype).reshape(form["shape"]).clone()
     if "ndarray" in form:
-        dtype = numpy.dtype(form["ndarray"])
-        if dtype.kind not in _NUMPY_KINDS:
+        array_dtype = numpy.dtype(form["ndarray"])
+        if array_dtype.kind not in _NUMPY_KINDS:
             raise ValueError(f"not a recorded array dtype: {form['ndarray']}")
-        return numpy.frombuffer(base64.b64decode(form["data"]), dtype=dtype).reshape(form["shape"]).copy()
+        return numpy.frombuffer(base64.b64decode(form["data"]), dtype=array_dtype).reshape(form["shape"]).copy()
     if "float" in form:
         return float(form["float"])
     if "tuple" in form:
@@ -124,7 +124,7 @@ def _digest_payloads(form):
         return {"f": format(form, ".10g")}
     if type(form) is dict:
         if "data" in form:
-            kind = form.get("tensor") or form.get("ndarray")
+            kind = str(form.get("tensor") or form.get("ndarray"))
             if any(word in kind for word in ("float", "complex", "f", "c")) and not kind.startswith(
                 ("int", "uint", "bool")
             ):

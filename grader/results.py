@@ -54,7 +54,7 @@ class TopicResult:
 
     def exercises(self, order=()):
         """One summary per exercise, in `order` first (the course's), then any others."""
-        by_exercise = {}
+        by_exercise: dict[str, list[CheckResult]] = {}
         for check in self.checks:
             by_exercise.setdefault(check.exercise, []).append(check)
         ids = [e for e in order if e in by_exercise] + [e for e in by_exercise if e not in order]

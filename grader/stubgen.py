@@ -42,7 +42,9 @@ class Region:
 
 def regions(source, filename="<solution>"):
     """The answer regions of a solution, checked for pairing and a named exercise."""
-    found, open_at, exercise = [], None, None
+    found: list[Region] = []
+    open_at: int | None = None
+    exercise = ""
     for number, line in enumerate(source.splitlines(), start=1):
         begin = BEGIN.match(line)
         if begin:
@@ -72,7 +74,9 @@ def make_stub(source, module, goals=None, filename="<solution>"):
     out, position = [], 0
     for region in regions(source, filename):
         out.extend(lines[position : region.begin - 1])
-        indent = BEGIN.match(lines[region.begin - 1].rstrip("\r\n"))["indent"]
+        begin = BEGIN.match(lines[region.begin - 1].rstrip("\r\n"))
+        assert begin is not None  # regions() found this line by the same pattern
+        indent = begin["indent"]
         goal = goals.get(region.exercise)
         out.append(f"{indent}# TODO({region.exercise}): {goal}\n" if goal else f"{indent}# TODO({region.exercise})\n")
         out.append(

@@ -23,7 +23,7 @@ def load(text):
         line = mark.line + 1 if mark else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise YamlError(line, (), f"YAML syntax error: {problem}") from None
-    lines = {}
+    lines: dict[tuple, int] = {}
     if node is None:
         return None, lines
     return _build(node, (), lines), lines

@@ -11,7 +11,7 @@ from grader.instructor import devcheck, mutants
 
 def findings(course_copy):
     loaded = course.load(course_copy)
-    return loaded, {f.what.split(" (")[0]: f for f in devcheck.check_topic(loaded, loaded.topic("attention"))}
+    return loaded, {f.what.split(" (")[0]: f for f in devcheck.prove_topic(loaded, loaded.topic("attention"))}
 
 
 @pytest.mark.slow

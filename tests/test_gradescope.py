@@ -4,11 +4,11 @@ Gradescope's default container."""
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -140,28 +140,20 @@ def test_run_autograder_writes_results_when_python_itself_fails(tmp_path, python
 def prepared_root(bundle, tmp_path):
     """A folder laid out like /autograder after setup.sh: source/ (the bundle) and the venv.
 
-    The venv is made as setup.sh makes it, but offline: it sees this Python's torch and finds the
-    kit's grader through a .pth file instead of downloading both."""
+    Offline, the venv's python3 is this Python (which has torch), started with the kit's grader
+    first on its path, instead of a venv that downloads both. (A `--system-site-packages` venv
+    would see only the base interpreter's packages, and a fresh machine has torch in the
+    project's venv alone.)"""
     root = tmp_path / "autograder"
     with zipfile.ZipFile(bundle) as archive:
         archive.extractall(root / "source")
     for name in ("setup.sh", "run_autograder"):
         (root / "source" / name).chmod(0o755)
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / "fmgrade-venv")],
-        check=True,
-    )
-    purelib = subprocess.run(
-        [
-            str(root / "fmgrade-venv" / "bin" / "python3"),
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('purelib'))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    Path(purelib, "fmgrade-kit.pth").write_text(str(root / "source" / "kit") + "\n")
+    python = root / "fmgrade-venv" / "bin" / "python3"
+    python.parent.mkdir(parents=True)
+    kit = shlex.quote(str(root / "source" / "kit"))
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={kit} exec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
     (root / "submission").mkdir()
     return root
 

@@ -61,3 +61,18 @@ def test_mutant_loses_points_with_its_diagnostic(topic, mutant, tmp_path):
 def test_topics_with_checks_have_at_least_eight_mutants():
     for topic in TOPICS:
         assert len(mutants.load(COURSE, topic)) >= 8, topic
+
+
+def test_a_check_reads_course_yml_once(tiny_course, monkeypatch):
+    """The runner hands its loaded course to pytest: the fixtures do not load course.yml again."""
+    from grader import course as course_mod
+    from grader.judge import plugin
+
+    loaded = course_mod.load(tiny_course)
+
+    def no_second_load(*args, **kwargs):
+        raise AssertionError("course.yml loaded again inside pytest")
+
+    monkeypatch.setattr(plugin.course_mod, "load", no_second_load)
+    result = runner.run_topic(loaded, "tiny", loaded.solution_path("tiny"), hidden=True, isolation="none", seed=1)
+    assert result.score == result.max_score > 0, [(c.id, c.message) for c in result.checks]

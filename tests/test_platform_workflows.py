@@ -157,9 +157,9 @@ def test_release_mentions_no_secret_token_or_kit_clone_anywhere(course_copy, tmp
             ]
     assert offenders == []
     # The learner's side of the platforms ships (fmgrade classroom); the instructor's does not.
-    shipped = {q.name for q in (out / "grader" / "platforms").iterdir()}
-    assert {"classroom.py", "commands.py"} <= shipped
-    assert not shipped & {"gradescope.py", "nbgrader_layout.py", "submission_files.py"}
+    shipped = {q.relative_to(out / "grader").as_posix() for q in (out / "grader").rglob("*.py")}
+    assert {"learner/classroom.py", "cli/learner.py"} <= shipped
+    assert not any(name.startswith("instructor/") for name in shipped)
     done = subprocess.run(
         [sys.executable, "-m", "grader", "classroom", "--help"],
         cwd=out,

@@ -273,3 +273,10 @@ def test_parallel_shards_write_exactly_the_rows_of_one_unsharded_run(tmp_path, p
         len(list(csv.reader(io.StringIO(p.read_text())))) - 1 for p in sorted(tmp_path.glob("shard-*/summary.csv"))
     ]
     assert sum(per_shard) == len(sources) and sum(1 for n in per_shard if n) >= 2  # really split
+
+
+def test_merged_summary_keeps_formula_like_ids_inert():
+    """An id that a spreadsheet would run as a formula is written with an apostrophe (one CSV writer)."""
+    text = 'student,attention,total,max_total\n"=HYPERLINK(""x"")",1,1,2\n-3,1,1,2\n'
+    merged = shards.merge_summaries([("a.csv", text)])
+    assert "'=HYPERLINK" in merged and "\n-3," in merged

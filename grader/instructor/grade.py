@@ -8,8 +8,6 @@ A failure of the grader itself (a topic whose checks cannot run, a grading proce
 is named in the result's `problem` and the rest is graded: nothing stops the batch.
 """
 
-import csv
-import io
 import os
 import random
 from collections import defaultdict
@@ -22,6 +20,7 @@ from grader.instructor import budget as budget_mod
 from grader.instructor import kit as kit_mod
 from grader.judge import runner
 from grader.results import Report
+from grader.spreadsheet import csv_text
 
 HARD_LIMIT_GRACE = 60  # seconds beyond its budget before a submission's grading process is stopped
 
@@ -296,12 +295,7 @@ def summary_rows(results):
 
 
 def summary_csv(results):
-    header, rows = summary_rows(results)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(*summary_rows(results))
 
 
 def summary_table(results):

@@ -1,10 +1,13 @@
-"""Recorded expectations: what the reference solution returned on each visible check's fixed
-inputs, stored as data, so the student release can compare without a reference implementation.
+"""Judging one topic: pytest runs the checks in the grader's process, never beside learner code.
 
-- `data`:   a code-free JSON encoding of tensors, arrays, numbers, strings and containers, and
-            the call keys (hashes of what was called with which arguments)
-- `store`:  one topic's recording file (`tests/checks/<topic>/recorded.json`)
-- `nodes`:  the `recorded` fixture: replays calls from a recording, or, for `fmgrade dev record`,
-            makes them on the solution (and on each known mistake, for fingerprints)
-- `record`: `fmgrade dev record`: runs the visible checks to fill a topic's recording
+- `runner`:     runs a topic's checks with pytest and collects a TopicResult
+- `plugin`:     the pytest plugin: markers, check order, blocking, the fixtures `impl`, `helpers`,
+                `recorded` and `seed`, and each check's verdict (one CheckResult)
+- `verdict`:    the status and message of a check that raised
+- `replay`:     the `recorded` fixture: replays calls from a recording, or, for `fmgrade dev record`,
+                makes them on the solution (and on each known mistake, for fingerprints)
+- `recordings`: one topic's recording file (`tests/checks/<topic>/recorded.json`)
+- `inprocess`:  loading course modules in this process, for the instructor's own run
+
+Hidden checks' `ref` (the live solution) is the instructor's: grader.instructor.live.
 """

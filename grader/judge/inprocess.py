@@ -12,6 +12,8 @@ def load_module(path, label):
     """Import the file at `path` under a fresh private name (never cached in sys.modules)."""
     path = Path(path)
     spec = importlib.util.spec_from_file_location(f"fmgrade_{label}_{next(_counter)}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} cannot be imported as a module")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -16,7 +16,7 @@ from grader.course import COURSE_FILE
 from grader.judge import inprocess, verdict
 from grader.judge import recordings as store
 from grader.judge import replay as nodes
-from grader.results import BLOCKED, PASSED
+from grader.results import BLOCKED, PASSED, CheckResult
 
 MARKERS = {
     "exercise(name)": "the exercise of the topic this check grades",
@@ -74,6 +74,18 @@ class SessionHolder:
         config.stash[SESSION] = self.session
 
 
+class CourseHolder:
+    """Registered by the runner: the course it has loaded already, so that the fixtures do not
+    read course.yml a second time (it scans every check file: about 0.2 s a run)."""
+
+    def __init__(self, course):
+        self.course = course
+
+    @pytest.hookimpl(trylast=True)  # after pytest_configure above made the empty table
+    def pytest_configure(self, config):
+        config.stash[COURSES][Path(self.course.root).resolve()] = (self.course, {})
+
+
 def topic_of(path):
     """tests/checks/<topic>/test_x.py -> (course root, topic id); None outside tests/checks."""
     path = Path(path).resolve()
@@ -99,7 +111,8 @@ def check_marks(item):
 
 def pytest_collection_modifyitems(config, items):
     visible_only = config.getoption("--fmgrade-visible-only")
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         if topic_of(item.path) is None:
             keep.append(item)
@@ -122,7 +135,8 @@ def pytest_collection_modifyitems(config, items):
 def _order_by_exercise(config, items):
     """Within each topic, checks run in the course's exercise order: what an exercise builds on
     is known before its own checks start. Everything else keeps its place."""
-    groups, keys = {}, []
+    groups: dict[str, int] = {}  # topic -> the position of its first check
+    keys: list = []
     for index, item in enumerate(items):
         where = topic_of(item.path) if CHECK in item.stash else None
         group = groups.setdefault(where, index) if where is not None else index
@@ -258,25 +272,43 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if CHECK in item.stash and BLOCKED_BY in item.stash and report.when == "setup":
         blocker = item.stash[BLOCKED_BY]
-        report.fmgrade = (BLOCKED, f"blocked: fix `{blocker}` first (this exercise builds on it)")
-        report.fmgrade_check = item.stash[CHECK]
-        report.fmgrade_output, report.fmgrade_mistake = "", ""
+        report.fmgrade = _result(item, report, BLOCKED, f"blocked: fix `{blocker}` first (this exercise builds on it)")
         where = topic_of(item.path)
         item.config.stash[OUTCOMES][(where[1], item.stash[CHECK][0])] = blocker
         return report
     if CHECK in item.stash and (report.when == "call" or report.failed):
         impl_path = item.config.getoption("--fmgrade-impl")
         status, message = verdict.classify(call.excinfo, impl_path)
-        report.fmgrade = (status, message)
-        report.fmgrade_check = item.stash[CHECK]
-        report.fmgrade_mistake = getattr(call.excinfo.value, "mistake", "") if call.excinfo else ""
         if not (call.excinfo and isinstance(call.excinfo.value, verdict.ImportFailed)):
             _note_outcome(item, status)  # a module that does not import blocks nothing: every check says so itself
         session = item.config.stash.get(SESSION, None)
-        report.fmgrade_output = session.take_output() if session is not None else ""
+        report.fmgrade = _result(
+            item,
+            report,
+            status,
+            message,
+            output=session.take_output() if session is not None else "",
+            mistake=getattr(call.excinfo.value, "mistake", "") if call.excinfo else "",
+        )
         if report.failed and message:
             report.longrepr = f"[{status}] {message}"
     return report
+
+
+def _result(item, report, status, message, output="", mistake=""):
+    """The verdict of one check, made once: the runner only collects it (`report.fmgrade`)."""
+    exercise, points, hidden = item.stash[CHECK]
+    return CheckResult(
+        id=report.nodeid.split("/")[-1],
+        exercise=exercise,
+        status=status,
+        score=points if status == PASSED else 0,
+        max_score=points,
+        hidden=hidden,
+        message=message,
+        output=output,
+        mistake=mistake,
+    )
 
 
 def _note_outcome(item, status):

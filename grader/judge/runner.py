@@ -15,7 +15,7 @@ import pytest
 
 from grader import interrupts, submission
 from grader.course import CourseError
-from grader.results import ERROR, PASSED, TIMEOUT, CheckResult, TopicResult
+from grader.results import ERROR, PASSED, TIMEOUT, TopicResult
 from grader.sandbox import process as sandbox
 from grader.sandbox import proxy
 
@@ -29,27 +29,15 @@ class _Collector:
         self.interrupted = False
 
     def pytest_runtest_logreport(self, report):
-        status_message = getattr(report, "fmgrade", None)
-        if status_message is None:
+        result = getattr(report, "fmgrade", None)  # the plugin's verdict (grader.judge.plugin._result)
+        if result is None:
             return
-        check_id = report.nodeid.split("/")[-1]
-        if check_id in self.results and self.results[check_id].status != PASSED:
+        if result.id in self.results and self.results[result.id].status != PASSED:
             return  # keep the first problem (setup) rather than a later teardown one
-        exercise, points, hidden = report.fmgrade_check
-        status, message = status_message
-        if status in (ERROR, TIMEOUT) and self.budget is not None and self.budget.spent():
-            status, message = TIMEOUT, self.budget.reason  # cut short by the submission's budget
-        self.results[check_id] = CheckResult(
-            id=check_id,
-            exercise=exercise,
-            status=status,
-            score=points if status == PASSED else 0,
-            max_score=points,
-            hidden=hidden,
-            message=message,
-            output=getattr(report, "fmgrade_output", ""),
-            mistake=getattr(report, "fmgrade_mistake", ""),
-        )
+        if result.status in (ERROR, TIMEOUT) and self.budget is not None and self.budget.spent():
+            # cut short by the submission's budget, not by this check
+            result = dataclasses.replace(result, status=TIMEOUT, message=self.budget.reason)
+        self.results[result.id] = result
 
     def pytest_collection_modifyitems(self, items):
         self.seeded = {item.nodeid.split("/")[-1] for item in items if "seed" in item.fixturenames}
@@ -213,6 +201,7 @@ def _run(course, topic, impl_path, hidden, seed, session, only, extra_plugins=()
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
     plugins = [collector, _SeedReader(), _PlainTracebacks(), *extra_plugins]
+    plugins.append(pytest_plugin.CourseHolder(course))
     if session is not None:
         plugins.append(pytest_plugin.SessionHolder(session))
     with _quiet_pytest(), _fresh_check_modules():

@@ -1,9 +1,7 @@
 """exercises.csv, checks.csv, mistakes.csv and unexplained.csv: the report's numbers for spreadsheets."""
 
-import csv
-import io
-
 from grader.instructor.classreport.stats import status_columns
+from grader.spreadsheet import csv_text
 
 EXERCISE_HEADER = (
     "topic",
@@ -84,8 +82,4 @@ def unexplained_csv(rows):
 
 
 def _csv(header, rows):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text(header, rows)

@@ -13,6 +13,8 @@ import io
 import re
 from dataclasses import dataclass
 
+from grader.spreadsheet import csv_text
+
 _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
 
 
@@ -105,12 +107,9 @@ def merge_summaries(texts, rejected=None):
             + "; ".join(f"kit {kit} (e.g. {where})" for kit, where in sorted(kits.items()))
         )
     columns = ["student", *sorted(topics), *tail, *(META if has_meta else ())]
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in sorted(rows, key=lambda r: r["student"]):
-        writer.writerow([row.get(c, "") or "" for c in columns])
-    return out.getvalue()
+    return csv_text(
+        columns, ([row.get(c, "") or "" for c in columns] for row in sorted(rows, key=lambda r: r["student"]))
+    )
 
 
 def _failure(row):

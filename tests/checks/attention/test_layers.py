@@ -12,15 +12,8 @@ import pytest
 import torch
 
 from grader.checking import expect_close, expect_shape, fail
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
-
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 # --- weights, by the parameter names of the annotated transformer ---------------------------
 

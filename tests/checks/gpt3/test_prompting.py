@@ -8,17 +8,11 @@ import pytest
 import torch
 
 from grader.checking import expect_close, expect_equal, fail, new_comparison, outcome
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 FRENCH = "Translate English to French:"
 DEMOS = [("sea otter", "loutre de mer"), ("peppermint", "menthe poivrée"), ("plush girafe", "girafe peluche")]
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
 
 
 # --- build_prompt --------------------------------------------------------------------------

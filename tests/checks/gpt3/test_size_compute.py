@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from grader.checking import expect_number, fail, fail_naming, new_comparison
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 TOKENS = 300e9
 
@@ -35,14 +37,6 @@ TABLE_D_1 = [
     ("GPT-3 13B", "12,850", 2.31e22, 2.68e2),
     ("GPT-3 175B", "174,600", 3.14e23, 3.64e3),
 ]
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
 
 
 def _round_sig(x, digits):

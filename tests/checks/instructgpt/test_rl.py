@@ -9,14 +9,8 @@ import pytest
 import torch
 
 from grader.checking import expect_close, fail
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 
 def _random_batch(g, B, T):

@@ -11,18 +11,12 @@ import pytest
 import torch
 
 from grader.checking import expect_close, expect_equal, expect_shape, fail
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 pytestmark = pytest.mark.exercise("sft")
 
 IGNORE = -100
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
 
 
 # --- sft_labels ----------------------------------------------------------------------------

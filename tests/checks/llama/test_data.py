@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from grader.checking import expect_number, fail, outcome
+from grader.checking import generator as _gen
 
 pytestmark = pytest.mark.exercise("data_mixture")
 
@@ -17,10 +18,6 @@ TABLE1 = {
     "Books": (0.045, 2.23), "ArXiv": (0.025, 1.06), "StackExchange": (0.020, 1.03),
 }
 PROPORTIONS = {source: p for source, (p, _) in TABLE1.items()}
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 def _expect_dict(got, expected, what, rel=1e-6):

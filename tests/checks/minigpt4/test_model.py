@@ -12,20 +12,14 @@ import pytest
 import torch
 
 from grader.checking import expect_close, expect_equal, expect_number, expect_shape, fail
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 NUM_QUERY_TOKENS = 32
 END_SYM = "###"
 BEFORE = "###Human: <Img>"  # MiniGPT-4's prompt before <ImageHere>; the course's tokenizer gives one id per character
 WORDS = ["Describe", "this", "image", "in", "detail.", "What", "is", "shown", "here?", "a", "cat", "dog", "red", "on",
          "the", "grass", "two", "birds", "sky", "blue"]
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
 
 
 def _shapes(dim, vocab=99, width=768, patch=48):

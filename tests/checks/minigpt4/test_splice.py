@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from grader.checking import expect_close, expect_equal, expect_shape, fail
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 pytestmark = pytest.mark.exercise("splice_image_tokens")
 
@@ -15,14 +17,6 @@ pytestmark = pytest.mark.exercise("splice_image_tokens")
 # '<Img><ImageHere></Img> {instruction}').
 TEMPLATE = "###Human: <Img><ImageHere></Img> {} ###Assistant: "
 WORDS = ["Describe", "this", "image", "in", "detail.", "What", "is", "shown", "here?", "Tell", "me", "about", "it."]
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
 
 
 # --- prompt_parts --------------------------------------------------------------------------

@@ -8,16 +8,10 @@ import pytest
 import torch
 
 from grader.checking import expect_raises, fail, fail_naming, new_comparison
+from grader.checking import generator as _gen
+from grader.checking import randint as _randint
 
 IGNORE = -100
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def _randint(g, lo, hi):
-    return int(torch.randint(lo, hi, (), generator=g))
 
 
 def _as_list(got, what):
