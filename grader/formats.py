@@ -15,20 +15,29 @@ FAILED_TEST = "autograder failed"  # the test that names why grading failed, whe
 RESULTS_FORMAT, RESULTS_FORMAT_VERSION = "fmgrade-results", 1
 
 
-def to_json(report, course=None, student=None):
+def to_json(report, course=None, student=None, seed=None, kit_hash=None):
     """The report as JSON; with `course`, its version (grader.course.version_of), and with
-    `student`, whose results these are. The keys of older versions are unchanged."""
+    `student`, whose results these are; `seed` (the hidden checks' seed) and `kit_hash` (which
+    kit graded, grader.instructor.kit.kit_hash) when given. The keys of older versions are unchanged."""
     data = {"format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION}
     if course is not None:
         data["course_version"] = version_of(course)
     if student is not None:
         data["student"] = student
+    data |= _grading_facts(seed, kit_hash)
     return json.dumps(data | report.to_dict(), indent=2) + "\n"
 
 
-def to_junit(report, suite_prefix=""):
+def _grading_facts(seed, kit_hash):
+    """{"seed": ..., "kit_hash": ...}, each only when known."""
+    return {k: v for k, v in (("seed", seed), ("kit_hash", kit_hash)) if v is not None and v != ""}
+
+
+def to_junit(report, suite_prefix="", seed=None, kit_hash=None):
     """JUnit XML: a <testsuite> per topic, a <testcase> per check. `failed` and `not_started`
-    are <failure>s, `error` and `timeout` are <error>s; points go in <properties>."""
+    are <failure>s, `error` and `timeout` are <error>s; points go in <properties>, with the
+    submission's `seed` and `kit_hash` when given."""
+    facts = _grading_facts(seed, kit_hash)
     suites = ET.Element(
         "testsuites", name=f"{suite_prefix}fmgrade", tests=str(sum(len(t.checks) for t in report.topics))
     )
@@ -45,12 +54,9 @@ def to_junit(report, suite_prefix=""):
             skipped="0",
         )
         props = ET.SubElement(suite, "properties")
-        for key, value in (
-            ("score", topic.score),
-            ("max_score", topic.max_score),
-            ("isolation", topic.isolation),
-            ("seed", topic.seed),
-        ):
+        pairs = [("score", topic.score), ("max_score", topic.max_score), ("isolation", topic.isolation)]
+        pairs += [("seed", topic.seed)] + ([("kit_hash", facts["kit_hash"])] if "kit_hash" in facts else [])
+        for key, value in pairs:
             ET.SubElement(props, "property", name=key, value=f"{value:g}" if isinstance(value, float) else str(value))
         for check in topic.checks:
             file_part, _, name = check.id.partition("::")
@@ -74,6 +80,10 @@ def to_junit(report, suite_prefix=""):
         suite = ET.SubElement(
             suites, "testsuite", name=f"{suite_prefix}fmgrade", tests="1", failures="0", errors="1", skipped="0"
         )
+        if facts:
+            props = ET.SubElement(suite, "properties")
+            for key, value in facts.items():
+                ET.SubElement(props, "property", name=key, value=str(value))
         case = ET.SubElement(suite, "testcase", classname=f"{suite_prefix}fmgrade", name=FAILED_TEST)
         ET.SubElement(case, "error", type="grader", message=_first_line(report.problem)).text = report.problem
         suites.set("tests", str(int(suites.get("tests", "0")) + 1))
@@ -81,10 +91,11 @@ def to_junit(report, suite_prefix=""):
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def to_gradescope(report, hidden_visibility="after_published", execution_time=None):
+def to_gradescope(report, hidden_visibility="after_published", execution_time=None, seed=None, kit_hash=None):
     """Gradescope's results.json. Hidden checks get `hidden_visibility` (Gradescope's
     "after_published", "after_due_date", "hidden" or "visible"); a failed grading run adds a
-    test named "autograder failed" that carries the reason."""
+    test named "autograder failed" that carries the reason. `seed` and `kit_hash` go in
+    `extra_data`, which Gradescope keeps but does not show to the student."""
     tests = []
     for topic in report.topics:
         for check in topic.checks:
@@ -122,6 +133,8 @@ def to_gradescope(report, hidden_visibility="after_published", execution_time=No
         "stdout_visibility": "hidden",
         "tests": tests,
     }
+    if _grading_facts(seed, kit_hash):
+        results["extra_data"] = _grading_facts(seed, kit_hash)
     if execution_time is not None:
         results["execution_time"] = int(round(execution_time))  # seconds
     return json.dumps(results, indent=2) + "\n"

@@ -8,7 +8,6 @@ counted by hand from the BATCH table, not computed with the code under test.
 import csv
 import json
 import re
-import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -342,7 +341,13 @@ def test_report_command(results, course, tmp_path, monkeypatch):
     out = tmp_path / "out"
     result = CliRunner().invoke(cli.main, ["report", str(results), "--output", str(out), "--course", str(course.root)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["checks.csv", "exercises.csv", "mistakes.csv", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checks.csv",
+        "exercises.csv",
+        "mistakes.csv",
+        "report.html",
+        "unexplained.csv",
+    ]
     assert (
         f"10 submission(s) from results files, course version {course_mod.version_of(course)}; 1 skipped"
         in result.output
@@ -416,7 +421,72 @@ def test_a_missing_gradebook_file_is_an_error_and_is_not_created(tmp_path):
     assert not (tmp_path / "nope.db").exists()
 
 
-def test_a_student_with_two_results_files_is_counted_twice_and_named(results, course):
-    shutil.copy(results / "s1.json", results / "s1-resubmitted.json")  # its `student` field says s1
+def test_a_student_with_two_results_files_counts_once_with_the_latest(results, course):
+    import os
+
+    before, _, _ = build.collect_results([results], course)
+    data = json.loads((results / "s1.json").read_text())
+    for topic in data["topics"]:  # the resubmission passes everything
+        for check in topic["checks"]:
+            check.update(status="passed", score=check["max_score"], mistake="", message="")
+    (results / "s1-resubmitted.json").write_text(json.dumps(data))  # its `student` field says s1
+    os.utime(results / "s1.json", ns=(10**18, 10**18))
+    os.utime(results / "s1-resubmitted.json", ns=(2 * 10**18, 2 * 10**18))
+    stats, _, skipped = build.collect_results([results], course)
+    assert stats.submissions == 10 and stats.duplicate_students() == []
+    (earlier,) = [s for s in skipped if s.source.endswith("s1.json")]
+    assert "earlier result of student s1" in earlier.reason and "s1-resubmitted.json" in earlier.reason
+    passed = sum(e.statuses["passed"] for e in stats.exercises.values())
+    assert passed > sum(e.statuses["passed"] for e in before.exercises.values())
+
+
+def test_results_of_two_kits_are_never_mixed(results, course, tmp_path):
+    """Last term's kit may carry the same course version; its kit hash tells it apart."""
+    for path in sorted(results.glob("*.json"))[:3]:
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps(data | {"kit_hash": "last-term"}))
+    for path in sorted(results.glob("*.json"))[3:]:
+        data = json.loads(path.read_text())
+        path.write_text(json.dumps(data | {"kit_hash": "this-term"}))
+    with pytest.raises(ReportInputError, match="different kits are never mixed: kit last-term .*kit this-term"):
+        build.collect_results([results], course)
+    with pytest.raises(ReportInputError, match="different kits"):
+        build.collect_results([results], course, jobs=2)
+    for path in sorted(results.glob("*.json"))[:3]:
+        path.unlink()
     stats, _, _ = build.collect_results([results], course)
-    assert stats.submissions == 11 and stats.duplicate_students() == ["s1"]
+    assert stats.submissions == 7
+
+
+def test_failures_no_known_mistake_explains_are_grouped_by_check_and_message_shape(course, tmp_path):
+    from grader.instructor.classreport import stats as stats_mod
+
+    def graded(student, message, mistake="", status="failed"):
+        check = CheckResult("test_a.py::test_softmax_shape", "softmax", status, 0, 1, False, message, "", mistake)
+        return Graded(student, student, Report([TopicResult("attn", [check], "bwrap", 7)]))
+
+    batch = [
+        graded("s1", "rows of p_attn sum to 1.73, not 1: softmax over the wrong dimension?"),
+        graded("s2", "rows of p_attn sum to 0.41, not 1: softmax over the wrong dimension?\nmore detail"),
+        graded("s3", "rows of p_attn sum to 2, not 1", mistake="softmax_rows"),  # explained: not counted
+        graded("s4", "shape (2, 3) is not (2, 4)"),
+        graded("s5", "took too long", status="timeout"),  # time-outs have their own section
+        graded("s6", "shape (5, 1) is not (5, 2)", status="error"),
+    ]
+    folder = tmp_path / "res"
+    cli_instructor._write_grades(course, batch, "json", folder)
+    stats, _, _ = build.collect_results([folder], course)
+    rows = [(u.check, u.shape, u.submissions, u.example[0]) for u in stats.unexplained_rows(course)]
+    assert rows == [
+        ("test_a.py::test_softmax_shape", "rows of p_attn sum to #, not #: softmax over the wrong dimension?", 2, "s1"),
+        ("test_a.py::test_softmax_shape", "shape (#, #) is not (#, #)", 2, "s4"),
+    ]
+    in_parallel, _, _ = build.collect_results([folder], course, jobs=2)
+    assert [(u.shape, u.submissions) for u in in_parallel.unexplained_rows(course)] == [r[1:3] for r in rows]
+    assert stats_mod.message_shape("got 'abc' and \"x y\" at -1.5e-3") == "got '…' and '…' at #"
+    pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
+    build.make_report([folder], tmp_path / "out", course)
+    table = read_csv(tmp_path / "out" / "unexplained.csv")
+    assert table[0] == ["topic", "exercise", "check", "message_shape", "submissions", "example_student", "example"]
+    assert table[1][3:6] == ["rows of p_attn sum to #, not #: softmax over the wrong dimension?", "2", "s1"]
+    assert "Failures no known mistake explains" in (tmp_path / "out" / "report.html").read_text()

@@ -156,7 +156,37 @@ def test_record_reads_back_through_nbgrader(sqlite_url, tmp_path):
     check_gradebook(sqlite_url, {"alice": ALICE})
     rows = export_rows(sqlite_url, tmp_path)
     assert as_scores(rows) == expected_rows({"alice": ALICE})
-    assert all(r["timestamp"] and r["late_submission_penalty"] == "0.0" for r in rows)
+    # no collected time (timestamp.txt): unset, as nbgrader leaves it, so never late
+    assert all(r["timestamp"] in ("", "None") and r["late_submission_penalty"] == "0.0" for r in rows)
+
+
+def test_a_collected_time_is_a_fact_a_regrade_never_rewrites(sqlite_url):
+    """An on-time student stays on time when graded again, with or without the time."""
+    import datetime
+
+    from nbgrader.api import Gradebook
+
+    collected = datetime.datetime(2026, 3, 1, 16, 59)
+    due = datetime.datetime(2026, 3, 1, 17, 0)
+    course = make_course()
+    gradebook.record(sqlite_url, "alice", make_report(ALICE), course, assignment="hw1", timestamp=collected, duedate=due)
+    gradebook.record(sqlite_url, "alice", make_report(ALICE), course, assignment="hw1", duedate=due)  # a regrade
+    gradebook.record(sqlite_url, "bob", make_report(BOB), course, assignment="hw1", duedate=due)  # no timestamp.txt
+    with Gradebook(sqlite_url) as gb:
+        alice, bob = gb.find_submission("hw1", "alice"), gb.find_submission("hw1", "bob")
+        assert (alice.timestamp, alice.total_seconds_late) == (collected, 0)
+        assert (bob.timestamp, bob.total_seconds_late) == (None, 0)
+    later = datetime.datetime(2026, 3, 2, 17, 0)  # collected again, late this time: that is a fact too
+    gradebook.record(sqlite_url, "alice", make_report(ALICE), course, assignment="hw1", timestamp=later, duedate=due)
+    with Gradebook(sqlite_url) as gb:
+        assert gb.find_submission("hw1", "alice").total_seconds_late == 24 * 3600
+
+
+def test_check_opens_the_gradebook_or_says_why(sqlite_url, tmp_path):
+    gradebook.check(sqlite_url)
+    assert table_counts(sqlite_url)["Student"] == 0
+    with pytest.raises(GradebookError, match="cannot open"):
+        gradebook.check(f"sqlite:///{tmp_path / 'no' / 'such' / 'gradebook.db'}")
 
 
 def test_regrading_updates_scores_and_adds_no_rows(sqlite_url, tmp_path):

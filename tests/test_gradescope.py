@@ -196,3 +196,67 @@ def test_run_autograder_end_to_end_on_a_flat_upload(bundle, tmp_path, upload):
     hidden = [t for t in data["tests"] if t["visibility"] != "visible"]
     assert hidden and {t["visibility"] for t in hidden} == {"hidden"}  # as the bundle was told
     assert not [t for t in data["tests"] if t["name"] == "autograder failed"]
+
+
+# --- reproducible grades, private bundle -------------------------------------------------
+
+
+def test_the_bundle_is_private_and_carries_the_kit_secret(bundle, kit):
+    from grader.instructor import kit as kit_mod
+
+    assert bundle.stat().st_mode & 0o777 == 0o600  # it holds the solutions
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.read(f"kit/{kit_mod.SECRET_FILE}") == kit_mod.secret_path(kit).read_bytes()
+
+
+def test_a_kit_without_its_secret_makes_no_bundle(make_tiny, tmp_path):
+    folder = make_tiny(tmp_path / "kit")
+    with pytest.raises(gradescope.BundleError, match="has no secret"):
+        gradescope.build_bundle(folder, tmp_path / "autograder.zip")
+    assert not (tmp_path / "autograder.zip").exists()
+
+
+@pytest.mark.parametrize(
+    "users, expected",
+    [
+        ([{"email": "a@x", "id": 7, "sid": "s1"}], "s1"),
+        ([{"email": "b@x", "id": 8, "sid": ""}, {"email": "a@x", "id": 7, "sid": None}], "a@x+b@x"),
+        ([{"id": 9}], "9"),
+        ([], None),
+    ],
+)
+def test_the_submitter_id_is_stable_across_resubmissions(tmp_path, users, expected):
+    (tmp_path / gradescope.METADATA_FILE).write_text(json.dumps({"users": users, "id": 123}))
+    assert gradescope.submitter_id(tmp_path) == expected
+    assert gradescope.submitter_id(tmp_path / "missing") is None
+
+
+def test_every_resubmission_gets_the_submitters_own_seed(make_tiny, tmp_path):
+    from grader.instructor import kit as kit_mod
+
+    root = tmp_path / "autograder"
+    kit = make_tiny(root / "source" / "kit")
+    secret = kit_mod.make_secret(kit)
+    (root / "submission").mkdir()
+    (root / "submission" / "tiny.py").write_text("def double(x):\n    return 2 * x if x % 2 else x\n")
+    (root / gradescope.METADATA_FILE).write_text(json.dumps({"users": [{"email": "ana@x", "sid": "ana"}]}))
+    config = gradescope.Config(isolation="process")
+    outcomes = [gradescope.grade_upload(root, config) for _ in range(2)]
+    seed = kit_mod.seed_for(secret, "ana")
+    assert [o.seed for o in outcomes] == [seed, seed]
+    assert [o.report.score for o in outcomes] == [2 if seed % 2 else 1] * 2
+    data = json.loads(gradescope.results_json(outcomes[0], config, 1.0))
+    assert data["extra_data"] == {"seed": seed, "kit_hash": kit_mod.kit_hash(kit)}
+
+
+def test_a_missing_upload_names_what_was_uploaded_instead(make_tiny, tmp_path):
+    from grader.instructor import kit as kit_mod
+
+    root = tmp_path / "autograder"
+    kit_mod.make_secret(make_tiny(root / "source" / "kit"))
+    (root / "submission").mkdir()
+    (root / "submission" / "tiny (1).py").write_text("def double(x):\n    return 2 * x\n")
+    (root / "submission" / "GPT3.py").write_text("x = 1\n")
+    outcome = gradescope.grade_upload(root, gradescope.Config(isolation="process"))
+    assert outcome.report.score == 0
+    assert any("not found: tiny.py" in n and "'GPT3.py', 'tiny (1).py'" in n for n in outcome.notes), outcome.notes

@@ -250,12 +250,14 @@ def test_round_trip_through_nbgrader(course_dir, tmp_path, monkeypatch):
     config.CourseDirectory.root = str(course_dir)
     config.CourseDirectory.course_id = "fm"
     config.CourseDirectory.assignment_id = "survey"
-    config.CourseDirectory.student_id = "alice"  # bob and carol were not collected through the exchange
     config.Exchange.root = str(tmp_path / "exchange")
     (tmp_path / "exchange").mkdir()
+    # every student, though bob and carol came without a secret and carol's time is unreadable
     ExchangeReleaseFeedback(coursedir=CourseDirectory(config=config), config=config).start()
-    released = tmp_path / "exchange" / "fm" / "feedback" / f"{notebook_hash(secret=SECRET, notebook_id='survey')}.html"
+    exchange = tmp_path / "exchange" / "fm" / "feedback"
+    released = exchange / f"{notebook_hash(secret=SECRET, notebook_id='survey')}.html"
     assert released.read_text() == (course_dir / "feedback" / "alice" / "survey" / "survey.html").read_text()
+    assert len(list(exchange.glob("*.html"))) == 3  # one page each: none overwrote another
 
 
 def test_usage_errors_exit_2(course_dir, tmp_path):
@@ -331,3 +333,34 @@ def test_grade_command_on_nbgrader_layout(course_dir, tmp_path):
     )
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["alice.json", "summary.csv"]  # not "survey"
+
+
+def test_a_submission_without_timestamp_or_secret_gets_what_release_feedback_opens(tmp_path):
+    """nbgrader's release_feedback opens timestamp.txt and submission_secret.txt in every
+    feedback folder: a student collected without them must not crash it (nor be stamped late)."""
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
+    from traitlets.config import Config
+
+    root = tmp_path / "course"
+    submit(root, "erin", files={"survey.py": "E = 5\n"})
+    submit(root, "finn", files={"survey.py": "F = 6\n"})
+    (root / "nbgrader_config.py").write_text("c = get_config()\n")
+    batch, results = graded_batch(root)
+    assert [s.seconds_late(DUE) for s in batch.submissions] == [0.0, 0.0]
+    nbgrader_layout.write_outputs(batch, COURSE, results)
+    batch.close()
+    folders = [root / "feedback" / student / "survey" for student in ("erin", "finn")]
+    assert [(f / "timestamp.txt").read_text() for f in folders] == ["", ""]
+    secrets = [(f / "submission_secret.txt").read_text() for f in folders]
+    assert all(len(s) == 32 for s in secrets) and secrets[0] != secrets[1]
+    assert not (root / "autograded" / "erin" / "survey" / "timestamp.txt").exists()  # unset stays unset
+
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    config.CourseDirectory.course_id = "fm"
+    config.CourseDirectory.assignment_id = "survey"
+    config.Exchange.root = str(tmp_path / "exchange")
+    (tmp_path / "exchange").mkdir()
+    ExchangeReleaseFeedback(coursedir=CourseDirectory(config=config), config=config).start()
+    assert len(list((tmp_path / "exchange" / "fm" / "feedback").glob("*.html"))) == 2

@@ -178,3 +178,28 @@ def test_release_recordings_name_only_the_mistakes_visible_checks_can_catch(buil
     assert "bert_as_decoder" not in survey.mistakes
     assert "bert_as_decoder" in store.load(kit / "tests" / "checks" / "survey", "survey").mistakes
     assert "BERT for a model" not in (out / "tests" / "checks" / "survey" / "recorded.json").read_text()
+
+
+def test_the_kit_has_a_private_secret_that_a_rebuild_keeps_and_the_release_never_holds(built, tmp_path):
+    from grader.instructor import kit as kit_mod
+
+    loaded, out, _ = built
+    kit = release.build_kit(loaded, tmp_path / "kit")
+    secret = kit_mod.read_secret(kit)
+    assert secret and kit_mod.secret_path(kit).stat().st_mode & 0o777 == 0o600
+    assert kit_mod.read_secret(release.build_kit(loaded, kit)) == secret  # rebuilt: same seeds, same grades
+    assert kit_mod.read_secret(release.build_kit(loaded, tmp_path / "other")) != secret
+    assert not [p for p in out.rglob("*") if p.name == kit_mod.SECRET_FILE]
+    assert not [p for p in out.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+def test_leak_finder_catches_the_kit_secret_by_name_and_by_content(built):
+    from grader.instructor import kit as kit_mod
+
+    loaded, out, _ = built
+    secret = kit_mod.make_secret(loaded.root)  # `grade` in the instructor's checkout makes one
+    (out / "tests" / "checks" / kit_mod.SECRET_FILE).write_bytes(b"anything\n")
+    (out / "notes.txt").write_bytes(b"seed key: " + secret + b"\n")
+    found = release.find_leaks(loaded, out)
+    assert any(f.startswith(f"tests/checks/{kit_mod.SECRET_FILE}: the grading kit's secret") for f in found)
+    assert "notes.txt: contains the grading kit's secret" in found

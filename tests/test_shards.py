@@ -138,7 +138,33 @@ def test_an_empty_shard_writes_an_empty_summary(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "0 of 1 submission(s)" in result.output
-    assert (tmp_path / "out" / "summary.csv").read_text() == "student,total,max_total\n"
+    assert (tmp_path / "out" / "summary.csv").read_text() == "student,total,max_total,kit_hash,problem\n"
+
+
+def test_merge_refuses_two_kits_and_leaves_out_failed_rows(tmp_path):
+    head = "student,tiny,total,max_total,kit_hash,problem\n"
+    good = head + "ana,2,2,2,k1,\n"
+    failed = head + "ben,0,0,0,k1,cannot load the course\nchen,0,0,2,k1,not graded: its grading process died\n"
+    old_kit = head + "dara,2,2,2,k0,\n"
+    with pytest.raises(shards.ShardError, match="different kits are never merged: kit k0 .*kit k1"):
+        shards.merge_summaries([("a.csv", good), ("b.csv", old_kit)])
+    with pytest.raises(shards.ShardError, match="b.csv:2: student 'ben' was not graded"):
+        shards.merge_summaries([("a.csv", good), ("b.csv", failed)])
+    rejected = []
+    assert shards.merge_summaries([("a.csv", good), ("b.csv", failed)], rejected) == good
+    assert [line.split(":")[1] for line in rejected] == ["2", "3"] and "process died" in rejected[1]
+    # an older summary without the columns: a 0/0 row is still no grade
+    assert shards.merge_summaries([("o.csv", "student,total,max_total\nana,0,0\n")], []) == (
+        "student,total,max_total\n"
+    )
+
+    (tmp_path / "a.csv").write_text(good)
+    (tmp_path / "b.csv").write_text(failed)
+    result = CliRunner().invoke(
+        cli.main, ["shards", "merge", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "--output", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 1 and "2 row(s) left out" in result.output and "'chen' was not graded" in result.output
+    assert (tmp_path / "m").read_text() == good
 
 
 # --- N parallel shards against PostgreSQL ------------------------------------------------------

@@ -30,6 +30,7 @@ LEARNER_COMMANDS = {
 INSTRUCTOR_COMMANDS = {
     "dev": "grader.cli.instructor:dev",
     "grade": "grader.cli.instructor:grade",
+    "gradebook": "grader.cli.instructor:gradebook_commands",
     "release": "grader.cli.instructor:release",
     "report": "grader.cli.instructor:report",
     "shards": "grader.cli.platforms:shards",

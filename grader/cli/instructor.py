@@ -90,7 +90,12 @@ def stubs(check_only, topics):
 @click.argument("submissions", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--kit", type=click.Path(file_okay=False, path_type=Path), help="Grading kit (default: this course).")
 @click.option("--topics", help="Comma-separated topic ids (default: every available topic).")
-@click.option("--seed", type=int, help="Seed for the hidden checks' inputs (default: chosen per run).")
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed for the hidden checks' inputs, for every submission (default: each student's own, "
+    "derived from the kit's secret and the student id, the same on every run).",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "junit", "gradescope"]), default="text", show_default=True
 )
@@ -132,6 +137,11 @@ def stubs(check_only, topics):
     metavar="SECONDS",
     help="Wall-clock time one submission may take in all (default: the sum of its topics' limits).",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip submissions whose JSON results in --output were graded with this kit and seed.",
+)
 @isolation_option(
     "Sandbox for learner code (auto: bwrap, namespaces or a user id of its own; "
     "process: none, and every report says so)."
@@ -151,6 +161,7 @@ def grade(
     assignment,
     due,
     seconds,
+    resume,
     isolation,
 ):
     """Grade SUBMISSIONS (folders with exercises/*.py) on visible and hidden checks.
@@ -164,19 +175,29 @@ def grade(
         raise CourseProblem("--student names one student: with several submissions, their folder names are used")
     if student and not gradebook:
         raise CourseProblem("--student only makes sense with --gradebook URL")
+    if resume and (output is None or fmt != "json" or output.suffix):
+        raise CourseProblem("--resume needs --format json and an --output folder (where the results are)")
     if gradebook:
         _require_gradebook_extra(gradebook)  # before grading, not after an hour of it
+        _open_gradebook(gradebook)
 
     try:
         course = course_mod.load(kit) if kit else load_course()
         selected = grade_mod.select_topics(course, parse_topics(topics))
-    except CourseError as exc:
+        problem = kit_mod.grading_problem(course, selected)
+        if problem:
+            raise kit_mod.KitError(problem)
+    except (CourseError, kit_mod.KitError) as exc:
         if output is not None:  # a CI job still finds its results file, naming why there are no grades
             _write_grades(None, platforms.failed_results(submissions, str(exc)), fmt, output)
         raise CourseProblem(str(exc)) from None
     submissions, selected, layout = platforms.prepare_grading(
         list(submissions), selected, bool(topics), shard, nbgrader_root, assignment, due, gradebook
     )
+    try:
+        seeds, kit_hash = _kit_facts(course, seed, student, shard, needed=bool(submissions))
+    except kit_mod.KitError as exc:
+        raise CourseProblem(str(exc)) from None
     duplicates = grade_mod.duplicate_ids(submissions)
     if duplicates:
         raise CourseProblem(
@@ -185,33 +206,42 @@ def grade(
             + ". Give each submission a folder named for its student (e.g. submissions/<id>/) and grade again."
         )
     level = isolation_for(isolation, kit_roots=[course.root])
-    seed = seed if seed is not None else grade_mod.new_seed()
     writer = _GradeWriter(course, fmt, output, submissions)
     guard = kit_mod.Guard(course.root, skip=[output] if output else [])
     staged = layout.by_student() if layout is not None else {}
+    book = _BatchGradebook(gradebook, student, course, layout, writer)
+    earlier = grade_mod.finished_before(output, submissions, seeds, kit_hash) if resume else {}
+    if earlier:
+        click.echo(f"--resume: {len(earlier)} submission(s) already graded with this kit and seed", err=True)
+    pending = [s for s in submissions if grade_mod.student_id(s) not in earlier]
 
     def done(graded):
         guard.check()  # a submission that changed the kit is not written, and the batch stops
         if graded.student in staged:  # name it as the instructor knows it, not by its staged copy
             graded.submission = str(staged[graded.student].folder)
-        writer.add(graded)
+        graded.kit_hash = kit_hash
+        with interrupts.protected():  # its file and its gradebook rows, whole
+            writer.add(graded)
+            book.add(graded)
         bar.update(1)
 
     try:
+        for graded in earlier.values():  # listed again, and in the gradebook (recording twice changes nothing)
+            writer.keep(graded)
+            book.add(graded)
         with (
             interrupts.handled(),
             kit_mod.no_bytecode(),
             click.progressbar(
-                length=len(submissions),
-                label=f"grading (seed {seed}, isolation {level})",
+                length=len(pending),
+                label=f"grading ({seeds.describe()}, isolation {level})",
                 file=sys.stderr,
                 show_pos=True,
             ) as bar,
         ):
-            results = grade_mod.grade_many(
-                course, list(submissions), selected, seed, jobs, isolation=level, on_done=done, seconds=seconds
-            )
+            grade_mod.grade_many(course, pending, selected, seeds, jobs, isolation=level, on_done=done, seconds=seconds)
         guard.check()
+        results = writer.finished  # resumed and fresh, in the submissions' order
     except KeyboardInterrupt:
         writer.flush(interrupted=True)
         interrupted(f"{writer.kept()}; nothing was recorded for the submissions being graded")
@@ -221,10 +251,16 @@ def grade(
             f"written into it): {', '.join(exc.changed)}. {writer.kept().capitalize()}; rebuild the kit "
             "(fmgrade release --kit) and grade the rest again."
         ) from None
+    except GradebookFailed as exc:
+        writer.flush(interrupted=True)
+        raise CourseProblem(
+            f"{exc} The batch was stopped: {writer.kept()}; {book.recorded} recorded in the gradebook. "
+            "Load the rest later with `fmgrade gradebook import RESULTS --gradebook URL`, or grade again with --resume."
+        ) from None
     writer.flush()
     layout_written = platforms.finish_grading(layout, course, results)
     if gradebook:
-        _record_grades(gradebook, results, student, course, layout)
+        click.echo(f"recorded {book.recorded} submission(s) in the gradebook", err=True)
     if not layout_written or any(g.report.problem for g in results):
         sys.exit(2)  # the grader failed somewhere (named in every format): not the learners' doing
     sys.exit(0 if all(g.report.score == g.report.max_score and not g.problem for g in results) else 1)
@@ -241,17 +277,62 @@ def _require_gradebook_extra(url):
         raise CourseProblem(str(exc)) from None
 
 
-def _record_grades(url, results, student, course, layout=None):
+def _open_gradebook(url):
+    """Open and check the gradebook before grading: a wrong URL fails at once."""
     from grader.instructor import gradebook as gradebook_mod  # imports nbgrader (about 2 s): only when asked
 
     try:
-        for graded in results:
-            gradebook_mod.record(
-                url, student or graded.student, graded.report, course, **platforms.gradebook_args(layout, graded)
-            )
+        gradebook_mod.check(url)
     except gradebook_mod.GradebookError as exc:
-        raise CourseProblem(str(exc)) from None
-    click.echo(f"recorded {len(results)} submission(s) in the gradebook", err=True)
+        raise CourseProblem(f"{exc} (checked before grading: nothing was graded)") from None
+
+
+def _kit_facts(course, seed, student, shard, needed=True):
+    """(seeds, kit hash) of a batch graded with `course` as its kit. A kit without a secret gets
+    one, except for a shard: shards must agree without talking, so they need the kit's own (an
+    empty shard, `needed` False, needs none)."""
+    from grader.instructor import grade as grade_mod
+    from grader.instructor import kit as kit_mod
+
+    if not needed and seed is None and kit_mod.read_secret(course.root) is None:
+        return grade_mod.Seeds(fixed=0), kit_mod.kit_hash(course.root)
+    made = seed is None and kit_mod.read_secret(course.root) is None and shard is None
+    seeds = grade_mod.seeds_for(course, seed, create=shard is None)
+    if made:
+        click.echo(f"made the kit's secret {kit_mod.secret_path(course.root)}: seeds derive from it", err=True)
+    if student and seed is None:  # the gradebook's id is the student's id for the seed too
+        seeds = grade_mod.Seeds(fixed=seeds(student))
+    return seeds, kit_mod.kit_hash(course.root)
+
+
+class GradebookFailed(Exception):
+    """The gradebook could not take a submission's rows; the batch stops."""
+
+
+class _BatchGradebook:
+    """Records each graded submission in the gradebook as it finishes, in one transaction
+    (gradebook.record), so an interrupted batch loses nothing it finished."""
+
+    def __init__(self, url, student, course, layout, writer):
+        self.url, self.student, self.course, self.layout, self.writer = url, student, course, layout, writer
+        self.recorded = 0
+
+    def add(self, graded):
+        if not self.url:
+            return
+        from grader.instructor import gradebook as gradebook_mod
+
+        try:
+            gradebook_mod.record(
+                self.url,
+                self.student or graded.student,
+                graded.report,
+                self.course,
+                **platforms.gradebook_args(self.layout, graded),
+            )
+        except gradebook_mod.GradebookError as exc:
+            raise GradebookFailed(str(exc)) from None
+        self.recorded += 1
 
 
 def _write_grades(course, results, fmt, output):
@@ -285,17 +366,30 @@ class _GradeWriter:
             raise CourseProblem(f"cannot write {path}: {exc.strerror or exc} ({self.kept()})") from None
 
     def render(self, graded):
+        facts = {"seed": graded.seed, "kit_hash": graded.kit_hash or None}
         if self.fmt == "text":
             return _text_grade(self.course, graded)
         if self.fmt == "json":  # marked for `report`
-            return reporters.to_json(graded.report, course=self.course, student=graded.student)
-        return reporters.FORMATS[self.fmt](graded.report)
+            return reporters.to_json(graded.report, course=self.course, student=graded.student, **facts)
+        return reporters.FORMATS[self.fmt](graded.report, **facts)
+
+    def keep(self, graded):
+        """A result finished by an earlier run (--resume): listed, its file left as it is."""
+        self._list(graded)
+        if self.output is not None and not self.single:
+            from grader.instructor import grade as grade_mod
+
+            summary = self.output / "summary.csv"
+            self._safely(summary, lambda: files.write_atomically(summary, grade_mod.summary_csv(self.finished)))
+
+    def _list(self, graded):
+        self.finished.append(graded)
+        self.finished.sort(key=lambda g: self.order.get(g.student, len(self.order)))
 
     def add(self, graded):
         from grader.instructor import grade as grade_mod
 
-        self.finished.append(graded)
-        self.finished.sort(key=lambda g: self.order.get(g.student, len(self.order)))
+        self._list(graded)
         if self.single and self.output is None:
             click.echo(self.render(graded), nl=False)
         elif self.single:
@@ -336,6 +430,8 @@ def _text_grade(course, graded):
     drawn = [topic for topic in graded.report.topics if topic.random_inputs]
     if drawn:
         parts.append(str(report_text.seed_line(drawn[0])))
+    if graded.seed is not None or graded.kit_hash:
+        parts.append(f"seed {graded.seed}, kit {graded.kit_hash or 'unknown'}")
     return "\n\n".join(parts) + "\n"
 
 
@@ -387,7 +483,7 @@ def release(out, kit, gradescope_zip, gradescope_topics, gradescope_hidden):
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder for report.html, exercises.csv, checks.csv and mistakes.csv.",
+    help="Folder for report.html, exercises.csv, checks.csv, mistakes.csv and unexplained.csv.",
 )
 @click.option(
     "--gradebook", metavar="URL", help="Read exercise scores from an nbgrader gradebook instead (it holds no mistakes)."
@@ -420,3 +516,35 @@ def report(results, output, gradebook, course_dir):
     except (CourseError, build.ReportInputError, GradebookError, plots.PlotsUnavailable) as exc:
         raise CourseProblem(str(exc)) from None
     click.echo(build.terminal_summary(context, output))
+
+
+@click.group("gradebook")
+def gradebook_commands():
+    """nbgrader gradebooks: load results that `grade` wrote earlier."""
+
+
+@gradebook_commands.command("import")
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--gradebook", "url", metavar="URL", required=True, help="The nbgrader gradebook (e.g. sqlite:///gradebook.db)."
+)
+def gradebook_import(results, url):
+    """Record grade's JSON RESULTS (files, or folders of them) in the gradebook at URL: each
+    student's rows in one transaction; importing twice changes nothing."""
+    from grader.instructor import grade as grade_mod
+    from grader.instructor import gradebook as gradebook_mod
+
+    _require_gradebook_extra(url)
+    try:
+        loaded = grade_mod.load_results(results)
+    except grade_mod.StoredResultError as exc:
+        raise CourseProblem(f"{exc} (nothing was recorded)") from None
+    _open_gradebook(url)
+    done = 0
+    try:
+        for graded in loaded:
+            gradebook_mod.record(url, graded.student, graded.report, None)
+            done += 1
+    except gradebook_mod.GradebookError as exc:
+        raise CourseProblem(f"{exc} ({done} of {len(loaded)} result(s) recorded before it)") from None
+    click.echo(f"recorded {done} result(s) in the gradebook {gradebook_mod.mask_url(url)}")

@@ -76,13 +76,19 @@ def merge(summaries, output, expect):
             texts.append((str(path), path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             raise CourseProblem(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    rejected = []
     try:
-        merged = shards_mod.merge_summaries(texts)
+        merged = shards_mod.merge_summaries(texts, rejected)
     except shards_mod.ShardError as exc:
         raise CourseProblem(str(exc)) from None
     files.write_atomically(output, merged)
     rows = merged.count("\n") - 1
     click.echo(f"merged {len(texts)} shard summar{'y' if len(texts) == 1 else 'ies'} ({rows} students) into {output}")
+    if rejected:  # a failed shard's rows are no grades: left out, and the merge fails
+        click.echo(click.style(f"{len(rejected)} row(s) left out:", fg="red"), err=True)
+        for line in rejected[:20]:
+            click.echo(f"  {line}", err=True)
+    status = 1 if rejected else 0
     if expect:
         wanted = [line.strip() for line in expect.read_text(encoding="utf-8").splitlines() if line.strip()]
         have = {row[0] for row in list(csv.reader(io.StringIO(merged)))[1:] if row}
@@ -96,7 +102,8 @@ def merge(summaries, output, expect):
                 ),
                 err=True,
             )
-            sys.exit(1)
+            status = 1
+    sys.exit(status)
 
 
 # --- hooks into `fmgrade grade` -----------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from grader.course import CourseError
 from grader.instructor import batch
 from grader.instructor import budget as budget_mod
+from grader.instructor import kit as kit_mod
 from grader.judge import runner
 from grader.results import Report
 from grader.spreadsheet import csv_text
@@ -30,6 +31,8 @@ class Graded:
     submission: str
     report: Report
     problem: str = ""  # a note about the submission as a whole (e.g. folder missing)
+    seed: int = None  # the hidden checks' seed it was graded with
+    kit_hash: str = ""  # grader.instructor.kit.kit_hash of the kit that graded it
 
 
 def student_id(submission):
@@ -65,8 +68,9 @@ def select_topics(course, topics=None):
 def grade_submission(course, submission, topics, seed, isolation="auto", seconds=None):
     """Grade one submission folder on `topics` with the kit's checks (hidden included), within
     `seconds` of wall-clock time in all when given (checks cut short get a timeout)."""
-    submission = Path(submission)
-    problem = _folder_problem(submission)
+    folder = Path(submission)
+    submission, problem = exercises_root(folder)
+    problem = problem or _folder_problem(submission)
     clock = budget_mod.Budget(seconds) if seconds else None
     report = Report()
     failures = []
@@ -83,6 +87,7 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
                     isolation=isolation,
                     root=submission,
                     budget=clock,
+                    unusable=missing_file_note(submission, topic),
                 )
             )
         except Exception as exc:  # the grader's own failure: every format names it, the other topics still run
@@ -90,7 +95,57 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
     report.problem = "; ".join(failures)
     if clock is not None and any(c.message == clock.reason for t in report.topics for c in t.checks):
         problem = problem or clock.reason
-    return Graded(student_id(submission), str(submission), report, problem)
+    return Graded(student_id(folder), str(folder), report, problem, seed=seed)
+
+
+def exercises_root(submission):
+    """(the folder holding the submission's exercises/, a refusal or ""). A submission whose
+    exercises/ is one folder down (alice/course-alice/exercises/, a cloned or unzipped
+    repository) is graded there; two such folders are refused, naming both, never guessed."""
+    submission = Path(submission)
+    if os.path.lexists(submission / "exercises") or not submission.is_dir():
+        return submission, ""
+    try:
+        entries = sorted(os.scandir(submission), key=lambda e: e.name)
+    except OSError:
+        return submission, ""
+    nested = [
+        Path(e.path)
+        for e in entries
+        if e.is_dir(follow_symlinks=False)
+        and not e.name.startswith(".")
+        and os.path.isdir(os.path.join(e.path, "exercises"))
+        and not os.path.islink(os.path.join(e.path, "exercises"))
+    ]
+    if len(nested) == 1:
+        return nested[0], ""
+    if nested:
+        return submission, (
+            f"submission {submission} has no exercises/ folder of its own, and several one folder down: "
+            + ", ".join(f"{p.name}/exercises/" for p in nested)
+            + "; give the one to grade"
+        )
+    return submission, ""
+
+
+def missing_file_note(root, topic):
+    """When exercises/TOPIC.py is missing: a reason that names the files that are there (an
+    upload named `attention (1).py` or `GPT3.py` is otherwise a bare "not found"); None when the
+    file exists (or exercises/ itself is missing: the runner says so)."""
+    exercises = Path(root) / "exercises"
+    wanted = f"{topic}.py"
+    if os.path.lexists(exercises / wanted) or os.path.islink(exercises) or not exercises.is_dir():
+        return None
+    try:
+        names = sorted(e.name for e in os.scandir(exercises) if not e.name.startswith("."))
+    except OSError:
+        return None
+    if not names:
+        return f"exercises/{wanted} is missing (exercises/ is empty)"
+    close = [n for n in names if n.casefold() == wanted.casefold() or n.startswith(f"{topic} (")]
+    shown = ", ".join(repr(n[:60]) for n in names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    hint = f"; rename {close[0][:60]!r} to {wanted}" if close else ""
+    return f"exercises/{wanted} is missing; exercises/ holds {shown}{hint}"
 
 
 def _folder_problem(submission):
@@ -148,33 +203,81 @@ def new_seed():
     return random.SystemRandom().randrange(2**31)
 
 
+@dataclass(frozen=True)
+class Seeds:
+    """Each submission's seed: `fixed` for all (--seed, to replay), else derived from the kit's
+    secret and the student id (grader.instructor.kit.seed_for), the same on every run."""
+
+    fixed: int = None
+    secret: bytes = None
+
+    def __call__(self, student):
+        return self.fixed if self.fixed is not None else kit_mod.seed_for(self.secret, student)
+
+    def describe(self):
+        return f"seed {self.fixed}" if self.fixed is not None else "seeds from the kit's secret"
+
+
+def seeds_for(course, override=None, create=True):
+    """The Seeds of a batch graded with `course` as its kit. A kit without a secret gets one
+    (0600) when `create`; otherwise (shards, Gradescope: graders that must agree without
+    talking) that is a KitError naming the fix."""
+    if override is not None:
+        return Seeds(fixed=override)
+    secret = kit_mod.read_secret(course.root)
+    if secret is None and create:
+        secret = kit_mod.make_secret(course.root)
+    if secret is None:
+        raise kit_mod.KitError(
+            f"the kit {course.root} has no secret ({kit_mod.SECRET_FILE}), so graders working apart would draw "
+            "different seeds: build the kit with `fmgrade release OUT --kit KIT` and keep its secret with it, "
+            "or give --seed N"
+        )
+    return Seeds(secret=secret)
+
+
+def _seed_of(seed):
+    """A function student id -> seed, from an int (one seed for all) or a Seeds."""
+    return seed if callable(seed) else (lambda student: seed)
+
+
 def grade_many(course, submissions, topics, seed, jobs=1, isolation="auto", on_done=None, seconds=None):
-    """Grade every submission; `on_done(graded)` is called as each finishes (write it then: an
+    """Grade every submission; `seed` is one int for all or a Seeds (per student id);
+    `on_done(graded)` is called as each finishes (write it then: an
     interrupt raises KeyboardInterrupt and returns nothing). Results keep the order of
     `submissions`. `seconds`: each submission's budget (default: from the topics' limits).
     With jobs > 1, submissions are graded in parallel processes."""
     seconds = seconds or budget_mod.default_seconds(course, topics)
     on_done = on_done or (lambda graded: None)
+    seed_of = _seed_of(seed)
+    seeds = [seed_of(student_id(s)) for s in submissions]  # here, so every process and shard agrees
+
+    def stamped(i, graded):
+        graded.seed = seeds[i]
+        return graded
+
     if jobs <= 1 or len(submissions) <= 1:
         results = []
-        for submission in submissions:
-            results.append(grade_or_report(course, submission, topics, seed, isolation, seconds))
+        for i, submission in enumerate(submissions):
+            results.append(stamped(i, grade_or_report(course, submission, topics, seeds[i], isolation, seconds)))
             on_done(results[-1])
         return results
     return batch.run(
         len(submissions),
-        task=lambda i: (grade_or_report, (course, submissions[i], topics, seed, isolation, seconds)),
-        fallback=lambda i, reason: (ungraded, (course, submissions[i], topics, seed, reason, isolation)),
+        task=lambda i: (grade_or_report, (course, submissions[i], topics, seeds[i], isolation, seconds)),
+        fallback=lambda i, reason: (ungraded, (course, submissions[i], topics, seeds[i], reason, isolation)),
         last_resort=lambda i, reason: unlisted(submissions[i], reason),
         jobs=jobs,
-        on_result=lambda i, graded: on_done(graded),
+        on_result=lambda i, graded: on_done(stamped(i, graded)),
         time_limit=seconds + HARD_LIMIT_GRACE,
     )
 
 
 def summary_rows(results):
+    """summary.csv: student, a column per topic, total, max_total, then which kit graded the
+    row and why grading failed, if it did (`shards merge` mixes no kits and takes no failed rows)."""
     topics = sorted({t.id for g in results for t in g.report.topics})
-    header = ["student", *topics, "total", "max_total"]
+    header = ["student", *topics, "total", "max_total", "kit_hash", "problem"]
     rows = []
     for graded in results:
         scores = {t.id: t.score for t in graded.report.topics}
@@ -184,6 +287,8 @@ def summary_rows(results):
                 *(f"{scores.get(t, 0):g}" for t in topics),
                 f"{graded.report.score:g}",
                 f"{graded.report.max_score:g}",
+                graded.kit_hash,
+                " ".join(graded.report.problem.split()),
             ]
         )
     return header, rows
@@ -197,3 +302,87 @@ def summary_table(results):
     header, rows = summary_rows(results)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return "".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() + "\n" for row in [header, *rows])
+
+
+# --- results already written: --resume and `gradebook import` --------------------------------
+
+
+class StoredResultError(ValueError):
+    """A results file that is not grade's JSON; one line for a person."""
+
+
+def load_result(path):
+    """The Graded that `grade --format json` wrote to `path` (student, report, seed, kit hash)."""
+    import json
+
+    from grader import formats
+    from grader.results import CheckResult, TopicResult
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise StoredResultError(f"{path}: cannot read it as JSON ({getattr(exc, 'strerror', None) or exc})") from None
+    if not isinstance(data, dict) or data.get("format") != formats.RESULTS_FORMAT:
+        raise StoredResultError(f"{path}: not results of `fmgrade grade --format json`")
+    try:
+        topics = [
+            TopicResult(
+                id=t["id"],
+                checks=[CheckResult(**c) for c in t["checks"]],
+                isolation=t.get("isolation", ""),
+                seed=t.get("seed", 0),
+            )
+            for t in data.get("topics", [])
+        ]
+    except (KeyError, TypeError) as exc:
+        raise StoredResultError(f"{path}: a topic or check is malformed ({exc})") from None
+    student = data.get("student") or path.stem
+    report = Report(topics, problem=data.get("problem", ""))
+    return Graded(student, str(path), report, seed=data.get("seed"), kit_hash=data.get("kit_hash", ""))
+
+
+def finished_before(output, submissions, seed, kit_hash):
+    """{student id: Graded} of the submissions whose JSON results in the folder `output` were
+    graded with this kit (`kit_hash`) and their own seed, and finished (the grader did not fail
+    on them): what `grade --resume` does not grade again."""
+    seed_of = _seed_of(seed)
+    found = {}
+    for submission in submissions:
+        student = student_id(submission)
+        path = Path(output) / f"{student}.json"
+        if not path.is_file():
+            continue
+        try:
+            graded = load_result(path)
+        except StoredResultError:
+            continue  # a torn or foreign file: graded again
+        if graded.kit_hash == kit_hash and graded.seed == seed_of(student) and not graded.report.problem:
+            graded.student, graded.submission = student, str(submission)
+            found[student] = graded
+    return found
+
+
+def load_results(paths):
+    """Every Graded in `paths` (JSON files, or folders of them: summary.csv and other non-JSON
+    files are left out), one per student; StoredResultError when a file is not grade's JSON, two
+    files are one student's, or the results come from different kits (never mixed)."""
+    files, loaded, origin = [], [], {}
+    for path in map(Path, paths):
+        files += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    for path in files:
+        graded = load_result(path)
+        if graded.student in origin:
+            raise StoredResultError(f"{path}: student '{graded.student}' is also in {origin[graded.student]}")
+        origin[graded.student] = path
+        loaded.append(graded)
+    kits = {g.kit_hash or "unknown" for g in loaded}
+    if len(kits) > 1:
+        by_kit = {
+            k: next(str(origin[g.student]) for g in loaded if (g.kit_hash or "unknown") == k) for k in sorted(kits)
+        }
+        raise StoredResultError(
+            "results of different kits are never mixed: "
+            + "; ".join(f"kit {k} (e.g. {example})" for k, example in by_kit.items())
+        )
+    return loaded

@@ -18,8 +18,10 @@ Mapping, for one `record(url, student, report, course)`:
 
 So `nbgrader export` writes one row per topic and student: assignment = topic id,
 student_id, raw_score = score = the points on the topic, max_score = the topic's maximum.
-Re-grading a student updates the same rows (scores, the submission's timestamp, a cell's
-max_score when the checks changed) and never adds new ones. A score an instructor entered by
+Re-grading a student updates the same rows (scores, a cell's max_score when the checks
+changed) and never adds new ones. The submission's timestamp is the collected one
+(timestamp.txt) and only that: a regrade without one keeps what is there, and a submission
+never collected with one stays unset (nbgrader's "not late"), never "now". A score an instructor entered by
 hand in formgrader (manual_score) still takes precedence, as with `nbgrader autograde`.
 Grade cells are never removed (other students' grades hang off them).
 
@@ -36,7 +38,6 @@ A bare `postgresql://` URL uses the installed driver (psycopg 3, else psycopg2).
 Importing nbgrader costs about 2.4 s, so it (and SQLAlchemy) is imported only inside `record`.
 """
 
-import datetime
 import logging
 import random
 import re
@@ -97,6 +98,25 @@ def record(url: str, student: str, report, course, *, assignment=None, timestamp
             gradebook.close()
         except Exception:  # closing a broken connection must not hide the real error
             pass
+
+
+def check(url):
+    """Open the gradebook at `url` (creating its tables when new) and close it: a batch calls
+    this before grading, so an unreachable or wrong URL fails at once, not after the grading.
+    Raises GradebookError."""
+    url = url or DEFAULT_URL
+    try:
+        from nbgrader import api
+        from sqlalchemy import exc as sa_exc
+    except ImportError as exc:
+        raise GradebookError(
+            f"gradebook {mask_url(url)}: nbgrader is not installed ({exc}): pip install 'fmgrade[instructor]'"
+        ) from None
+    gradebook = _retry(url, "open", lambda: _open(url, api), api, sa_exc)
+    try:
+        gradebook.close()
+    except Exception:
+        pass
 
 
 def mask_url(url):
@@ -229,21 +249,20 @@ def _alembic_head():
 def _write(gb, api, student_id, topics, assignment=None, timestamp=None, duedate=None):
     """Everything for one student in one transaction; rolled back on any error."""
     db = gb.db
-    now = timestamp or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)  # nbgrader keeps naive UTC
     try:
         student = db.get(api.Student, student_id)
         if student is None:
             student = api.Student(id=student_id)
             db.add(student)
         for topic_id, exercises in topics:
-            _write_topic(gb, api, student, assignment or topic_id, topic_id, exercises, now, duedate)
+            _write_topic(gb, api, student, assignment or topic_id, topic_id, exercises, timestamp, duedate)
         db.commit()
     except BaseException:
         db.rollback()
         raise
 
 
-def _write_topic(gb, api, student, assignment_id, topic_id, exercises, now, duedate=None):
+def _write_topic(gb, api, student, assignment_id, topic_id, exercises, timestamp, duedate=None):
     db = gb.db
     try:
         assignment = gb.find_assignment(assignment_id)
@@ -269,9 +288,10 @@ def _write_topic(gb, api, student, assignment_id, topic_id, exercises, now, dued
 
     try:
         submission = gb.find_submission(assignment_id, student.id)
-        submission.timestamp = now
-    except api.MissingEntry:
-        submission = api.SubmittedAssignment(assignment=assignment, student=student, timestamp=now)
+        if timestamp is not None:  # a collected time is a fact: a regrade without one keeps it
+            submission.timestamp = timestamp
+    except api.MissingEntry:  # no timestamp: unset, as nbgrader leaves it (not late)
+        submission = api.SubmittedAssignment(assignment=assignment, student=student, timestamp=timestamp)
         db.add(submission)
     submitted = next((n for n in submission.notebooks if n.notebook is notebook), None)
     if submitted is None:

@@ -114,3 +114,110 @@ def no_bytecode():
         yield
     finally:
         sys.dont_write_bytecode = saved
+
+
+# --- the kit's secret: reproducible seeds ----------------------------------------------------
+
+SECRET_FILE = ".fmgrade-secret"  # at the kit's root; `fmgrade release --kit` writes it, 0600
+SEED_RANGE = 2**31  # the seeds the pytest plugin draws itself
+
+
+class KitError(Exception):
+    """The kit cannot grade as asked; one line for a person."""
+
+
+def secret_path(root):
+    return Path(root) / SECRET_FILE
+
+
+def read_secret(root):
+    """The secret's bytes, or None when the kit has none; KitError when it is unusable."""
+    path = secret_path(root)
+    if not os.path.lexists(path):
+        return None
+    if os.path.islink(path) or not path.is_file():
+        raise KitError(f"{path} is not a regular file (the kit's secret is never read through a link)")
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    if len(text) < 32 or any(c not in "0123456789abcdef" for c in text):
+        raise KitError(f"{path} is not a kit secret (64 hexadecimal digits); delete it to make a new one")
+    return text.encode("ascii")
+
+
+def make_secret(root):
+    """The kit's secret, created (0600, race-free: the first writer wins) when it has none. A
+    kit rebuilt into the same folder keeps its secret, so its grades stay the same."""
+    import secrets
+
+    existing = read_secret(root)
+    if existing is not None:
+        return existing
+    path = secret_path(root)
+    tmp = path.with_name(f"{SECRET_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(tmp, path)  # fails when another grader made one meanwhile: theirs is used
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return read_secret(root)
+
+
+def seed_for(secret, student):
+    """The hidden checks' seed of `student`: HMAC-SHA256(secret, student id) reduced to an int in
+    [0, 2**31). Nobody without the secret can precompute it; every run, shard and platform that
+    has the kit gets the same one."""
+    import hmac
+
+    digest = hmac.new(secret, str(student).encode("utf-8"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") % SEED_RANGE
+
+
+# --- which kit graded: its hash, and whether it can grade at all ------------------------------
+
+HASHED = ("course.yml", "solutions", "tests/checks")  # what decides a grade: outline, solutions, checks
+
+
+def kit_hash(root):
+    """A short hash of the kit's outline, solutions and checks (contents only, not permissions, so
+    the instructor's checkout and the 0600 kit built from it agree). Results carry it, and
+    `report`, `shards merge` and `grade --resume` never mix results of two kits."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for name in HASHED:
+        base = root / name
+        paths = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        for path in paths:
+            relative = path.relative_to(root)
+            if "__pycache__" in relative.parts or path.suffix == ".pyc":
+                continue
+            digest.update(relative.as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def grading_problem(course, topics):
+    """Why `course` cannot serve as a grading kit for `topics` ("" when it can): a kit has the
+    solutions (hidden checks compare with them) and hidden checks. The student release has
+    neither, and graded as a kit it would score visible checks only, without a word."""
+    missing = [f"solutions/{t}.py" for t in topics if not course.solution_path(t).is_file()]
+    if missing:
+        return (
+            f"{course.root} is not a grading kit: it has no {', '.join(missing)} (the student release?); "
+            "give the kit that `fmgrade release OUT --kit KIT` wrote"
+        )
+    if topics and not any(_has_hidden_checks(course.checks_dir(t)) for t in topics):
+        return (
+            f"{course.root} is not a grading kit: no check of {', '.join(topics)} is hidden (the student release?); "
+            "give the kit that `fmgrade release OUT --kit KIT` wrote"
+        )
+    return ""
+
+
+def _has_hidden_checks(folder):
+    import re
+
+    marker = re.compile(r"mark\.hidden\b")
+    return any(marker.search(p.read_text(encoding="utf-8", errors="replace")) for p in Path(folder).glob("test_*.py"))

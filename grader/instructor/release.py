@@ -155,6 +155,7 @@ def solution_snippets(course):
 def find_leaks(course, folder):
     """['path: solution text (from solutions/x.py:N)', ...] for every leak in `folder`."""
     needles = solution_snippets(course)
+    secret = _earlier_secret(course.root)  # the instructor's checkout may hold one (`grade` makes it)
     found = []
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
@@ -163,7 +164,12 @@ def find_leaks(course, folder):
         if relative.parts[0] == "solutions" or "__pycache__" in relative.parts:
             found.append(f"{relative}: a solution or cache file")
             continue
+        if path.name == kit_mod.SECRET_FILE:
+            found.append(f"{relative}: the grading kit's secret (it derives every student's hidden seed)")
+            continue
         text = path.read_bytes().decode("utf-8", "replace")
+        if secret is not None and secret.decode("ascii") in text:
+            found.append(f"{relative}: contains the grading kit's secret")
         if "### BEGIN SOLUTION" in text and relative.parts[0] != "grader":
             found.append(f"{relative}: contains a BEGIN SOLUTION marker")
         haystack = "\n".join(_code_lines(text))
@@ -270,8 +276,10 @@ def build_kit(course, kit):
     """Write the grading kit into `kit`: the installable grader, outline, stubs, every check
     (hidden ones included) and the solutions the hidden checks compare with. Only its owner
     may read or write it (folders 0700, files 0600)."""
+    secret = _earlier_secret(kit) or _earlier_secret(course.root)  # grades stay what they were
     kit = _fresh(kit)
     os.chmod(kit, 0o700)  # before anything is copied in: nobody else can reach it even meanwhile
+    _write_secret(kit, secret)
     _copy_package(course, kit)
     shutil.copytree(course.root / "solutions", kit / "solutions", ignore=IGNORED)
     shutil.copytree(course.root / "tests" / "checks", kit / "tests" / "checks", ignore=IGNORED)
@@ -282,3 +290,23 @@ def build_kit(course, kit):
     workflows.mkdir(parents=True)
     shutil.copy(TEMPLATES / "grade-classroom.yml", workflows / "grade-classroom.yml")
     return kit_mod.protect(kit)
+
+
+def _earlier_secret(kit):
+    """The secret of a kit built earlier into the same folder, or of the instructor's checkout
+    (`grade` there makes one): kept, so a rebuilt kit gives every student the seed, hence the
+    grade, they had. None when there is none."""
+    try:
+        return kit_mod.read_secret(kit) if Path(kit).is_dir() else None
+    except kit_mod.KitError:
+        return None
+
+
+def _write_secret(kit, secret):
+    """The kit's secret (grader.instructor.kit.seed_for), 0600: the earlier one, else a new one."""
+    if secret is None:
+        kit_mod.make_secret(kit)
+        return
+    path = kit_mod.secret_path(kit)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="ascii") as handle:
+        handle.write(secret.decode("ascii") + "\n")

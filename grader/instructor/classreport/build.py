@@ -16,7 +16,7 @@ from grader.instructor.classreport import load, mistakes, page, plots, tables
 from grader.instructor.classreport.load import ReportInputError, Skipped
 from grader.instructor.classreport.stats import ClassStats
 
-OUTPUTS = ("report.html", "exercises.csv", "checks.csv", "mistakes.csv")
+OUTPUTS = ("report.html", "exercises.csv", "checks.csv", "mistakes.csv", "unexplained.csv")
 PARALLEL_FROM, MAX_JOBS = 400, 8  # files from which reading is spread over processes; at most this many
 SHOWN_IN_TERMINAL = 5  # skipped files, mistakes, exercises named in the terminal summary
 
@@ -35,8 +35,44 @@ class ReportContext:
 def collect_results(paths, course=None, jobs=None):
     """(ClassStats, version, skipped) from the results files and folders in `paths`. Files are
     read in `jobs` processes (default: one per CPU for a large batch), in contiguous chunks
-    whose counts are merged in order, so the result is the same as reading them one by one."""
+    whose counts are merged in order, so the result is the same as reading them one by one.
+    One student, one row: when a student has several results files, only the latest (last
+    modified) counts and the others are skipped, named (the batch is then counted again)."""
     found, skipped = load.find_results(paths)
+    stats, version, more, earlier = _collect(found, course, jobs)
+    if earlier:
+        dropped = {source for source, _ in earlier}
+        stats, version, more, _ = _collect([p for p in found if str(p) not in dropped], course, jobs)
+        more += [Skipped(source, reason) for source, reason in earlier]
+    return stats, version, skipped + more
+
+
+def _latest_only(sources):
+    """[(source, reason)] for every results file of a student that a later file replaces."""
+    by_student = {}
+    for source, student in sources:
+        by_student.setdefault(student, []).append(source)
+    replaced = []
+    for student, sources_of_student in by_student.items():
+        if len(sources_of_student) > 1:
+            ordered = sorted(sources_of_student, key=lambda f: (_mtime(f), f))
+            latest = ordered[-1]
+            replaced += [
+                (f, f"an earlier result of student {student}; the latest, {latest}, counts") for f in ordered[:-1]
+            ]
+    return replaced
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _collect(found, course, jobs):
+    """(ClassStats, version, skipped, [(source, reason)] of results a later one replaces)."""
+    skipped = []
     if jobs is None:
         jobs = min(os.cpu_count() or 1, MAX_JOBS) if len(found) >= PARALLEL_FROM else 1
     if jobs > 1:
@@ -46,9 +82,13 @@ def collect_results(paths, course=None, jobs=None):
             parts = list(pool.map(_count_files, chunks))
     else:
         parts = [_count_files(found)]
-    by_version = {}  # course version -> (ClassStats, [source, ...])
-    for part, part_skipped in parts:
+    by_version = {}  # course version -> (ClassStats, [(source, student), ...])
+    kits = {}  # course version -> {kit hash: a source graded with it}
+    for part, part_skipped, part_kits in parts:
         skipped.extend(part_skipped)
+        for version, seen in part_kits.items():
+            for kit, source in seen.items():
+                kits.setdefault(version, {}).setdefault(kit, source)
         for version, (stats, sources) in part.items():
             if version in by_version:
                 by_version[version][0].merge(stats)
@@ -57,7 +97,7 @@ def collect_results(paths, course=None, jobs=None):
                 by_version[version] = (stats, sources)
     expected = version_of(course) if course is not None else None
     if not by_version:
-        return ClassStats(), expected or "", skipped
+        return ClassStats(), expected or "", skipped, []
     if expected is None:
         version = max(by_version, key=lambda v: by_version[v][0].submissions)  # ties: the first seen
     elif expected in by_version:
@@ -70,13 +110,26 @@ def collect_results(paths, course=None, jobs=None):
         )
     for other, (_stats, sources) in by_version.items():
         if other != version:
-            skipped.extend(Skipped(source, f"from course version {other}, not {version}") for source in sources)
-    return by_version[version][0], version, skipped
+            skipped.extend(Skipped(source, f"from course version {other}, not {version}") for source, _ in sources)
+    _one_kit(kits.get(version, {}))
+    return by_version[version][0], version, skipped, _latest_only(by_version[version][1])
+
+
+def _one_kit(kits):
+    """Refuse results graded with different kits: last term's kit may carry the same course
+    version (it hashes only ids), and its grades are not this kit's."""
+    if len(kits) > 1:
+        raise ReportInputError(
+            "results of different kits are never mixed: "
+            + "; ".join(f"kit {kit} (e.g. {source})" for kit, source in sorted(kits.items()))
+            + ". Report on each kit's results apart."
+        )
 
 
 def _count_files(paths):
-    """({course version: (ClassStats, [source, ...])}, [Skipped]) for some results files."""
-    by_version, skipped = {}, []
+    """({course version: (ClassStats, [(source, student), ...])}, [Skipped], {course version:
+    {kit hash: first source}}) for some results files."""
+    by_version, skipped, kits = {}, [], {}
     for path in paths:
         try:
             submission = load.read_submission(path)
@@ -85,8 +138,10 @@ def _count_files(paths):
             continue
         stats, sources = by_version.setdefault(submission.course_version, (ClassStats(), []))
         stats.add(submission)
-        sources.append(submission.source)
-    return by_version, skipped
+        sources.append((submission.source, submission.student))
+        if submission.kit_hash:
+            kits.setdefault(submission.course_version, {}).setdefault(submission.kit_hash, submission.source)
+    return by_version, skipped, kits
 
 
 def collect_gradebook(url):
@@ -122,6 +177,7 @@ def make_report(results, output, course=None, gradebook=None):
         "exercises.csv": tables.exercises_csv(stats.exercise_rows(course)),
         "checks.csv": tables.checks_csv(stats.check_rows(course)),
         "mistakes.csv": tables.mistakes_csv(stats.mistake_rows(course, context.messages)),
+        "unexplained.csv": tables.unexplained_csv(stats.unexplained_rows(course)),
     }
     for name in OUTPUTS:
         files.write_atomically(Path(output) / name, contents[name])

@@ -62,6 +62,7 @@ class Submission:
     source: str
     course_version: str
     topics: list
+    kit_hash: str = ""  # which kit graded it (grader.instructor.kit.kit_hash); "" in older results
 
 
 def find_results(paths):
@@ -120,7 +121,10 @@ def parse_submission(data, default_student, source):
     topics = data.get("topics")
     if not isinstance(topics, list):
         raise NotResults("topics: missing or not a list")
-    return Submission(student.strip(), source, version, [_topic(raw, i) for i, raw in enumerate(topics)])
+    kit_hash = data.get("kit_hash", "")
+    if not isinstance(kit_hash, str):
+        raise NotResults("kit_hash: not text")
+    return Submission(student.strip(), source, version, [_topic(raw, i) for i, raw in enumerate(topics)], kit_hash)
 
 
 def _topic(raw, i):

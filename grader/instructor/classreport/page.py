@@ -48,13 +48,14 @@ def render(context):
         f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="lead">{_e(_lead(context))}</p>',
-        '<nav><a href="#scores">Scores</a><a href="#exercises">Exercises</a><a href="#mistakes">Mistakes</a>'
+        '<nav><a href="#scores">Scores</a><a href="#exercises">Exercises</a><a href="#mistakes">Mistakes</a><a href="#unexplained">Unexplained</a>'
         '<a href="#checks">Checks to look at</a><a href="#problems">Time-outs and errors</a>'
         '<a href="#grading">Isolation and seeds</a></nav>',
         *_notes(context),
         *_scores(topics),
         *_exercises(exercises),
         *_mistakes(context, mistakes),
+        *_unexplained(context, course),
         *_checks(context, course),
         *_problems(context, exercises),
         *_grading(context, topics),
@@ -176,6 +177,39 @@ def _mistakes(context, mistakes):
         )
         if len(rows) > MISTAKES_SHOWN:
             out.append(f"<p>... and {len(rows) - MISTAKES_SHOWN} more, made by fewer submissions (mistakes.csv).</p>")
+    return out
+
+
+def _unexplained(context, course, shown=20):
+    out = ['<h2 id="unexplained">Failures no known mistake explains</h2>']
+    if not context.stats.has_checks:
+        return out + ["<p>Not available: a gradebook has no per-check results.</p>"]
+    rows = context.stats.unexplained_rows(course)
+    if not rows:
+        return out + ["<p>None: every failing check named a known mistake.</p>"]
+    out.append(
+        "<p>Failed checks (and errors) that named no known mistake, grouped by check and message shape "
+        "(numbers shown as #, quoted text as '…'): candidates for new mutants. Most submissions first.</p>"
+    )
+    out.append(
+        _table(
+            ("topic", "exercise", "check", "message shape", "submissions", "example"),
+            [
+                (
+                    f"<code>{_e(u.topic)}</code>",
+                    f"<code>{_e(u.exercise)}</code>",
+                    f"<code>{_e(u.check)}</code>",
+                    _e(u.shape),
+                    u.submissions,
+                    _example(u.example),
+                )
+                for u in rows[:shown]
+            ],
+            numeric=(4,),
+        )
+    )
+    if len(rows) > shown:
+        out.append(f"<p>... and {len(rows) - shown} more groups (unexplained.csv).</p>")
     return out
 
 

@@ -8,9 +8,13 @@ Definitions (the report and the CSV files use the same):
   blocked);
 - pass rate: passed / submissions graded on the exercise;
 - a mistake's share: submissions whose checks named it / submissions that attempted the exercise;
-- a check "never failed" when every attempt passed it, "always failed" when none did.
+- a check "never failed" when every attempt passed it, "always failed" when none did;
+- an unexplained failure: a check that failed (or ended in an error) without naming a known
+  mistake; they are grouped by check and message shape (the message's first line with numbers
+  and quoted text blanked), so "sums to 1.73" and "sums to 0.41" are one group.
 """
 
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -108,6 +112,31 @@ class MistakeRow:
     message: str  # what the course's mutants file says of it ("" when unknown)
 
 
+@dataclass
+class UnexplainedStats:
+    """Failures of one check with one message shape that no known mistake explains."""
+
+    topic: str
+    exercise: str
+    check: str
+    shape: str
+    submissions: int = 0
+    example: tuple = ()  # (student, the first line of one such message)
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+SHAPE_LENGTH = 160
+
+
+def message_shape(message):
+    """The first line of `message` with quoted text as '…' and numbers as #: the same mistake's
+    messages differ in their numbers, not in their words."""
+    line = first_line(message)
+    shape = _NUMBER.sub("#", _QUOTED.sub("'…'", line))
+    return " ".join(shape.split())[:SHAPE_LENGTH]
+
+
 class ClassStats:
     """Add Submissions (grader.instructor.classreport.load), then read the rows in course order. Counts
     made from parts of a batch (in parallel) are joined with merge(), in the batch's order."""
@@ -119,6 +148,7 @@ class ClassStats:
         self.topics = {}  # topic id -> TopicStats
         self.exercises = {}  # (topic id, exercise id) -> ExerciseStats
         self.checks = {}  # topic id -> {check id -> CheckStats}
+        self.unexplained = {}  # (topic id, check id, message shape) -> UnexplainedStats
 
     def add(self, submission):
         self.submissions += 1
@@ -170,12 +200,23 @@ class ClassStats:
             if status in PROBLEMS:
                 if not stats.example_failure:
                     stats.example_failure = (student, first_line(check.get("message", "")))
+                if status != TIMEOUT and not check.get("mistake"):
+                    self._add_unexplained(topic.id, check, student)
                 if status == TIMEOUT or status == ERROR:
                     exercise = self.exercises[(topic.id, check["exercise"])]
                     if status == TIMEOUT and not exercise.example_timeout:
                         exercise.example_timeout = (student, first_line(check.get("message", "")))
                     elif status == ERROR and not exercise.example_error:
                         exercise.example_error = (student, first_line(check.get("message", "")))
+
+    def _add_unexplained(self, topic_id, check, student):
+        message = check.get("message", "")
+        key = (topic_id, check["id"], message_shape(message))
+        group = self.unexplained.get(key)
+        if group is None:
+            group = self.unexplained[key] = UnexplainedStats(topic_id, check["exercise"], check["id"], key[2])
+            group.example = (student, first_line(message))
+        group.submissions += 1
 
     def merge(self, later):
         """Add the counts of `later`, made from the submissions that come after these."""
@@ -205,6 +246,11 @@ class ClassStats:
                 mine = mine_by_id.setdefault(key, CheckStats(theirs.topic, theirs.id, theirs.exercise, theirs.hidden))
                 mine.statuses.update(theirs.statuses)
                 mine.example_failure = mine.example_failure or theirs.example_failure
+        for key, theirs in later.unexplained.items():
+            mine = self.unexplained.setdefault(
+                key, UnexplainedStats(theirs.topic, theirs.exercise, theirs.check, theirs.shape, 0, theirs.example)
+            )
+            mine.submissions += theirs.submissions
         return self
 
     # --- Reading, in course order (course.yml's order; anything else after it, as first seen) ---
@@ -244,6 +290,14 @@ class ClassStats:
                     )
                 )
         return rows
+
+    def unexplained_rows(self, course=None):
+        """Groups of failures no known mistake explains, most submissions first (then course order)."""
+        order = {(e.topic, e.id): i for i, e in enumerate(self.exercise_rows(course))}
+        return sorted(
+            self.unexplained.values(),
+            key=lambda u: (-u.submissions, order.get((u.topic, u.exercise), len(order)), u.check, u.shape),
+        )
 
     def flagged_checks(self, course=None):
         """(never failed, always failed): the checks worth a look."""

@@ -1,4 +1,4 @@
-"""exercises.csv, checks.csv and mistakes.csv: the report's numbers for spreadsheets."""
+"""exercises.csv, checks.csv, mistakes.csv and unexplained.csv: the report's numbers for spreadsheets."""
 
 from grader.instructor.classreport.stats import status_columns
 from grader.spreadsheet import csv_text
@@ -68,6 +68,16 @@ def mistakes_csv(rows):
     return _csv(
         MISTAKE_HEADER,
         ((m.topic, m.exercise, m.rank, m.mistake, m.submissions, number(m.share), m.message) for m in rows),
+    )
+
+
+UNEXPLAINED_HEADER = ("topic", "exercise", "check", "message_shape", "submissions", "example_student", "example")
+
+
+def unexplained_csv(rows):
+    return _csv(
+        UNEXPLAINED_HEADER,
+        ((u.topic, u.exercise, u.check, u.shape, u.submissions, *(u.example or ("", ""))) for u in rows),
     )
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import formats as reporters
+from grader.instructor import kit as kit_mod
 from grader.results import Report
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -57,7 +58,7 @@ class Config:
     memory_mb: int = 896  # the worker's address-space cap, at most (see the module's docstring)
     cpu_share: float = 0.5  # of one CPU: wall-clock timeouts are divided by it
     isolation: str = "auto"
-    seed: int = None  # None: a new seed per submission
+    seed: int = None  # None: each submitter's own, from the kit's secret (the same on every resubmission)
 
     def to_json(self):
         return (
@@ -92,6 +93,10 @@ def build_bundle(kit, zip_path, config=Config()):
     kit, zip_path = Path(kit), Path(zip_path)
     if not (kit / "course.yml").is_file() or not (kit / "solutions").is_dir():
         raise BundleError(f"{kit} is not a grading kit (no course.yml or solutions/): build it with --kit first")
+    if config.seed is None and not (kit / kit_mod.SECRET_FILE).is_file():
+        raise BundleError(
+            f"{kit} has no secret ({kit_mod.SECRET_FILE}): every upload would draw its own seed; rebuild it with --kit"
+        )
     if config.hidden_visibility not in VISIBILITIES:
         raise BundleError(f"hidden checks' visibility must be one of {', '.join(VISIBILITIES)}")
     entries = [
@@ -103,7 +108,7 @@ def build_bundle(kit, zip_path, config=Config()):
         relative = path.relative_to(kit)
         if path.is_symlink() or not path.is_file() or "__pycache__" in relative.parts or ".git" in relative.parts:
             continue
-        mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
+        mode = 0o755 if path.stat().st_mode & 0o111 else 0o600 if path.name == kit_mod.SECRET_FILE else 0o644
         entries.append((f"kit/{relative.as_posix()}", path.read_bytes(), mode))
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -114,7 +119,9 @@ def build_bundle(kit, zip_path, config=Config()):
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     tmp = zip_path.with_name(f".{zip_path.name}.tmp")
-    tmp.write_bytes(buffer.getvalue())
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600), "wb") as out:
+        out.write(buffer.getvalue())
+    os.chmod(tmp, 0o600)  # it holds the solutions (and the kit's secret): its owner's only, like the kit
     os.replace(tmp, zip_path)
     return zip_path
 
@@ -126,6 +133,25 @@ def build_bundle(kit, zip_path, config=Config()):
 class Outcome:
     report: Report
     notes: list = field(default_factory=list)  # which files were graded, and any that could not be
+    seed: int = None
+    kit_hash: str = ""
+
+
+METADATA_FILE = "submission_metadata.json"  # Gradescope writes it beside submission/
+
+
+def submitter_id(root):
+    """Whose upload this is, for the seed: each submitter's `sid` (the course's student id), else
+    email, else Gradescope user id, sorted and joined with '+'. Every resubmission of the same
+    student (or group) gets the same id, hence the same seed and the same grade."""
+    try:
+        data = json.loads((Path(root) / METADATA_FILE).read_text(encoding="utf-8"))
+        users = data.get("users") or []
+        ids = sorted(str(u.get("sid") or u.get("email") or u.get("id") or "").strip() for u in users)
+    except (OSError, ValueError, AttributeError):
+        return None
+    ids = [i for i in ids if i]
+    return "+".join(ids) or None
 
 
 def fit_limits(course, config):
@@ -165,22 +191,41 @@ def grade_upload(root, config):
     staging = Path(tempfile.mkdtemp(prefix="fmgrade-gradescope-"))
     try:
         staged = submission_files.stage(root / "submission", topics, staging / "submission")
-        seed = config.seed if config.seed is not None else grade_mod.new_seed()
+        student = submitter_id(root)
+        seed = grade_mod.seeds_for(course, config.seed, create=False)(student or "")
         # grade's policy: a sandbox, or an explicit "process" (IsolationUnavailable names the fix)
         level = isolation.for_grading(config.isolation, [course.root])
         graded = grade_mod.grade_submission(course, staged.folder, topics, seed, level)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     notes = [f"graded {where} as {topic}" for topic, where in staged.found.items()]
+    if student is None and config.seed is None:
+        notes.append(f"no submitter in {METADATA_FILE}: graded with the seed of an anonymous upload")
     missing = [t for t in topics if t not in staged.found]
     if missing:
         notes.append(
             "not found: "
             + ", ".join(f"{t}.py" for t in missing)
             + " (upload TOPIC.py files, or a folder exercises/ holding them)"
+            + _uploaded(root / "submission")
         )
     notes += staged.problems
-    return Outcome(graded.report, notes)
+    return Outcome(graded.report, notes, seed=seed, kit_hash=kit_mod.kit_hash(course.root))
+
+
+def _uploaded(folder, shown=12):
+    """ "; the upload holds 'attention (1).py', 'GPT3.py'": what was there instead (names capped)."""
+    names = []
+    for path, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__MACOSX")))
+        relative = Path(path).relative_to(folder)
+        names += [(relative / f).as_posix() for f in sorted(files) if not f.startswith(".")]
+        if len(names) > shown:
+            break
+    if not names:
+        return "; the upload is empty"
+    more = " and more" if len(names) > shown else ""
+    return "; the upload holds " + ", ".join(repr(n[:60]) for n in names[:shown]) + more
 
 
 def run(root):
@@ -203,7 +248,11 @@ def run(root):
 
 
 def results_json(outcome, config, execution_time):
-    data = json.loads(reporters.to_gradescope(outcome.report, config.hidden_visibility, execution_time))
+    data = json.loads(
+        reporters.to_gradescope(
+            outcome.report, config.hidden_visibility, execution_time, seed=outcome.seed, kit_hash=outcome.kit_hash
+        )
+    )
     if outcome.notes:
         data["output"] = "\n".join([*outcome.notes, data["output"]])
     return json.dumps(data, indent=2) + "\n"

@@ -23,6 +23,7 @@ import datetime
 import html
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -297,9 +298,20 @@ def _write_autograded(batch, course, submission, report):
     return _replace_folder(step_path(batch.root, AUTOGRADED, submission.student, batch.assignment), fill)
 
 
+def _release_files(submission, folder):
+    """What `nbgrader release_feedback` opens in every feedback folder, whatever was collected:
+    timestamp.txt (only logged there: empty when none was collected) and submission_secret.txt
+    (it names the released page). A submission collected without a secret gets a random one, so
+    its page lands where no one can fetch it, rather than where every such student's would."""
+    (folder / "timestamp.txt").write_text(
+        submission.timestamp_text + "\n" if submission.timestamp_text else "", encoding="utf-8"
+    )
+    (folder / "submission_secret.txt").write_text(submission.secret or secrets.token_hex(16), encoding="utf-8")
+
+
 def _write_feedback(batch, course, submission, report):
     def fill(folder):
-        _common_files(submission, folder)
+        _release_files(submission, folder)
         for topic in report.topics:
             page = feedback_html(course, batch, submission, topic, report.problem)
             (folder / f"{topic.id}.html").write_text(page, encoding="utf-8")

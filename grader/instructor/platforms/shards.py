@@ -60,30 +60,64 @@ def select(items, shard, key=str):
     return [item for item in items if shard.holds(key(item))]
 
 
-def merge_summaries(texts):
+META = ("kit_hash", "problem")  # summary.csv's columns after max_total (older files lack them)
+
+
+def merge_summaries(texts, rejected=None):
     """One summary.csv from the summary.csv texts of several shards.
 
     Columns are `student`, the union of every topic column (sorted, as `grade` writes them),
-    then `total` and `max_total`; a topic a shard did not grade is left empty. A student found
-    in two shards (the shards were run with different N, or a file was copied twice) is an
-    error: merging must not pick one of two scores silently."""
+    then `total` and `max_total` (and `kit_hash`, `problem` when the shards have them); a topic
+    a shard did not grade is left empty. A student found in two shards (the shards were run with
+    different N, or a file was copied twice) is an error: merging must not pick one of two
+    scores silently. So are rows of two kits (last term's results mixed in). A row whose grading
+    failed (a `problem`, or nothing graded: max_total 0) is never merged: it goes to `rejected`
+    (a list, one line each) when given, else it is an error."""
     tail = ["total", "max_total"]
-    rows, topics, seen = [], set(), {}
+    rows, topics, seen, kits, has_meta = [], set(), {}, {}, False
     for origin, text in texts:
         reader = csv.DictReader(io.StringIO(text))
-        header = reader.fieldnames or []
-        if not header or header[0] != "student" or header[-2:] != tail:
+        header = list(reader.fieldnames or [])
+        meta = [c for c in META if c in header[-len(META) :]]
+        body = header[: len(header) - len(meta)]
+        if not body or body[0] != "student" or body[-2:] != tail:
             raise ShardError(
                 f"{origin}: not a summary.csv written by fmgrade grade (header {','.join(header) or 'empty'})"
             )
-        topics.update(header[1:-2])
+        has_meta = has_meta or bool(meta)
+        topics.update(body[1:-2])
         for number, row in enumerate(reader, start=2):
-            student = row["student"]
+            where, student = f"{origin}:{number}", row["student"]
             if student in seen:
-                raise ShardError(f"{origin}:{number}: student {student!r} is also in {seen[student]}")
-            seen[student] = f"{origin}:{number}"
+                raise ShardError(f"{where}: student {student!r} is also in {seen[student]}")
+            seen[student] = where
+            failure = _failure(row)
+            if failure:
+                line = f"{where}: student {student!r} was not graded ({failure}): grade them again"
+                if rejected is None:
+                    raise ShardError(line)
+                rejected.append(line)
+                continue
+            if row.get("kit_hash"):
+                kits.setdefault(row["kit_hash"], where)
             rows.append(row)
-    columns = ["student", *sorted(topics), *tail]
+    if len(kits) > 1:
+        raise ShardError(
+            "results of different kits are never merged: "
+            + "; ".join(f"kit {kit} (e.g. {where})" for kit, where in sorted(kits.items()))
+        )
+    columns = ["student", *sorted(topics), *tail, *(META if has_meta else ())]
     return csv_text(
         columns, ([row.get(c, "") or "" for c in columns] for row in sorted(rows, key=lambda r: r["student"]))
     )
+
+
+def _failure(row):
+    """Why a summary row holds no grade ("" when it does)."""
+    if (row.get("problem") or "").strip():
+        return row["problem"].strip()[:200]
+    try:
+        nothing = float(row.get("max_total") or 0) == 0
+    except ValueError:
+        return f"max_total is {row.get('max_total')!r}"
+    return "nothing was graded: max_total 0" if nothing else ""
