@@ -14,6 +14,7 @@ environment without secrets and a scratch working directory. At the end of every
 everything of its user id (and of its namespaces, which die with it) is killed.
 """
 
+import io
 import itertools
 import json
 import os
@@ -24,9 +25,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.safe_text import safe_text
 from grader.sandbox import isolation as policy
 from grader.sandbox import worker as wire
 
@@ -283,17 +286,22 @@ class WorkerProcess:
                 self.kill(f"your code printed more than {self.limits.output_mb} MB")
 
     def add_output(self, text, total):
-        """Output the worker captured at the Python level during one call."""
+        """Output the worker captured at the Python level during one call (both fields come
+        from a process learner code runs in: anything else than text and a count is ignored)."""
+        if not isinstance(text, str):
+            text = ""
+        if not isinstance(total, int) or isinstance(total, bool):
+            total = len(text)
         with self._lock:
             room = OUTPUT_KEEP - len(self._output)
             if room > 0:
-                self._output += text.encode("utf-8", "replace")[:room]
-            self._output_total += total
+                self._output += text[:room].encode("utf-8", "backslashreplace")[:room]
+            self._output_total += max(total, 0)
 
     def take_output(self):
-        """What learner code printed since the last call of this method (truncated)."""
+        """What learner code printed since the last call of this method (truncated, made safe)."""
         with self._lock:
-            text = self._output.decode("utf-8", "replace")
+            text = safe_text(self._output.decode("utf-8", "replace"))
             if self._output_total > len(self._output):
                 text += f"\n... ({self._output_total - len(self._output)} more bytes not shown)"
             self._output.clear()
@@ -344,7 +352,11 @@ class WorkerProcess:
         if kind == "end":
             self._replies.put((kind, value))  # every later receive sees the end too
             raise self._died()
-        return wire.loads(value)
+        try:
+            return load_reply(value)
+        except UnreadableReply as exc:
+            self.kill(str(exc))
+            raise WorkerDied(self.killed_because) from None
 
     def _died(self):
         if self.booted:
@@ -367,21 +379,26 @@ class WorkerProcess:
             self.kill("the worker did not start")
             raise WorkerFailedToStart(f"it did not start within {timeout:g} s", self.early_output()) from None
         self.booted = True
-        self.limits_applied = reply.get("limits", [])
+        limits = reply.get("limits", []) if isinstance(reply, dict) else []
+        self.limits_applied = [safe_text(str(x), 200) for x in limits] if isinstance(limits, list) else []
 
     def wait_ready(self, timeout):
         """The import result: None, or the error dict of a module that does not import.
         Raises WorkerFailedToStart when the worker dies before learner code could run."""
         self._boot(timeout)
-        return self._checked(self._receive(timeout))["import_error"]
+        return self._checked(self._receive(timeout)).get("import_error")
 
     def request(self, message, timeout):
         self._send(message)
         return self._checked(self._receive(timeout))
 
     def _checked(self, reply):
+        if not isinstance(reply, dict):
+            self.kill("your code sent the grader a reply it cannot read")
+            raise WorkerDied(self.killed_because)
         self.add_output(reply.get("output", ""), reply.get("output_total", 0))
-        if reply.get("output_total", 0) > self.limits.output_mb * 1024 * 1024:
+        total = reply.get("output_total", 0)
+        if isinstance(total, int) and total > self.limits.output_mb * 1024 * 1024:
             self.kill(f"your code printed more than {self.limits.output_mb} MB")
             raise WorkerDied(self.killed_because)
         if (
@@ -443,6 +460,34 @@ class WorkerProcess:
             pass
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class UnreadableReply(Exception):
+    """A reply the grader refuses to decode; the message is a plain sentence for the learner."""
+
+
+def load_reply(payload, budget=MAX_MESSAGE):
+    """Decode one reply of the worker (a torch.save zip read back with weights_only).
+
+    The worker runs in the process learner code runs in, so the reply may be hand-made: only a
+    zip whose records are all stored uncompressed (as torch.save writes them) is read, so what
+    torch.load inflates is never more than what crossed the pipe (a DEFLATE record of 14 kB
+    would inflate to 8 GiB), and at most `budget` bytes in all."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError, NotImplementedError):
+        raise UnreadableReply("your code sent the grader a reply that is not the worker's format") from None
+    if any(r.compress_type != zipfile.ZIP_STORED or r.file_size != r.compress_size for r in records):
+        raise UnreadableReply("your code sent the grader a compressed reply, which is refused")
+    if sum(r.file_size for r in records) > budget:
+        raise UnreadableReply(f"your code returned more than {budget // (1024 * 1024)} MB of data")
+    try:
+        return wire.loads(payload)
+    except Exception as exc:  # noqa: BLE001 - whatever a hand-made payload makes torch.load raise
+        raise UnreadableReply(
+            f"your code sent the grader a reply it cannot read ({safe_text(type(exc).__name__, 80)})"
+        ) from None
 
 
 def _signal_name(signum):
