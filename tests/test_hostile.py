@@ -69,6 +69,7 @@ from grader import course as course_mod
 from grader.judge import runner
 from grader.results import STATUSES, CheckResult, TopicResult
 from grader.sandbox import isolation, proxy
+from grader.sandbox import process as sandbox
 
 ROOT = course_mod.find_root(__file__)
 
@@ -150,8 +151,7 @@ def worker_uids(grader_pid):
     """The user ids the workers of grader `grader_pid` run as (sandbox.WorkerProcess), if root."""
     if os.getuid() != 0:
         return range(0)
-    base = 200000 + (grader_pid % 10000) * 100
-    return range(base, base + 100)
+    return sandbox.worker_uids(grader_pid)
 
 
 def _real_uid(pid):

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.safe_text import safe_text
+from grader.sandbox import ipc
 from grader.sandbox import isolation as policy
 from grader.sandbox import worker as wire
 
@@ -39,7 +40,16 @@ NAMESPACE_SCRATCH = "/tmp"  # in the namespaces view: a size-limited tmpfs
 OUTPUT_KEEP = 4096  # bytes of learner output kept per check
 EARLY_KEEP = 16384  # bytes of the worker's own output kept until it has booted (a traceback)
 MAX_MESSAGE = 512 * 1024 * 1024
+# Worker user ids (as root): a block of WORKERS_PER_BLOCK per grading process, found from its
+# pid, which no other live process has (pids stay below 2^22, so the ids below 2^31).
+UID_BASE, WORKERS_PER_BLOCK = 1_000_000, 100
 _uids = itertools.count()
+
+
+def worker_uids(pid=None):
+    """The user ids the workers of grading process `pid` (default: this one) may run as."""
+    base = UID_BASE + (os.getpid() if pid is None else pid) * WORKERS_PER_BLOCK
+    return range(base, base + WORKERS_PER_BLOCK)
 
 python_dirs = policy.python_dirs  # kept here too: tests and benches import it from the sandbox
 
@@ -102,6 +112,11 @@ class WorkerProcess:
         self.scratch = None if in_memory else tempfile.mkdtemp(prefix="fmgrade-scratch-")
         hidden = [str(Path(r).resolve()) for r in hidden_roots]
         self.uid, view = self._user_and_view(isolation, hidden)
+        # At user/process the worker shares the host's IPC namespace: what it leaves is removed at
+        # its close (by its user id, or, without one, by what is new since now; see sandbox.ipc).
+        shares_ipc = isolation not in ("bwrap", "namespaces") and self.platform.posix
+        self._ipc_before = ipc.Snapshot() if shares_ipc and self.uid is None else None
+        self._shares_ipc = shares_ipc
         if self.uid is not None and self.scratch is not None:
             os.chown(self.scratch, self.uid, self.uid)
         scratch = in_memory or self.scratch
@@ -172,7 +187,7 @@ class WorkerProcess:
         """(the worker's own user id or None, the filesystem view the worker makes or None)."""
         if not self.platform.root:
             return None, (self._namespace_view(hidden) if isolation == "namespaces" else None)
-        uid = 200000 + (os.getpid() % 10000) * 100 + next(_uids) % 100
+        uid = worker_uids()[next(_uids) % WORKERS_PER_BLOCK]  # the previous holder was killed at its close
         if isolation == "bwrap":
             return uid, None
         if isolation == "namespaces":
@@ -451,6 +466,8 @@ class WorkerProcess:
             pass
         if self.uid is not None:
             kill_user(self.uid)  # a daemon of a worker that ended normally too
+        if self._shares_ipc:
+            ipc.remove_left_by(self.uid, self._ipc_before)
         try:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
