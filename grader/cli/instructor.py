@@ -1,5 +1,6 @@
 """The instructor's commands: dev (check, record, stubs), grade, release and report."""
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -345,15 +346,17 @@ class _GradeWriter:
 
     @staticmethod
     def _unwritten(graded, why):
-        """Keep the scores (summary.csv lists them) but name the failure in the result."""
+        """Name the failure in the result; keep the scores and statuses (summary.csv lists them)
+        but drop the text of the checks, which is what could not be written."""
         reason = safe_text(f"not graded in full: {why}", 2000)
+        hidden = "(not shown: this submission's report could not be written)"
         graded.report = Report(
-            list(graded.report.topics), problem="; ".join(filter(None, [graded.report.problem, reason]))
+            [
+                dataclasses.replace(t, checks=[dataclasses.replace(c, message=hidden, output="") for c in t.checks])
+                for t in graded.report.topics
+            ],
+            problem="; ".join(filter(None, [safe_text(graded.report.problem), reason])),
         )
-        try:
-            reporters.to_json(graded.report)
-        except Exception:  # noqa: BLE001 - what broke is in the checks: keep only the reason
-            graded.report = Report(problem=reason)
 
     def flush(self, interrupted=False):
         """What is printed once, at the end (or when interrupted: then only if something finished)."""
