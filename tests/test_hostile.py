@@ -68,7 +68,8 @@ import pytest
 from grader import course as course_mod
 from grader.judge import runner
 from grader.results import STATUSES, CheckResult, TopicResult
-from grader.sandbox import isolation, proxy
+from grader.safe_text import safe_text
+from grader.sandbox import ipc, isolation, proxy
 from grader.sandbox import process as sandbox
 
 ROOT = course_mod.find_root(__file__)
@@ -191,6 +192,31 @@ def collect_strays(grader_pid, grace=5.0, spare=()):
     return strays
 
 
+def ipc_left_behind(before, grader_pid):
+    """System V objects and /dev/shm files made during the grading by its workers and still there
+    after it; they are then removed (they are ours). As root a worker has a user id of its own;
+    otherwise only what the bank's attacks make is recognised (16 MiB segments, /dev/shm files
+    named fmgrade-hostile-*), so nothing of another program on this machine is touched."""
+    uids = set(worker_uids(grader_pid))
+    left, paths = [], []
+    for kind, ident, row in ipc.sysv_objects():
+        owners = {int(row.get(key, -1)) for key in ("uid", "cuid")}
+        attack_made = not uids and kind == "shm" and row.get("size") == str(16 << 20)
+        if (kind, ident) not in before.sysv and (owners & uids or attack_made):
+            left.append(f"System V {kind} {ident} of uid {row.get('uid')}")
+            ipc._remove_sysv(kind, ident)
+    for path, (owner, inode) in ipc.posix_objects().items():
+        if before.posix.get(path) != (owner, inode) and (owner in uids or "fmgrade-hostile-" in path):
+            left.append(f"{path} of uid {owner}")
+            paths.append(path)
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return left
+
+
 def _snapshot(paths):
     state = {}
     for path in paths:
@@ -298,6 +324,7 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     forges = list(meta.get("forges", ()))
     before = _snapshot(forges)
     os.chdir(course.root if meta.get("grader_cwd") == "course" else grader_cwd)
+    ipc_before = ipc.Snapshot()
     # A process of the grader's user outside the worker: it must outlive every attack.
     canary = subprocess.Popen(["sleep", "600"], start_new_session=True)
     started, since = time.monotonic(), time.time() - 1
@@ -313,6 +340,7 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     finally:
         elapsed = time.monotonic() - started
         strays = collect_strays(os.getpid(), spare=(canary.pid,))
+        ipc_left = ipc_left_behind(ipc_before, os.getpid())
         canary_alive = canary.poll() is None
         canary.kill()
         canary.wait()
@@ -326,6 +354,7 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
         "result": result.to_dict(),
         "elapsed": elapsed,
         "strays": strays,
+        "ipc": ipc_left,
         "canary_alive": canary_alive,
         "changed": changed,
         "cwd": sorted(os.listdir(grader_cwd)),
@@ -670,6 +699,7 @@ def test_hostile_submission(name, level, gradings):
         or outcome["network"]
         or outcome["dropbox"]
         or strays
+        or outcome.get("ipc")
         or not outcome["canary_alive"]
     )
     if (escaped or gained) and base not in meta.get("contained_by", isolation.LEVELS):
@@ -680,10 +710,16 @@ def test_hostile_submission(name, level, gradings):
         pytest.xfail(f"the worker is not confined at {level}: {confinement(level)['why']}")
     assert outcome["canary_alive"], "the attack killed a process outside the worker"
     assert not strays, f"processes left behind: {strays}"
+    assert not outcome.get("ipc"), f"IPC objects left behind: {outcome['ipc']}"
     assert not outcome["dropbox"], f"a process of the worker wrote after it ended: {outcome['dropbox']}"
     assert not outcome["changed"], f"learner code wrote {outcome['changed']}"
     assert not outcome["cwd"], f"learner code wrote into the grader's cwd: {outcome['cwd']}"
     assert not outcome["network"], f"learner code reached the grader's {outcome['network']}"
+
+    # (6) learner text is data: every message and output is safe text (grader.safe_text)
+    for check in result.checks:
+        for field in (check.message, check.output):
+            assert safe_text(field) == field, f"{check.id}: unsafe text reached the result: {field[:300]!r}"
 
     # (1) a complete report: every check the reference solution gets has a result, and only those
     assert sorted(c.id for c in result.checks) == sorted(c.id for c in honest.checks), summary
