@@ -44,14 +44,26 @@ def safe_text(text, limit=MAX_TEXT):
     or its type's name when that fails."""
     if not isinstance(text, str):
         text = _as_str(text)
-    extra = len(text) - limit
-    if extra > 0:
-        text = text[:limit]
-    if _UNSAFE.search(text):
-        text = _UNSAFE.sub(_shown, text)
-    if extra > 0:
-        text += f"... ({extra} more characters not shown)"
-    return text
+    used = min(len(text), limit)
+    shown = text[:used]
+    if _UNSAFE.search(shown):
+        shown = _UNSAFE.sub(_shown, shown)
+        if len(shown) > limit:  # escapes take up to six characters each: cut again, at a whole one
+            used = _fitting(text, limit)
+            shown = _UNSAFE.sub(_shown, text[:used])
+    if len(text) > used:
+        shown += f"... ({len(text) - used} more characters not shown)"
+    return shown
+
+
+def _fitting(text, limit):
+    """How many characters of `text` fit in `limit` characters once made safe."""
+    size = 0
+    for count, char in enumerate(text):
+        size += len(_UNSAFE.sub(_shown, char))
+        if size > limit:
+            return count
+    return len(text)
 
 
 def _as_str(value):

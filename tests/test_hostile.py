@@ -192,21 +192,21 @@ def collect_strays(grader_pid, grace=5.0, spare=()):
     return strays
 
 
-def ipc_left_behind(before, grader_pid):
-    """System V objects and /dev/shm files made during the grading by its workers and still there
-    after it; they are then removed (they are ours). As root a worker has a user id of its own;
-    otherwise only what the bank's attacks make is recognised (16 MiB segments, /dev/shm files
-    named fmgrade-hostile-*), so nothing of another program on this machine is touched."""
+def ipc_left_behind(before, grader_pid, port, unix_name):
+    """System V objects and /dev/shm files made during this grading by its workers and still
+    there after it; they are then removed (they are ours). As root a worker has a user id of its
+    own; otherwise the attacks' objects are known by the keys and name of this grading (@PORT@,
+    @UNIX_NAME@), so nothing of another program or another grading is touched."""
     uids = set(worker_uids(grader_pid))
+    keys = {0x46000000 + port * 4 + i for i in range(4)}
     left, paths = [], []
     for kind, ident, row in ipc.sysv_objects():
         owners = {int(row.get(key, -1)) for key in ("uid", "cuid")}
-        attack_made = not uids and kind == "shm" and row.get("size") == str(16 << 20)
-        if (kind, ident) not in before.sysv and (owners & uids or attack_made):
+        if (kind, ident) not in before.sysv and (owners & uids or int(row.get("key", 0)) in keys):
             left.append(f"System V {kind} {ident} of uid {row.get('uid')}")
             ipc._remove_sysv(kind, ident)
     for path, (owner, inode) in ipc.posix_objects().items():
-        if before.posix.get(path) != (owner, inode) and (owner in uids or "fmgrade-hostile-" in path):
+        if before.posix.get(path) != (owner, inode) and (owner in uids or path.endswith(unix_name)):
             left.append(f"{path} of uid {owner}")
             paths.append(path)
     for path in paths:
@@ -340,7 +340,7 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     finally:
         elapsed = time.monotonic() - started
         strays = collect_strays(os.getpid(), spare=(canary.pid,))
-        ipc_left = ipc_left_behind(ipc_before, os.getpid())
+        ipc_left = ipc_left_behind(ipc_before, os.getpid(), tcp.getsockname()[1], unix_name)
         canary_alive = canary.poll() is None
         canary.kill()
         canary.wait()

@@ -54,7 +54,10 @@ def test_safe_text_caps_length_and_says_how_much_was_cut():
     text = safe_text("x" * (MAX_TEXT + 123))
     assert text.startswith("x" * 100) and text.endswith("(123 more characters not shown)")
     assert len(text) < MAX_TEXT + 50
-    assert safe_text("\x1b" * 10, limit=4) == "\\x1b" * 4 + "... (6 more characters not shown)"
+    # the limit bounds what is shown, escapes included (each is four or six characters)
+    assert safe_text("\x1b" * 10, limit=8) == "\\x1b" * 2 + "... (8 more characters not shown)"
+    shown = safe_text("\ud800\x1b" * 5000, limit=2000)
+    assert len(shown.split("... (")[0]) <= 2000 and shown.endswith("(9600 more characters not shown)")
 
 
 def test_safe_text_of_non_text_never_raises():

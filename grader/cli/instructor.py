@@ -188,6 +188,7 @@ def grade(
             + ". Give each submission a folder named for its student (e.g. submissions/<id>/) and grade again."
         )
     level = isolation_for(isolation, kit_roots=[course.root])
+    _say_cgroups()
     seed = seed if seed is not None else grade_mod.new_seed()
     writer = _GradeWriter(course, fmt, output, submissions)
     guard = kit_mod.Guard(course.root, skip=[output] if output else [])
@@ -252,6 +253,19 @@ def grade_exit_status(results, layout_written=True):
     if all(g.report.score == g.report.max_score and not g.problem for g in results):
         return EXIT_ALL_FULL
     return EXIT_SOME_LOST
+
+
+def _say_cgroups():
+    """Name it, as the isolation level is named, when workers cannot get a cgroup of their own."""
+    from grader.sandbox import cgroups
+
+    available, why = cgroups.status()
+    if not available:
+        click.echo(
+            f"note: workers get no cgroup of their own here ({why}): the processes of a submission are "
+            "limited per process and per user only, so they can take CPU from the submission graded beside them",
+            err=True,
+        )
 
 
 def _require_gradebook_extra(url):

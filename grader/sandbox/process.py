@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.safe_text import safe_text
-from grader.sandbox import ipc
+from grader.sandbox import cgroups, ipc
 from grader.sandbox import isolation as policy
 from grader.sandbox import worker as wire
 
@@ -50,6 +50,7 @@ def worker_uids(pid=None):
     """The user ids the workers of grading process `pid` (default: this one) may run as."""
     base = UID_BASE + (os.getpid() if pid is None else pid) * WORKERS_PER_BLOCK
     return range(base, base + WORKERS_PER_BLOCK)
+
 
 python_dirs = policy.python_dirs  # kept here too: tests and benches import it from the sandbox
 
@@ -155,6 +156,12 @@ class WorkerProcess:
             command = self._bwrap(hidden) + command
         elif isolation == "namespaces":
             command = policy.unshare_command()[0] + command
+        # A cgroup of its own where the host allows (sandbox.cgroups): whatever the worker starts,
+        # in any session, shares one CPU weight, memory limit and process count, and dies with it.
+        native = self.platform.posix and not self.platform.simulated
+        self.cgroup = cgroups.Group.create(limits.memory_mb, limits.processes) if native else None
+        if self.cgroup is not None:
+            command = self.cgroup.wrap(command)
         self.proc = subprocess.Popen(command, **options)
         if stdio:
             self.req_w, rep_r, output = self.proc.stdin.fileno(), self.proc.stdout.fileno(), self.proc.stderr
@@ -456,6 +463,8 @@ class WorkerProcess:
             pass
         if self.uid is not None:
             kill_user(self.uid)  # children that left the process group (setsid) or the namespace
+        if self.cgroup is not None:
+            self.cgroup.kill()  # the same, found by their group (also without a user id of their own)
 
     def close(self):
         if self.proc.poll() is None:
@@ -468,6 +477,8 @@ class WorkerProcess:
             kill_user(self.uid)  # a daemon of a worker that ended normally too
         if self._shares_ipc:
             ipc.remove_left_by(self.uid, self._ipc_before)
+        if self.cgroup is not None:
+            self.cgroup.remove()
         try:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
