@@ -99,7 +99,7 @@ def test_hostile_text_and_ids_cost_no_other_submission(batch, tmp_path, level, f
     rows = {r["student"]: r for r in csv.DictReader((out / "summary.csv").open(encoding="utf-8"))}
     assert len(rows) == len(folders), sorted(rows)
     students = {s.removeprefix("'") for s in rows}
-    assert "'=HYPERLINK(\"evil.example\",\"open me\")" in rows  # never a formula in a spreadsheet
+    assert '\'=HYPERLINK("evil.example","open me")' in rows  # never a formula in a spreadsheet
     for student in rows:
         assert not student.startswith(("=", "+", "-", "@")), student
         assert len(student) <= 121 and "\x1b" not in student
@@ -151,7 +151,7 @@ def test_a_report_that_cannot_be_rendered_costs_only_its_submission(small_batch,
         return real(report, *args, **kwargs)
 
     monkeypatch.setitem(reporters.FORMATS, "junit", breaks_on_bob)
-    (folders[1] / FILE).write_text("def double(x):\n    raise ValueError(\"bob's own text\")\n")
+    (folders[1] / FILE).write_text('def double(x):\n    raise ValueError("bob\'s own text")\n')
     out = tmp_path / "out"
     result = CliRunner().invoke(
         cli.main,
@@ -212,3 +212,40 @@ def test_a_grader_bug_is_never_the_status_of_an_ordinary_batch(small_batch, tmp_
     result = CliRunner().invoke(cli.main, ["grade", *map(str, folders), "--kit", str(kit), "--isolation", "process"])
     assert result.exit_code == 2 and "the grader failed (LookupError: a bug in the grader)" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# --- nbgrader's layout and the gradebook ------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", LEVELS)
+def test_nbgrader_feedback_and_gradebook_rows_for_every_student(make_tiny, tmp_path, level):
+    """The surrogate in mallory's message once stopped the feedback at her and left the gradebook
+    without rows; now every student gets a feedback page and gradebook rows."""
+    pytest.importorskip("nbgrader")
+    kit = make_tiny(tmp_path / "kit")
+    solution = (kit / "solutions" / "tiny.py").read_text()
+    course_dir = tmp_path / "course"
+    for student, source in (("alice", solution), ("mallory", SOURCES["surrogate_message"]), ("zed", solution)):
+        folder = course_dir / "submitted" / student / "tiny"
+        folder.mkdir(parents=True)
+        (folder / "tiny.py").write_text(source, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "--nbgrader", str(course_dir), "--assignment", "tiny"]
+        + ["--kit", str(kit), "--seed", "3", "--gradebook", url, "--isolation", _level(level)]
+        + ["--format", "junit", "--output", str(tmp_path / "out"), "--due", "2026-03-01 17:00:00 UTC"],
+        capture_output=True,
+        timeout=GRADING_TIMEOUT,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+    assert done.returncode == 1, (done.stdout + done.stderr).decode("utf-8", "replace")[-3000:]
+    for student in ("alice", "mallory", "zed"):
+        page = course_dir / "feedback" / student / "tiny" / "tiny.html"
+        no_escape(page.read_bytes(), str(page))
+    assert "\\ud800" in (course_dir / "feedback" / "mallory" / "tiny" / "tiny.html").read_text()
+    from nbgrader import api
+
+    with api.Gradebook(url) as gb:
+        scores = {s: gb.find_submission_notebook("tiny", "tiny", s).score for s in ("alice", "mallory", "zed")}
+    assert scores == {"alice": 2, "mallory": 0, "zed": 2}
