@@ -10,7 +10,7 @@ surrogate `\\ud800`. NUL is removed (C strings, XML and CSV all stop or break at
 
 `safe_repr` is the bounded repr for learner values in messages: it never builds the whole repr
 of a value (a 10 MB string referenced a thousand times would take 10 GB) and never raises.
-`csv_cell` keeps a text cell from being read as a spreadsheet formula.
+(A cell of a CSV file is kept from running as a formula by grader.spreadsheet, its one writer.)
 """
 
 import hashlib
@@ -27,7 +27,6 @@ MAX_REPR = 200  # characters of a learner value shown in a message
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]"
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def _shown(match):
@@ -86,12 +85,6 @@ def safe_id(text, limit=MAX_ID):
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         shown = f"{shown[: limit - 9]}~{digest}"
     return shown or "(empty)"
-
-
-def csv_cell(text):
-    """A CSV text cell that no spreadsheet runs as a formula (OWASP's advice: a leading quote)."""
-    text = str(text)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class _BoundedRepr(reprlib.Repr):
