@@ -11,6 +11,7 @@ import torch
 
 from grader import errors
 from grader.results import SUSPECT_MARK
+from grader.safe_text import safe_repr, safe_text
 
 
 class CheckFailed(AssertionError):
@@ -108,7 +109,7 @@ def _fail_naming(message, matches, hint=None):
 def _fmt(x):
     if isinstance(x, float):
         return f"{x:.6g}"
-    return repr(x)
+    return safe_repr(x)  # bounded: never the whole repr of a large learner value
 
 
 def expect_tensor(got, what):
@@ -199,7 +200,7 @@ def as_number(got, what):
         while isinstance(got, list):
             got = got[0]
     if isinstance(got, bool) or not isinstance(got, (int, float)):
-        fail(f"{what}: expected a number, got {type(got).__name__} {got!r}"[:200] + ".")
+        fail(f"{what}: expected a number, got {safe_text(type(got).__name__, 80)} {safe_repr(got, 120)}.")
     return float(got)
 
 
@@ -256,5 +257,5 @@ def expect_raises(call, what, advice, exception="ValueError"):
     """`call()` must raise `exception` (a type name); `advice` says why it should."""
     kind, message = outcome(call)
     if kind != exception:
-        got = "returned a value" if kind == "ok" else f"raised {kind}: {message}"
+        got = "returned a value" if kind == "ok" else f"raised {kind}: {safe_text(message, 2000)}"
         fail(f"{what}: expected a {exception} ({advice}), but it {got}.")

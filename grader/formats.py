@@ -1,13 +1,18 @@
 """Serialisations of a Report: JSON (as `fmgrade check`), JUnit XML, Gradescope results.json.
 
-Reporters only serialise; every number and status comes from grader.results.
+Reporters only serialise; every number and status comes from grader.results. Learner text is
+made safe where it enters the grader (grader.safe_text); each serialiser passes the report's
+text through it once more (`safe_report`, the identity on safe text), so a result built some
+other way still gives valid UTF-8, JSON and XML rather than an error that stops a batch.
 """
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 
 from grader.course import version_of
 from grader.results import ERROR, PASSED, TIMEOUT
+from grader.safe_text import safe_id, safe_text
 
 FAILED_TEST = "autograder failed"  # the test that names why grading failed, where a format has tests
 
@@ -15,15 +20,42 @@ FAILED_TEST = "autograder failed"  # the test that names why grading failed, whe
 RESULTS_FORMAT, RESULTS_FORMAT_VERSION = "fmgrade-results", 1
 
 
+def safe_report(report):
+    """A copy of `report` whose every string is safe text (grader.safe_text)."""
+
+    def check(c):
+        return dataclasses.replace(
+            c,
+            id=safe_text(c.id, 1000),
+            exercise=safe_text(c.exercise, 200),
+            status=safe_text(c.status, 200),
+            message=safe_text(c.message),
+            output=safe_text(c.output),
+            mistake=safe_text(c.mistake, 200),
+        )
+
+    def topic(t):
+        return dataclasses.replace(
+            t,
+            id=safe_text(t.id, 200),
+            checks=[check(c) for c in t.checks],
+            isolation=safe_text(t.isolation, 200),
+            import_error=safe_text(t.import_error),
+        )
+
+    return dataclasses.replace(report, topics=[topic(t) for t in report.topics], problem=safe_text(report.problem))
+
+
 def to_json(report, course=None, student=None, seed=None, kit_hash=None):
     """The report as JSON; with `course`, its version (grader.course.version_of), and with
     `student`, whose results these are; `seed` (the hidden checks' seed) and `kit_hash` (which
     kit graded, grader.instructor.kit.kit_hash) when given. The keys of older versions are unchanged."""
+    report = safe_report(report)
     data = {"format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION}
     if course is not None:
         data["course_version"] = version_of(course)
     if student is not None:
-        data["student"] = student
+        data["student"] = safe_id(student)
     data |= _grading_facts(seed, kit_hash)
     return json.dumps(data | report.to_dict(), indent=2) + "\n"
 
@@ -38,6 +70,7 @@ def to_junit(report, suite_prefix="", seed=None, kit_hash=None):
     are <failure>s, `error` and `timeout` are <error>s; points go in <properties>, with the
     submission's `seed` and `kit_hash` when given."""
     facts = _grading_facts(seed, kit_hash)
+    report, suite_prefix = safe_report(report), safe_id(suite_prefix) if suite_prefix else ""
     suites = ET.Element(
         "testsuites", name=f"{suite_prefix}fmgrade", tests=str(sum(len(t.checks) for t in report.topics))
     )
@@ -96,6 +129,7 @@ def to_gradescope(report, hidden_visibility="after_published", execution_time=No
     "after_published", "after_due_date", "hidden" or "visible"); a failed grading run adds a
     test named "autograder failed" that carries the reason. `seed` and `kit_hash` go in
     `extra_data`, which Gradescope keeps but does not show to the student."""
+    report = safe_report(report)
     tests = []
     for topic in report.topics:
         for check in topic.checks:

@@ -68,7 +68,9 @@ import pytest
 from grader import course as course_mod
 from grader.judge import runner
 from grader.results import STATUSES, CheckResult, TopicResult
-from grader.sandbox import isolation, proxy
+from grader.safe_text import safe_text
+from grader.sandbox import ipc, isolation, proxy
+from grader.sandbox import process as sandbox
 
 ROOT = course_mod.find_root(__file__)
 
@@ -150,8 +152,7 @@ def worker_uids(grader_pid):
     """The user ids the workers of grader `grader_pid` run as (sandbox.WorkerProcess), if root."""
     if os.getuid() != 0:
         return range(0)
-    base = 200000 + (grader_pid % 10000) * 100
-    return range(base, base + 100)
+    return sandbox.worker_uids(grader_pid)
 
 
 def _real_uid(pid):
@@ -189,6 +190,31 @@ def collect_strays(grader_pid, grace=5.0, spare=()):
         except OSError:
             pass
     return strays
+
+
+def ipc_left_behind(before, grader_pid, port, unix_name):
+    """System V objects and /dev/shm files made during this grading by its workers and still
+    there after it; they are then removed (they are ours). As root a worker has a user id of its
+    own; otherwise the attacks' objects are known by the keys and name of this grading (@PORT@,
+    @UNIX_NAME@), so nothing of another program or another grading is touched."""
+    uids = set(worker_uids(grader_pid))
+    keys = {0x46000000 + port * 4 + i for i in range(4)}
+    left, paths = [], []
+    for kind, ident, row in ipc.sysv_objects():
+        owners = {int(row.get(key, -1)) for key in ("uid", "cuid")}
+        if (kind, ident) not in before.sysv and (owners & uids or int(row.get("key", 0)) in keys):
+            left.append(f"System V {kind} {ident} of uid {row.get('uid')}")
+            ipc._remove_sysv(kind, ident)
+    for path, (owner, inode) in ipc.posix_objects().items():
+        if before.posix.get(path) != (owner, inode) and (owner in uids or path.endswith(unix_name)):
+            left.append(f"{path} of uid {owner}")
+            paths.append(path)
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return left
 
 
 def _snapshot(paths):
@@ -298,6 +324,7 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     forges = list(meta.get("forges", ()))
     before = _snapshot(forges)
     os.chdir(course.root if meta.get("grader_cwd") == "course" else grader_cwd)
+    ipc_before = ipc.Snapshot()
     # A process of the grader's user outside the worker: it must outlive every attack.
     canary = subprocess.Popen(["sleep", "600"], start_new_session=True)
     started, since = time.monotonic(), time.time() - 1
@@ -313,6 +340,7 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
     finally:
         elapsed = time.monotonic() - started
         strays = collect_strays(os.getpid(), spare=(canary.pid,))
+        ipc_left = ipc_left_behind(ipc_before, os.getpid(), tcp.getsockname()[1], unix_name)
         canary_alive = canary.poll() is None
         canary.kill()
         canary.wait()
@@ -326,6 +354,7 @@ def grade_attack(name, workdir, level, parent_on_sys_path=False):
         "result": result.to_dict(),
         "elapsed": elapsed,
         "strays": strays,
+        "ipc": ipc_left,
         "canary_alive": canary_alive,
         "changed": changed,
         "cwd": sorted(os.listdir(grader_cwd)),
@@ -670,6 +699,7 @@ def test_hostile_submission(name, level, gradings):
         or outcome["network"]
         or outcome["dropbox"]
         or strays
+        or outcome.get("ipc")
         or not outcome["canary_alive"]
     )
     if (escaped or gained) and base not in meta.get("contained_by", isolation.LEVELS):
@@ -680,10 +710,16 @@ def test_hostile_submission(name, level, gradings):
         pytest.xfail(f"the worker is not confined at {level}: {confinement(level)['why']}")
     assert outcome["canary_alive"], "the attack killed a process outside the worker"
     assert not strays, f"processes left behind: {strays}"
+    assert not outcome.get("ipc"), f"IPC objects left behind: {outcome['ipc']}"
     assert not outcome["dropbox"], f"a process of the worker wrote after it ended: {outcome['dropbox']}"
     assert not outcome["changed"], f"learner code wrote {outcome['changed']}"
     assert not outcome["cwd"], f"learner code wrote into the grader's cwd: {outcome['cwd']}"
     assert not outcome["network"], f"learner code reached the grader's {outcome['network']}"
+
+    # (6) learner text is data: every message and output is safe text (grader.safe_text)
+    for check in result.checks:
+        for field in (check.message, check.output):
+            assert safe_text(field) == field, f"{check.id}: unsafe text reached the result: {field[:300]!r}"
 
     # (1) a complete report: every check the reference solution gets has a result, and only those
     assert sorted(c.id for c in result.checks) == sorted(c.id for c in honest.checks), summary

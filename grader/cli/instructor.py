@@ -1,5 +1,6 @@
 """The instructor's commands: dev (check, record, stubs), grade, release and report."""
 
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ from grader.cli.common import (
 )
 from grader.course import CourseError
 from grader.learner import rendering as report_text
+from grader.results import Report
+from grader.safe_text import safe_text
 
 
 @click.group()
@@ -206,6 +209,7 @@ def grade(
             + ". Give each submission a folder named for its student (e.g. submissions/<id>/) and grade again."
         )
     level = isolation_for(isolation, kit_roots=[course.root])
+    _say_cgroups()
     writer = _GradeWriter(course, fmt, output, submissions)
     guard = kit_mod.Guard(course.root, skip=[output] if output else [])
     staged = layout.by_student() if layout is not None else {}
@@ -257,13 +261,47 @@ def grade(
             f"{exc} The batch was stopped: {writer.kept()}; {book.recorded} recorded in the gradebook. "
             "Load the rest later with `fmgrade gradebook import RESULTS --gradebook URL`, or grade again with --resume."
         ) from None
+    except click.ClickException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a grader bug: never the status of an ordinary batch (1)
+        writer.flush(interrupted=True)
+        raise CourseProblem(
+            f"the grader failed ({type(exc).__name__}: {safe_text(exc, 2000)}); {writer.kept()}. "
+            "Please report this with the command that was run."
+        ) from None
     writer.flush()
     layout_written = platforms.finish_grading(layout, course, results)
     if gradebook:
         click.echo(f"recorded {book.recorded} submission(s) in the gradebook", err=True)
+    sys.exit(grade_exit_status(results, layout_written))
+
+
+# `fmgrade grade`'s exit statuses (README, "Exit statuses of grade"; the kit's workflow reads them)
+EXIT_ALL_FULL = 0  # every submission graded, each with full marks
+EXIT_SOME_LOST = 1  # every submission graded, some lost points: an ordinary batch
+EXIT_NOT_ALL_GRADED = 2  # some submission could not be graded (its result says why), or nothing could be
+
+
+def grade_exit_status(results, layout_written=True):
+    """0 and 1 only when every submission was graded and its result written; 2 otherwise."""
     if not layout_written or any(g.report.problem for g in results):
-        sys.exit(2)  # the grader failed somewhere (named in every format): not the learners' doing
-    sys.exit(0 if all(g.report.score == g.report.max_score and not g.problem for g in results) else 1)
+        return EXIT_NOT_ALL_GRADED  # the grader failed somewhere (named in every format): not the learners' doing
+    if all(g.report.score == g.report.max_score and not g.problem for g in results):
+        return EXIT_ALL_FULL
+    return EXIT_SOME_LOST
+
+
+def _say_cgroups():
+    """Name it, as the isolation level is named, when workers cannot get a cgroup of their own."""
+    from grader.sandbox import cgroups
+
+    available, why = cgroups.status()
+    if not available:
+        click.echo(
+            f"note: workers get no cgroup of their own here ({why}): the processes of a submission are "
+            "limited per process and per user only, so they can take CPU from the submission graded beside them",
+            err=True,
+        )
 
 
 def _require_gradebook_extra(url):
@@ -387,18 +425,46 @@ class _GradeWriter:
         self.finished.sort(key=lambda g: self.order.get(g.student, len(self.order)))
 
     def add(self, graded):
+        """Write one submission's result. Its report failing to render, or its own file failing
+        to be written, is that submission's error (its result then names it, and `grade` exits 2);
+        only the output folder or summary.csv failing stops the batch."""
         from grader.instructor import grade as grade_mod
 
         self._list(graded)
+        text = self._rendered(graded)
         if self.single and self.output is None:
-            click.echo(self.render(graded), nl=False)
+            click.echo(text, nl=False)
         elif self.single:
-            self._safely(self.output, lambda: files.write_atomically(self.output, self.render(graded)))
+            self._safely(self.output, lambda: files.write_atomically(self.output, text))
         elif self.output is not None:
             path = self.output / f"{graded.student}.{self.EXTENSIONS[self.fmt]}"
-            self._safely(path, lambda: files.write_atomically(path, self.render(graded)))
+            try:
+                files.write_atomically(path, text)
+            except (OSError, ValueError) as exc:
+                self._unwritten(graded, f"its result could not be written to {path.name}: {exc}")
             summary = self.output / "summary.csv"
             self._safely(summary, lambda: files.write_atomically(summary, grade_mod.summary_csv(self.finished)))
+
+    def _rendered(self, graded):
+        try:
+            return self.render(graded)
+        except Exception as exc:  # noqa: BLE001 - one submission's report must never end the batch
+            self._unwritten(graded, f"its report could not be written ({type(exc).__name__}: {exc})")
+            return self.render(graded)
+
+    @staticmethod
+    def _unwritten(graded, why):
+        """Name the failure in the result; keep the scores and statuses (summary.csv lists them)
+        but drop the text of the checks, which is what could not be written."""
+        reason = safe_text(f"not graded in full: {why}", 2000)
+        hidden = "(not shown: this submission's report could not be written)"
+        graded.report = Report(
+            [
+                dataclasses.replace(t, checks=[dataclasses.replace(c, message=hidden, output="") for c in t.checks])
+                for t in graded.report.topics
+            ],
+            problem="; ".join(filter(None, [safe_text(graded.report.problem), reason])),
+        )
 
     def flush(self, interrupted=False):
         """What is printed once, at the end (or when interrupted: then only if something finished)."""

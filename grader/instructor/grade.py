@@ -20,6 +20,7 @@ from grader.instructor import budget as budget_mod
 from grader.instructor import kit as kit_mod
 from grader.judge import runner
 from grader.results import Report
+from grader.safe_text import safe_id, safe_text
 from grader.spreadsheet import csv_text
 
 HARD_LIMIT_GRACE = 60  # seconds beyond its budget before a submission's grading process is stopped
@@ -36,7 +37,21 @@ class Graded:
 
 
 def student_id(submission):
-    return Path(submission).resolve().name
+    """The folder's name, as safe text (grader.safe_text.safe_id): a name is chosen by whoever
+    submits, and may hold escape sequences, invalid UTF-8 (lone surrogates here) or 255 bytes."""
+    return safe_id(Path(submission).resolve().name)
+
+
+def safe_graded(graded):
+    """`graded` with every string safe text: what reaches a report, a terminal, XML, HTML, CSV
+    or the gradebook (learner text is made safe in the sandbox already; this covers text the
+    grader built from it, and the submission's path)."""
+    from grader import formats
+
+    graded.submission = safe_text(graded.submission, 2000)
+    graded.problem = safe_text(graded.problem)
+    graded.report = formats.safe_report(graded.report)
+    return graded
 
 
 def duplicate_ids(submissions):
@@ -44,7 +59,7 @@ def duplicate_ids(submissions):
     alice.json and Alice.json are one file on macOS and Windows)."""
     by_id = defaultdict(list)
     for submission in submissions:
-        by_id[student_id(submission).casefold()].append(str(submission))
+        by_id[student_id(submission).casefold()].append(safe_text(str(submission), 1000))
     return [
         f"student id '{student_id(paths[0])}' is shared by {' and '.join(paths)}"
         for paths in by_id.values()
@@ -95,7 +110,7 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
     report.problem = "; ".join(failures)
     if clock is not None and any(c.message == clock.reason for t in report.topics for c in t.checks):
         problem = problem or clock.reason
-    return Graded(student_id(folder), str(folder), report, problem, seed=seed)
+    return safe_graded(Graded(student_id(folder), str(folder), report, problem, seed=seed))
 
 
 def exercises_root(submission):
@@ -170,7 +185,7 @@ def grade_or_report(course, submission, topics, seed, isolation="auto", seconds=
             submission,
             topics,
             seed,
-            f"not graded: the grader failed on this submission ({type(exc).__name__}: {exc})",
+            f"not graded: the grader failed on this submission ({type(exc).__name__}: {safe_text(exc, 2000)})",
             isolation,
         )
 
@@ -191,12 +206,12 @@ def ungraded(course, submission, topics, seed, reason, isolation="auto"):
         )
     except Exception:  # noqa: BLE001 - even the checks cannot be listed: the reason alone
         report = Report(problem=reason)
-    return Graded(student_id(submission), str(submission), report)
+    return safe_graded(Graded(student_id(submission), str(submission), report))
 
 
 def unlisted(submission, reason):
     """The last resort, made without pytest: no checks, just the reason."""
-    return Graded(student_id(submission), str(submission), Report(problem=reason))
+    return safe_graded(Graded(student_id(submission), str(submission), Report(problem=reason)))
 
 
 def new_seed():
@@ -283,7 +298,7 @@ def summary_rows(results):
         scores = {t.id: t.score for t in graded.report.topics}
         rows.append(
             [
-                graded.student,
+                graded.student,  # made inert by grader.spreadsheet, as every cell
                 *(f"{scores.get(t, 0):g}" for t in topics),
                 f"{graded.report.score:g}",
                 f"{graded.report.max_score:g}",

@@ -250,7 +250,8 @@ def _run(
         checks,
         isolation=isolation,
         seed=seed_box.get("seed", seed or 0),
-        import_error=import_failure.message if import_failure else "",
+        # a worker that died while importing leaves a WorkerLost, which has no `.message`
+        import_error=getattr(import_failure, "message", str(import_failure)) if import_failure else "",
         random_inputs=any(c.id in collector.seeded for c in checks),
     )
 

@@ -14,6 +14,7 @@ environment without secrets and a scratch working directory. At the end of every
 everything of its user id (and of its namespaces, which die with it) is killed.
 """
 
+import io
 import itertools
 import json
 import os
@@ -24,9 +25,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.safe_text import safe_text
+from grader.sandbox import cgroups, ipc
 from grader.sandbox import isolation as policy
 from grader.sandbox import worker as wire
 
@@ -36,7 +40,17 @@ NAMESPACE_SCRATCH = "/tmp"  # in the namespaces view: a size-limited tmpfs
 OUTPUT_KEEP = 4096  # bytes of learner output kept per check
 EARLY_KEEP = 16384  # bytes of the worker's own output kept until it has booted (a traceback)
 MAX_MESSAGE = 512 * 1024 * 1024
+# Worker user ids (as root): a block of WORKERS_PER_BLOCK per grading process, found from its
+# pid, which no other live process has (pids stay below 2^22, so the ids below 2^31).
+UID_BASE, WORKERS_PER_BLOCK = 1_000_000, 100
 _uids = itertools.count()
+
+
+def worker_uids(pid=None):
+    """The user ids the workers of grading process `pid` (default: this one) may run as."""
+    base = UID_BASE + (os.getpid() if pid is None else pid) * WORKERS_PER_BLOCK
+    return range(base, base + WORKERS_PER_BLOCK)
+
 
 python_dirs = policy.python_dirs  # kept here too: tests and benches import it from the sandbox
 
@@ -99,6 +113,11 @@ class WorkerProcess:
         self.scratch = None if in_memory else tempfile.mkdtemp(prefix="fmgrade-scratch-")
         hidden = [str(Path(r).resolve()) for r in hidden_roots]
         self.uid, view = self._user_and_view(isolation, hidden)
+        # At user/process the worker shares the host's IPC namespace: what it leaves is removed at
+        # its close (by its user id, or, without one, by what is new since now; see sandbox.ipc).
+        shares_ipc = isolation not in ("bwrap", "namespaces") and self.platform.posix
+        self._ipc_before = ipc.Snapshot() if shares_ipc and self.uid is None else None
+        self._shares_ipc = shares_ipc
         if self.uid is not None and self.scratch is not None:
             os.chown(self.scratch, self.uid, self.uid)
         scratch = in_memory or self.scratch
@@ -137,6 +156,12 @@ class WorkerProcess:
             command = self._bwrap(hidden) + command
         elif isolation == "namespaces":
             command = policy.unshare_command()[0] + command
+        # A cgroup of its own where the host allows (sandbox.cgroups): whatever the worker starts,
+        # in any session, shares one CPU weight, memory limit and process count, and dies with it.
+        native = self.platform.posix and not self.platform.simulated
+        self.cgroup = cgroups.Group.create(limits.memory_mb, limits.processes) if native else None
+        if self.cgroup is not None:
+            command = self.cgroup.wrap(command)
         self.proc = subprocess.Popen(command, **options)
         if stdio:
             self.req_w, rep_r, output = self.proc.stdin.fileno(), self.proc.stdout.fileno(), self.proc.stderr
@@ -169,7 +194,7 @@ class WorkerProcess:
         """(the worker's own user id or None, the filesystem view the worker makes or None)."""
         if not self.platform.root:
             return None, (self._namespace_view(hidden) if isolation == "namespaces" else None)
-        uid = 200000 + (os.getpid() % 10000) * 100 + next(_uids) % 100
+        uid = worker_uids()[next(_uids) % WORKERS_PER_BLOCK]  # the previous holder was killed at its close
         if isolation == "bwrap":
             return uid, None
         if isolation == "namespaces":
@@ -283,17 +308,22 @@ class WorkerProcess:
                 self.kill(f"your code printed more than {self.limits.output_mb} MB")
 
     def add_output(self, text, total):
-        """Output the worker captured at the Python level during one call."""
+        """Output the worker captured at the Python level during one call (both fields come
+        from a process learner code runs in: anything else than text and a count is ignored)."""
+        if not isinstance(text, str):
+            text = ""
+        if not isinstance(total, int) or isinstance(total, bool):
+            total = len(text)
         with self._lock:
             room = OUTPUT_KEEP - len(self._output)
             if room > 0:
-                self._output += text.encode("utf-8", "replace")[:room]
-            self._output_total += total
+                self._output += text[:room].encode("utf-8", "backslashreplace")[:room]
+            self._output_total += max(total, 0)
 
     def take_output(self):
-        """What learner code printed since the last call of this method (truncated)."""
+        """What learner code printed since the last call of this method (truncated, made safe)."""
         with self._lock:
-            text = self._output.decode("utf-8", "replace")
+            text = safe_text(self._output.decode("utf-8", "replace"))
             if self._output_total > len(self._output):
                 text += f"\n... ({self._output_total - len(self._output)} more bytes not shown)"
             self._output.clear()
@@ -344,7 +374,11 @@ class WorkerProcess:
         if kind == "end":
             self._replies.put((kind, value))  # every later receive sees the end too
             raise self._died()
-        return wire.loads(value)
+        try:
+            return load_reply(value)
+        except UnreadableReply as exc:
+            self.kill(str(exc))
+            raise WorkerDied(self.killed_because) from None
 
     def _died(self):
         if self.booted:
@@ -367,21 +401,26 @@ class WorkerProcess:
             self.kill("the worker did not start")
             raise WorkerFailedToStart(f"it did not start within {timeout:g} s", self.early_output()) from None
         self.booted = True
-        self.limits_applied = reply.get("limits", [])
+        limits = reply.get("limits", []) if isinstance(reply, dict) else []
+        self.limits_applied = [safe_text(str(x), 200) for x in limits] if isinstance(limits, list) else []
 
     def wait_ready(self, timeout):
         """The import result: None, or the error dict of a module that does not import.
         Raises WorkerFailedToStart when the worker dies before learner code could run."""
         self._boot(timeout)
-        return self._checked(self._receive(timeout))["import_error"]
+        return self._checked(self._receive(timeout)).get("import_error")
 
     def request(self, message, timeout):
         self._send(message)
         return self._checked(self._receive(timeout))
 
     def _checked(self, reply):
+        if not isinstance(reply, dict):
+            self.kill("your code sent the grader a reply it cannot read")
+            raise WorkerDied(self.killed_because)
         self.add_output(reply.get("output", ""), reply.get("output_total", 0))
-        if reply.get("output_total", 0) > self.limits.output_mb * 1024 * 1024:
+        total = reply.get("output_total", 0)
+        if isinstance(total, int) and total > self.limits.output_mb * 1024 * 1024:
             self.kill(f"your code printed more than {self.limits.output_mb} MB")
             raise WorkerDied(self.killed_because)
         if (
@@ -424,6 +463,8 @@ class WorkerProcess:
             pass
         if self.uid is not None:
             kill_user(self.uid)  # children that left the process group (setsid) or the namespace
+        if self.cgroup is not None:
+            self.cgroup.kill()  # the same, found by their group (also without a user id of their own)
 
     def close(self):
         if self.proc.poll() is None:
@@ -434,6 +475,10 @@ class WorkerProcess:
             pass
         if self.uid is not None:
             kill_user(self.uid)  # a daemon of a worker that ended normally too
+        if self._shares_ipc:
+            ipc.remove_left_by(self.uid, self._ipc_before)
+        if self.cgroup is not None:
+            self.cgroup.remove()
         try:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
@@ -443,6 +488,34 @@ class WorkerProcess:
             pass
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+class UnreadableReply(Exception):
+    """A reply the grader refuses to decode; the message is a plain sentence for the learner."""
+
+
+def load_reply(payload, budget=MAX_MESSAGE):
+    """Decode one reply of the worker (a torch.save zip read back with weights_only).
+
+    The worker runs in the process learner code runs in, so the reply may be hand-made: only a
+    zip whose records are all stored uncompressed (as torch.save writes them) is read, so what
+    torch.load inflates is never more than what crossed the pipe (a DEFLATE record of 14 kB
+    would inflate to 8 GiB), and at most `budget` bytes in all."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError, NotImplementedError):
+        raise UnreadableReply("your code sent the grader a reply that is not the worker's format") from None
+    if any(r.compress_type != zipfile.ZIP_STORED or r.file_size != r.compress_size for r in records):
+        raise UnreadableReply("your code sent the grader a compressed reply, which is refused")
+    if sum(r.file_size for r in records) > budget:
+        raise UnreadableReply(f"your code returned more than {budget // (1024 * 1024)} MB of data")
+    try:
+        return wire.loads(payload)
+    except Exception as exc:  # noqa: BLE001 - whatever a hand-made payload makes torch.load raise
+        raise UnreadableReply(
+            f"your code sent the grader a reply it cannot read ({safe_text(type(exc).__name__, 80)})"
+        ) from None
 
 
 def _signal_name(signum):

@@ -9,6 +9,7 @@ learner code printed, per check.
 import time
 
 from grader.errors import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
+from grader.safe_text import MAX_ID, safe_id, safe_repr, safe_text
 from grader.sandbox import process as sandbox
 from grader.sandbox import timeouts
 from grader.sandbox import worker as wire
@@ -86,10 +87,9 @@ class Session:
             )
             raise self.import_failure from None
         if error:
-            where = error["where"] or self.module_file
-            self.import_failure = ImportFailed(
-                error["type"], f"your module does not import: {where}: {error['type']}: {error['message']}"
-            )
+            kind, message, where = _error_fields(error)
+            where = where or self.module_file
+            self.import_failure = ImportFailed(kind, f"your module does not import: {where}: {kind}: {message}")
             raise self.import_failure
         self._ready = True
 
@@ -158,37 +158,63 @@ class Session:
             raise LearnerTimeout(self._timed_out(message, [])) from None
         except sandbox.WorkerDied as died:
             self._discard()
-            raise WorkerLost(f"{died.reason} during exercise `{self.exercise}`") from None
+            raise WorkerLost(f"{safe_text(died.reason, 2000)} during exercise `{self.exercise}`") from None
         if "stopped" in reply:  # the worker's watchdog: the call ran out of time (see worker.Watchdog)
             self._lose("timeout")
-            raise LearnerTimeout(self._timed_out(message, reply["stopped"]))
+            stopped = reply["stopped"]
+            raise LearnerTimeout(self._timed_out(message, stopped if isinstance(stopped, list) else []))
         if "error" in reply:
-            error = reply["error"]
-            if error["type"] == "MemoryError" or any(h in error["message"] for h in MEMORY_HINTS):
+            kind, text, where = _error_fields(reply["error"])
+            if kind == "MemoryError" or any(h in text for h in MEMORY_HINTS):
                 raise WorkerLost(
                     f"your code tried to use more than the {self.worker_limits.memory_mb} MiB "
                     f"of memory allowed (exercise `{self.exercise}`)"
                 )
-            raise LearnerCodeError(error["type"], error["message"], error["where"])
+            raise LearnerCodeError(kind, text, where)
+        if "value" not in reply:
+            self._lose("unreadable reply")
+            raise WorkerLost(f"your code sent the grader a reply it cannot read (exercise `{self.exercise}`)")
         return reply["value"]
 
     def _timed_out(self, message, frames):
-        """Which call did not return, and the learner's line it was stopped on."""
-        frames = timeouts.learner_frames(frames)
-        return (
-            f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s: "
-            f"{timeouts.describe_call(message, frames)} was stopped"
-            f"{timeouts.stopped_at(frames, self.module_file, self.source)}"
-        )
+        """Which call did not return, and the learner's line it was stopped on (the frames come
+        from the worker: names and lines learner code may have forged, so made safe)."""
+        try:
+            frames = timeouts.learner_frames(frames)
+            text = (
+                f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s: "
+                f"{timeouts.describe_call(message, frames)} was stopped"
+                f"{timeouts.stopped_at(frames, self.module_file, self.source)}"
+            )
+        except Exception:  # noqa: BLE001 - forged frames: say what is known
+            text = f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s"
+        return safe_text(text, 4000)
+
+
+MAX_ERROR = 2000  # characters of an exception's message (the worker cuts there too, unless bypassed)
+
+
+def _error_fields(error):
+    """(type name, message, where) of an error the worker reported, made safe: learner code
+    chose all three (an exception's str, its class's name, a frame's function name), and may
+    have sent something else than text in their place."""
+    if not isinstance(error, dict):
+        error = {}
+
+    def text(key, limit):
+        value = error.get(key) or ""
+        return safe_text(value if isinstance(value, str) else safe_repr(value, limit), limit)
+
+    return safe_id(text("type", MAX_ID) or "Exception"), text("message", MAX_ERROR), text("where", 400)
 
 
 def grader_error(module_file, failed):
     """The message of a worker that failed before any learner code ran: a grader error, with
     the worker's traceback (the first line is what a terminal report shows)."""
-    log = failed.log.strip().splitlines()
+    log = safe_text(failed.log.strip()[-20000:]).splitlines()
     last = next((line.strip() for line in reversed(log) if line.strip()), "")
     message = (
-        f"grader error, not a problem in your code: the worker process {failed.reason}"
+        f"grader error, not a problem in your code: the worker process {safe_text(failed.reason, 2000)}"
         + (f": {last}" if last else "")
         + ". Please report this to whoever runs the course."
     )
@@ -218,16 +244,34 @@ def _encode(value):
 
 
 MAX_ITEMS = 1_000_000  # values in one reply; shared references could otherwise expand without bound
+MAX_BYTES = sandbox.MAX_MESSAGE  # bytes of strings, bytes and tensors in one reply, each reference counted
+
+
+def _size(item):
+    """Bytes `item` stands for once decoded: a tensor sharing one stored element across a huge
+    shape (stride 0) costs its full size as soon as a check computes with it."""
+    if isinstance(item, (str, bytes, bytearray)):
+        return len(item)
+    numel, element_size = getattr(item, "numel", None), getattr(item, "element_size", None)
+    if callable(numel) and callable(element_size) and type(item).__module__.startswith("torch"):
+        return int(numel()) * int(element_size())
+    return 0
 
 
 def _decode(value, session):
-    budget = [MAX_ITEMS]
+    budget = [MAX_ITEMS, MAX_BYTES]
 
     def walk(item):
         budget[0] -= 1
+        budget[1] -= _size(item)
         if budget[0] < 0:
             raise WorkerLost(
                 f"your code returned more than {MAX_ITEMS} values in one result (exercise `{session.exercise}`)"
+            )
+        if budget[1] < 0:
+            raise WorkerLost(
+                f"your code returned more than {MAX_BYTES // (1024 * 1024)} MB of data in one result, "
+                f"counting every reference to a shared string or tensor (exercise `{session.exercise}`)"
             )
         if isinstance(item, dict):
             if wire.HANDLE in item:
@@ -241,7 +285,7 @@ def _decode(value, session):
             if wire.METHOD in item:
                 return item  # resolved by Handle.__getattr__ into a RemoteMethod
             if wire.NDARRAY in item:
-                return item[wire.NDARRAY].numpy()
+                return walk(item[wire.NDARRAY]).numpy()
             return {k: walk(v) for k, v in item.items()}
         if isinstance(item, list):
             return [walk(v) for v in item]
