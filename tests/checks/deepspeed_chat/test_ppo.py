@@ -206,6 +206,18 @@ def test_gae_with_lam_one_is_reward_to_go(impl, recorded):
 
 
 @pytest.mark.exercise("advantages")
+def test_advantages_are_detached(helpers):
+    # Values that require a gradient, as the critic's do: the advantages are targets for the
+    # actor's loss, so no gradient may flow back through them into the critic.
+    g = _gen(12)
+    graph = helpers.advantages_graph(torch.randn(2, 5, generator=g), torch.randn(2, 5, generator=g), 1)
+    if not isinstance(graph, dict) or graph.get("requires_grad") or graph.get("has_grad_fn"):
+        fail("`get_advantages_and_returns(values, rewards, 1)` with values that require a gradient returned "
+             "advantages that still carry a graph back to the values (requires_grad True). The advantages are "
+             "fixed targets of the PPO step: a gradient through them would train the critic through the actor's loss.")
+
+
+@pytest.mark.exercise("advantages")
 @pytest.mark.hidden
 def test_gae_random(impl, ref, seed):
     g = _gen(seed)

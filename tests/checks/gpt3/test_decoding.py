@@ -104,6 +104,33 @@ def test_top_p_keeps_the_smallest_set_reaching_p(impl, recorded):
                               "their total reaches top_p, that last token included.")
 
 
+# Row 0: four equal logits, probabilities exactly 0.25 with running totals 0.25, 0.5, 0.75, 1.0
+# (exact in floating point). A total equal to top_p already reaches it: top_p 0.5 keeps 2 tokens,
+# 0.75 keeps 3. Which of the tied tokens stay is free; how many is not. Row 1, about
+# [0.40, 0.30, 0.20, 0.10] with no tie: 0.5 keeps 2, 0.75 keeps 3.
+TIED_MASS = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.7, 0.3, -0.4]])
+
+
+@pytest.mark.exercise("filter_logits")
+def test_top_p_at_an_exact_tie_of_the_mass(impl, recorded):
+    for p in (0.5, 0.75):
+        new_comparison()
+        what = f"`filter_logits({TIED_MASS.tolist()}, top_p={p})`"
+        expected = _kept(recorded.filter_logits(TIED_MASS, top_p=p)).sum(-1).tolist()
+        got = expect_shape(impl.filter_logits(TIED_MASS.clone(), top_p=p), TIED_MASS.shape, what,
+                           hint="filter_logits returns a tensor shaped like its input.")
+        got_keep = got != NEG_INF
+        if not torch.where(got_keep, got == TIED_MASS, True).all():
+            fail(f"{what}: the kept entries changed, or the removed ones are not -inf; return the kept logits "
+                 "exactly as they came in, with float('-inf') elsewhere.")
+        counts = got_keep.sum(-1).tolist()
+        if counts != expected:
+            fail_naming(f"{what}: kept {counts[0]} and {counts[1]} tokens in the two rows, expected {expected[0]} "
+                        f"and {expected[1]}. In row 0 every token has probability 0.25 exactly.",
+                        lambda answer: _kept(answer).sum(-1).tolist() == counts,
+                        hint="A running total that equals top_p has reached it.")
+
+
 # Row 0, probabilities about [0.37, 0.30, 0.14, 0.11, 0.08]: top-2 keeps tokens 0 and 1,
 # renormalised 0.55 and 0.45, so top_p 0.4 needs only token 0 (on the whole vocabulary its 0.37
 # would not reach 0.4). Row 1, about [0.07, 0.45, 0.10, 0.25, 0.12]: top-2 keeps 1 and 3,
