@@ -280,3 +280,35 @@ def test_softmax_over_the_wrong_dimension_is_named_in_the_default_output(run, co
     out = run("check", "attention", "attention").output
     row = next(l for l in out.splitlines() if "✘ attention" in l)
     assert "looks like you took the softmax over the queries (dim=-2)" in row
+
+
+# --- errors point at the learner's line (issue 22) ---------------------------------------------
+
+
+def test_an_error_inside_learner_code_lists_the_learners_frames_innermost_last(run, course_copy):
+    # A multi-head split without the transpose hands attention() (B, T, h, d_k): the mask no longer
+    # broadcasts and attention() raises, but the line to fix is the call in MultiHeadedAttention.forward.
+    text = _exercise_file(
+        course_copy,
+        ("lin(x).view(nbatches, -1, self.h, self.d_k).transpose(1, 2)", "lin(x).view(nbatches, -1, self.h, self.d_k)"),
+    )
+    lines = text.splitlines()
+    call = next(i for i, l in enumerate(lines, 1) if "x, self.attn = attention(query, key, value" in l)
+    out = run("check", "attention", "-v").output
+    assert "in your code, from the check's call down to where it raised (innermost last):" in out
+    block = out[out.index("in your code, from the check's call") :]
+    forward = block.index(f"exercises/attention.py:{call} in forward()")
+    inner = block.index("in attention()")
+    assert forward < inner  # the learner's call first, the raise last
+    assert "x, self.attn = attention(query, key, value" in block[forward:inner]  # the code of that line
+
+
+def test_frames_text_escapes_learner_text_and_keeps_the_last_frames():
+    from grader.judge import verdict
+
+    frames = [("exercises/x.py", i, f"f{i}", "y = 1\x1b[31m") for i in range(1, 20)]
+    text = verdict.frames_text(frames)
+    assert "\x1b" not in text and "\\x1b[31m" in text
+    assert "exercises/x.py:19 in f19()" in text and "exercises/x.py:7 in f7()" not in text
+    assert text.rstrip().endswith("y = 1\\x1b[31m")  # innermost last
+    assert verdict.frames_text([]) == ""

@@ -169,8 +169,17 @@ class Session:
                     f"your code tried to use more than the {self.worker_limits.memory_mb} MiB "
                     f"of memory allowed (exercise `{self.exercise}`)"
                 )
-            raise LearnerCodeError(error["type"], error["message"], error["where"])
+            raise LearnerCodeError(error["type"], error["message"], error["where"], self._frames(error.get("frames")))
         return reply["value"]
+
+    def _frames(self, frames):
+        """The worker's learner frames as (file, line, function, code), outermost first; the code
+        is read from the learner's source the grader holds."""
+        lines = (self.source or "").splitlines()
+        return [
+            (self.module_file, line, name, lines[line - 1] if 0 < line <= len(lines) else "")
+            for line, name in timeouts.learner_frames(frames)
+        ]
 
     def _timed_out(self, message, frames):
         """Which call did not return, and the learner's line it was stopped on."""
