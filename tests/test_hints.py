@@ -1,10 +1,12 @@
-"""Hints teach before they tell (issue 22): no hint or goal a learner reads holds an answer line
-of the solution or a value a check expects, and asking past the last hint says so."""
+"""Hints teach before they tell (issue 22): no hint, goal or mistake message a learner reads holds
+an answer line of the solution, no hint or goal prints a value a check expects, and asking past
+the last hint says so."""
 
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from grader import cli, stubgen
@@ -50,14 +52,21 @@ def _number(text):
     return plain, len(plain.split("e")[0].replace(".", "").strip("0"))
 
 
-def test_no_hint_or_goal_holds_an_answer_line_of_the_solution(course):
+def _messages(topic_id):
+    """(where, message) of every known mistake of a topic: the release ships them to learners."""
+    path = ROOT / "tests" / "mutants" / topic_id / "mutants.yml"
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else []
+    return [(f"{topic_id} mistake {m['id']}", m["message"]) for m in entries or [] if m.get("message")]
+
+
+def test_no_hint_goal_or_mistake_message_holds_an_answer_line_of_the_solution(course):
     found = []
     for topic in course.topics:
         path = course.solution_path(topic.id)
         if not path.is_file():
             continue
         runs = _answer_runs(path.read_text(encoding="utf-8"))
-        for where, text in _texts(topic):
+        for where, text in [*_texts(topic), *_messages(topic.id)]:
             tokens = TOKEN.findall(text)
             hit = next(
                 (runs[r] for i in range(len(tokens) - RUN + 1) if (r := tuple(tokens[i : i + RUN])) in runs), None
