@@ -115,7 +115,7 @@ TIED_MASS = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.7, 0.3, -0.4]])
 def test_top_p_at_an_exact_tie_of_the_mass(impl, recorded):
     for p in (0.5, 0.75):
         new_comparison()
-        what = f"`filter_logits({TIED_MASS.tolist()}, top_p={p})`"
+        what = f"`filter_logits([[0, 0, 0, 0], [1, 0.7, 0.3, -0.4]], top_p={p})`"
         expected = _kept(recorded.filter_logits(TIED_MASS, top_p=p)).sum(-1).tolist()
         got = expect_shape(impl.filter_logits(TIED_MASS.clone(), top_p=p), TIED_MASS.shape, what,
                            hint="filter_logits returns a tensor shaped like its input.")
