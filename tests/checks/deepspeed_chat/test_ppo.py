@@ -176,7 +176,7 @@ def _expect_gae(result, rewards, start, what, expected):
     hint = (f"Advantages cover the response only, positions start..L-2: {R} per row "
             f"(rewards.size(1) - start = {rewards.size(1)} - {start}).")
     expect_close(advantages, want_adv, f"{what}: advantages", hint=hint)
-    expect_close(returns, want_ret, f"{what}: returns", hint="Expected returns = advantages + values[:, start:].")
+    expect_close(returns, want_ret, f"{what}: returns", hint="The returns are the advantages on top of the critic's values at the response positions.")
 
 
 @pytest.mark.exercise("advantages")

@@ -68,7 +68,7 @@ def test_top_k_keeps_the_k_largest(impl, recorded):
         new_comparison()
         _expect_filtered(impl.filter_logits(ROW.clone(), top_k=k), ROW, recorded.filter_logits(ROW, top_k=k),
                          f"`filter_logits({ROW.tolist()}, top_k={k})`",
-                         hint="Keep every logit >= the k-th largest (torch.topk(logits, k).values[..., -1:]).")
+                         hint="Keep every logit at least as large as the k-th largest of its row (ties with it stay).")
 
 
 TIES = torch.tensor([1.0, 3.0, 2.0, 2.0, 0.5, 2.0])
@@ -188,8 +188,8 @@ LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, 1.5])
 
 
 def _samples(got, n, v, what):
-    got = expect_shape(got, (n, 1), what, hint="sample_next_token returns (B, 1) token ids for (B, V) logits, "
-                                              "as torch.multinomial(probs, num_samples=1) gives.")
+    got = expect_shape(got, (n, 1), what, hint="sample_next_token returns (B, 1) token ids for (B, V) logits: one draw "
+                                              "per row, in a column.")
     if got.is_floating_point() or got.dtype == torch.bool:
         fail(f"{what}: expected integer token ids (torch.long), got dtype {got.dtype}.")
     got = got.long().flatten()
@@ -252,7 +252,7 @@ def test_temperature_zero_is_greedy(impl):
     for kwargs in ({}, {"top_k": 3}, {"top_p": 0.5}):
         what = f"`sample_next_token(logits of shape (4, 9), temperature=0{''.join(f', {k}={v}' for k, v in kwargs.items())})`"
         got = impl.sample_next_token(logits.clone(), temperature=0.0, **kwargs)
-        got = expect_shape(got, (4, 1), what, hint="Return argmax(dim=-1, keepdim=True): one token per row, (B, 1).")
+        got = expect_shape(got, (4, 1), what, hint="Keep the vocabulary dimension as size 1 (keepdim=True): one token per row, (B, 1).")
         expect_equal(got.long(), expected, what, hint="Temperature 0 is greedy decoding: the argmax of each row.")
 
 

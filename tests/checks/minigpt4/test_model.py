@@ -259,5 +259,5 @@ def test_train_step_matches_reference(impl, ref, seed):
     for name in ("llama_proj.weight", "llama_proj.bias"):
         expect_close(got_state[name], reference.state_dict()[name], f"{name} after 3 training steps (lr={lr})",
                      atol=1e-5, rtol=1e-4,
-                     hint="Each step: optimizer.zero_grad(), loss = model(image, instruction, answers), loss.backward(), "
-                          "optimizer.step(), with AdamW(lr, weight_decay=0.05) over the trainable parameters.")
+                     hint="Each step clears the old gradients, computes the loss, back-propagates it and steps AdamW "
+                          "(weight decay 0.05) over the trainable parameters.")
