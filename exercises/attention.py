@@ -377,7 +377,7 @@ def greedy_decode(model, src, src_mask, max_len, start_symbol):
 # %%
 # A model small enough to learn the copy task on one CPU thread in about a second.
 COPY_TASK = dict(
-    V=11,  # vocabulary: 0 is padding, 1 is the start symbol, 2..10 are the "words"
+    V=11,  # vocabulary: 0 is padding, 1 is the start symbol; data_gen draws the "words" from 1..10
     seq_len=10,
     batch_size=32,
     N=1,

@@ -10,10 +10,13 @@
 Follows microsoft/DeepSpeedExamples, ``applications/DeepSpeed-Chat``:
 ``dschat/rlhf/ppo_trainer.py`` (compute_rewards, actor_loss_fn, critic_loss_fn,
 get_advantages_and_returns, train_rlhf), ``dschat/utils/model/reward_model.py`` (the pairwise
-loss of step 2) and ``dschat/utils/utils.py`` (moving_average). The names and default values
-are the same (but for the keys reward_model_loss returns, see there), so you can read the two
-side by side; the trainer's methods become functions
-here, with the trainer's settings as keyword arguments.
+loss of step 2) and ``dschat/utils/utils.py`` (moving_average). The default values are the
+original's, and most names too, so you can read the two side by side; the trainer's methods
+become functions here, with the trainer's settings as keyword arguments. Some names differ:
+compute_rewards takes ``prompts_len`` and ``logprobs, ref_logprobs`` where the original takes
+``prompts`` and ``log_probs, ref_log_probs``; ``train_rlhf_losses`` and ``reward_model_loss``
+are this course's names for what train_rlhf and the reward model's forward compute (and the
+keys reward_model_loss returns differ too, see there).
 
 The pipeline has three steps: (1) supervised fine-tuning of the actor, (2) a reward model
 trained on pairs (chosen, rejected), (3) PPO with four models: the actor being trained, a

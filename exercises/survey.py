@@ -12,8 +12,9 @@ After "A Comprehensive Survey on Pretrained Foundation Models: A History from BE
 "PFMs for Natural Language Processing") is organised by method, not by architecture family.
 It starts from word representations, with three kinds of language model: autoregressive (GPT:
 the next word from the words before it), contextual (BERT: a word from the words on both
-sides) and permuted (XLNet, MPNet: autoregressive prediction in a random order of the
-positions, so that a word gets context from both sides without a [MASK] token). Then come
+sides) and permuted (XLNet: autoregressive prediction in a random order of the positions, so that a
+word gets context from both sides without a [MASK] token; MPNet combines this permuted
+language modelling with BERT's masked language modelling). Then come
 model architecture design, masking design, boosting methods and instruction alignment (RLHF,
 chain of thought).
 

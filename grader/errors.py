@@ -5,8 +5,9 @@ time, or lose its worker. The sandbox raises these in the grader; verdicts turn 
 class LearnerCodeError(Exception):
     """Learner code raised (in the worker); carries the type name and where it happened."""
 
-    def __init__(self, type_name, message, where=""):
+    def __init__(self, type_name, message, where="", frames=()):
         self.type_name, self.message, self.where = type_name, message, where
+        self.frames = list(frames)  # (file, line, function, code) of each learner frame, outermost first
         super().__init__(f"{type_name}: {message}" + (f" ({where})" if where else ""))
 
 

@@ -80,12 +80,12 @@ def _summarise(exercise_id, checks):
     elif statuses == {NOT_STARTED}:
         status, message = NOT_STARTED, checks[0].message
     else:
-        first = (
-            next(c for c in checks if c.status not in (PASSED, NOT_STARTED))
-            if statuses - {PASSED, NOT_STARTED}
-            else next(c for c in checks if c.status == NOT_STARTED)
-        )
-        status, message = first.status, first.message
+        problems = [c for c in checks if c.status not in (PASSED, NOT_STARTED)]
+        # the best diagnosis first: a check that named the learner's mistake teaches more than one
+        # that only says the numbers differ
+        named = [c for c in problems if c.mistake or SUSPECT_MARK in c.message]
+        first = (problems or [c for c in checks if c.status == NOT_STARTED])[0]
+        status, message = first.status, (named or [first])[0].message
     return ExerciseSummary(exercise_id, status, sum(c.score for c in checks), sum(c.max_score for c in checks), message)
 
 

@@ -135,7 +135,8 @@ def causal_lm_loss(logits, labels):
 
 def freeze(module):
     """Freeze `module` in place and return it: no parameter requires a gradient, and the
-    module is put in eval mode (MiniGPT-4 freezes the ViT, the Q-Former and Vicuna like this)."""
+    module is put in eval mode. MiniGPT-4's first release does both to the ViT and the Q-Former;
+    Vicuna only gets requires_grad = False."""
     ### BEGIN SOLUTION freeze
     for param in module.parameters():
         param.requires_grad = False

@@ -235,3 +235,80 @@ def test_captured_output_is_plain_text(run, course_copy):
     data = json.loads(run("check", "attention", "rate", "--format", "json").output)  # JSON as before
     assert {"score", "max_score", "topics"} <= set(data)
     assert set(data["topics"][0]) == {"id", "score", "max_score", "isolation", "seed", "checks"}
+
+
+# --- the best diagnosis in the default row (issue 22) ------------------------------------------
+
+
+def _two_failing_checks():
+    """An exercise whose first failing check only compares numbers and whose second names a mistake."""
+    from grader.results import SUSPECT_MARK
+
+    checks = [
+        CheckResult("test_a", "attention", FAILED, 0, 2, message="output differs at [0, 1]. Expected the formula."),
+        CheckResult("test_b", "attention", FAILED, 0, 1, message=f"rows differ. {SUSPECT_MARK}used the wrong dimension."),
+        CheckResult("test_c", "attention", PASSED, 1, 1),
+    ]
+    return TopicResult("attention", checks=checks)
+
+
+def test_the_default_row_shows_the_check_that_names_the_mistake(course_copy):
+    from grader import course as course_model
+
+    course = course_model.load(course_copy)
+    result = _two_failing_checks()
+    assert result.exercises(["attention"])[0].message.endswith("used the wrong dimension.")
+    row = next(l for l in str(report_text.topic_report(course, result)).splitlines() if "attention  " in l)
+    assert "looks like you used the wrong dimension" in row and "Expected the formula" not in row
+    verbose = str(report_text.topic_report(course, result, verbose=True))
+    assert "Expected the formula" in verbose and "test_a" in verbose and "test_b" in verbose  # -v adds the rest
+
+
+def test_without_a_named_mistake_the_first_failing_check_is_shown(course_copy):
+    from grader import course as course_model
+
+    result = _two_failing_checks()
+    result.checks[1].message = "rows differ."
+    assert result.exercises(["attention"])[0].message.startswith("output differs")
+    out = str(report_text.topic_report(course_model.load(course_copy), result))
+    assert "output differs" in out
+
+
+@pytest.mark.slow
+def test_softmax_over_the_wrong_dimension_is_named_in_the_default_output(run, course_copy):
+    _exercise_file(course_copy, ("p_attn = scores.softmax(dim=-1)", "p_attn = scores.softmax(dim=-2)"))
+    out = run("check", "attention", "attention").output
+    row = next(l for l in out.splitlines() if "✘ attention" in l)
+    assert "looks like you took the softmax over the queries (dim=-2)" in row
+
+
+# --- errors point at the learner's line (issue 22) ---------------------------------------------
+
+
+def test_an_error_inside_learner_code_lists_the_learners_frames_innermost_last(run, course_copy):
+    # A multi-head split without the transpose hands attention() (B, T, h, d_k): the mask no longer
+    # broadcasts and attention() raises, but the line to fix is the call in MultiHeadedAttention.forward.
+    text = _exercise_file(
+        course_copy,
+        ("lin(x).view(nbatches, -1, self.h, self.d_k).transpose(1, 2)", "lin(x).view(nbatches, -1, self.h, self.d_k)"),
+    )
+    lines = text.splitlines()
+    call = next(i for i, l in enumerate(lines, 1) if "x, self.attn = attention(query, key, value" in l)
+    out = run("check", "attention", "-v").output
+    assert "in your code, from the check's call down to where it raised (innermost last):" in out
+    block = out[out.index("in your code, from the check's call") :]
+    forward = block.index(f"exercises/attention.py:{call} in forward()")
+    inner = block.index("in attention()")
+    assert forward < inner  # the learner's call first, the raise last
+    assert "x, self.attn = attention(query, key, value" in block[forward:inner]  # the code of that line
+
+
+def test_frames_text_escapes_learner_text_and_keeps_the_last_frames():
+    from grader.judge import verdict
+
+    frames = [("exercises/x.py", i, f"f{i}", "y = 1\x1b[31m") for i in range(1, 20)]
+    text = verdict.frames_text(frames)
+    assert "\x1b" not in text and "\\x1b[31m" in text
+    assert "exercises/x.py:19 in f19()" in text and "exercises/x.py:7 in f7()" not in text
+    assert text.rstrip().endswith("y = 1\\x1b[31m")  # innermost last
+    assert verdict.frames_text([]) == ""

@@ -106,8 +106,9 @@ def hint(topic, exercise, show_all):
         exercise_obj = topic_obj.exercise(exercise)
     except CourseError as exc:
         raise CourseProblem(str(exc)) from None
+    past_last = not show_all and progress_mod.hints_exhausted(state, topic_obj.id, exercise_obj)
     shown = progress_mod.reveal_hint(course.root, state, topic_obj.id, exercise_obj, everything=show_all)
-    terminal.echo(report_text.hint_report(course, topic_obj, exercise_obj, shown))
+    terminal.echo(report_text.hint_report(course, topic_obj, exercise_obj, shown, past_last=past_last))
 
 
 @click.command()

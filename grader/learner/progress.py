@@ -138,6 +138,11 @@ def hints_shown(progress, topic_id, exercise_id):
     return level if isinstance(level, int) and level >= 0 else 0
 
 
+def hints_exhausted(progress, topic_id, exercise):
+    """Whether every hint of `exercise` has been shown already (so one more has nothing new)."""
+    return bool(exercise.hints) and hints_shown(progress, topic_id, exercise.id) >= len(exercise.hints)
+
+
 def reveal_hint(root, progress, topic_id, exercise, everything=False):
     """One more hint of `exercise` (every hint with `everything`): returns how many are shown
     now, and keeps that number in progress."""

@@ -294,11 +294,18 @@ def _topic_row(course, topic, progress):
     return row
 
 
-def hint_report(course, topic, exercise, shown=None):
-    """The goal, the first `shown` hints (all when None) and the reading of an exercise."""
+def hint_report(course, topic, exercise, shown=None, past_last=False):
+    """The goal, the first `shown` hints (all when None) and the reading of an exercise; with
+    `past_last` (every hint was shown already), a note that there are no more instead."""
     hints = exercise.hints if shown is None else exercise.hints[:shown]
     lines = [Text(f"{topic.id} · {exercise.id}", style="bold"), f"Goal: {exercise.goal}", ""]
-    if exercise.hints:
+    if exercise.hints and past_last:
+        total = len(exercise.hints)
+        lines.append(
+            f"  No more hints: you have seen all {total} of this exercise. "
+            f"`fmgrade hint {topic.id} {exercise.id} --all` shows them again."
+        )
+    elif exercise.hints:
         lines += [f"  {i}. {hint}" for i, hint in enumerate(hints, start=1)]
         left = len(exercise.hints) - len(hints)
         if left:

@@ -170,11 +170,21 @@ class Session:
                     f"your code tried to use more than the {self.worker_limits.memory_mb} MiB "
                     f"of memory allowed (exercise `{self.exercise}`)"
                 )
-            raise LearnerCodeError(kind, text, where)
+            frames = reply["error"].get("frames") if isinstance(reply["error"], dict) else None
+            raise LearnerCodeError(kind, text, where, self._frames(frames))
         if "value" not in reply:
             self._lose("unreadable reply")
             raise WorkerLost(f"your code sent the grader a reply it cannot read (exercise `{self.exercise}`)")
         return reply["value"]
+
+    def _frames(self, frames):
+        """The worker's learner frames as (file, line, function, code), outermost first; the code
+        is read from the learner's source the grader holds."""
+        lines = (self.source or "").splitlines()
+        return [  # names come from the worker (learner code can forge them): made safe like any text
+            (self.module_file, line, safe_id(name), lines[line - 1][:400] if 0 < line <= len(lines) else "")
+            for line, name in timeouts.learner_frames(frames)
+        ]
 
     def _timed_out(self, message, frames):
         """Which call did not return, and the learner's line it was stopped on (the frames come

@@ -318,11 +318,13 @@ def _is_function(obj):
 
 
 def describe(exc, module_file):
-    """{"type", "message", "where"} where `where` is the deepest frame in learner code."""
-    where = ""
+    """{"type", "message", "where", "frames"}: `where` is the deepest frame in learner code,
+    `frames` every learner frame as [line, function], outermost first (at most 12)."""
+    where, frames = "", []
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == module_file:
             where = f"{module_file}:{frame.lineno} in {frame.name}()"
+            frames.append([frame.lineno, frame.name])
     if isinstance(exc, SyntaxError) and exc.filename == module_file:
         where = f"{module_file}:{exc.lineno}"
     try:
@@ -331,7 +333,7 @@ def describe(exc, module_file):
         message = "(the exception could not be printed)"
     if isinstance(exc, SystemExit):
         message = f"your code called exit({exc.code!r})"
-    return {"type": str(type(exc).__name__), "message": message[:2000], "where": where}
+    return {"type": str(type(exc).__name__), "message": message[:2000], "where": where, "frames": frames[-12:]}
 
 
 def _load_source(source, filename, name):

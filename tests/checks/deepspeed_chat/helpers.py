@@ -20,3 +20,12 @@ def twin_models(module, sizes):
         return nn.Sequential(*layers)
 
     return build(), build()
+
+
+def advantages_graph(module, values, rewards, start):
+    """Runs get_advantages_and_returns on `values` that require a gradient (as a critic's output
+    does) and reports whether the advantages came back attached to a graph. Tensors lose their
+    graph on the way back from the worker, so this is asked here."""
+    values = values.clone().requires_grad_(True)
+    advantages, _ = module.get_advantages_and_returns(values, rewards, start)
+    return {"requires_grad": bool(advantages.requires_grad), "has_grad_fn": advantages.grad_fn is not None}

@@ -169,7 +169,7 @@ def _expect_gae(result, rewards, start, what, expected):
     hint = (f"Advantages cover the response only, positions start..L-2: {R} per row "
             f"(rewards.size(1) - start = {rewards.size(1)} - {start}).")
     expect_close(advantages, want_adv, f"{what}: advantages", hint=hint)
-    expect_close(returns, want_ret, f"{what}: returns", hint="Expected returns = advantages + values[:, start:].")
+    expect_close(returns, want_ret, f"{what}: returns", hint="The returns are the advantages on top of the critic's values at the response positions.")
 
 
 @pytest.mark.exercise("advantages")
@@ -196,6 +196,18 @@ def test_gae_with_lam_one_is_reward_to_go(impl, recorded):
     _expect_gae(impl.get_advantages_and_returns(values, rewards, start, gamma=1.0, lam=1.0), rewards, start,
                 "`get_advantages_and_returns(values, rewards, 2, gamma=1.0, lam=1.0)`",
                 (to_go - values[:, start:].double(), to_go))
+
+
+@pytest.mark.exercise("advantages")
+def test_advantages_are_detached(helpers):
+    # Values that require a gradient, as the critic's do: the advantages are targets for the
+    # actor's loss, so no gradient may flow back through them into the critic.
+    g = _gen(12)
+    graph = helpers.advantages_graph(torch.randn(2, 5, generator=g), torch.randn(2, 5, generator=g), 1)
+    if not isinstance(graph, dict) or graph.get("requires_grad") or graph.get("has_grad_fn"):
+        fail("`get_advantages_and_returns(values, rewards, 1)` with values that require a gradient returned "
+             "advantages that still carry a graph back to the values (requires_grad True). The advantages are "
+             "fixed targets of the PPO step: a gradient through them would train the critic through the actor's loss.")
 
 
 @pytest.mark.exercise("advantages")

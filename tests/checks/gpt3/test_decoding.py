@@ -68,7 +68,7 @@ def test_top_k_keeps_the_k_largest(impl, recorded):
         new_comparison()
         _expect_filtered(impl.filter_logits(ROW.clone(), top_k=k), ROW, recorded.filter_logits(ROW, top_k=k),
                          f"`filter_logits({ROW.tolist()}, top_k={k})`",
-                         hint="Keep every logit >= the k-th largest (torch.topk(logits, k).values[..., -1:]).")
+                         hint="Keep every logit at least as large as the k-th largest of its row (ties with it stay).")
 
 
 TIES = torch.tensor([1.0, 3.0, 2.0, 2.0, 0.5, 2.0])
@@ -102,6 +102,33 @@ def test_top_p_keeps_the_smallest_set_reaching_p(impl, recorded):
                          f"`filter_logits(about log([0.05, 0.4, 0.25, 0.1, 0.2]), top_p={p})`",
                          hint="Sort the probabilities in descending order and keep the most likely tokens until "
                               "their total reaches top_p, that last token included.")
+
+
+# Row 0: four equal logits, probabilities exactly 0.25 with running totals 0.25, 0.5, 0.75, 1.0
+# (exact in floating point). A total equal to top_p already reaches it: top_p 0.5 keeps 2 tokens,
+# 0.75 keeps 3. Which of the tied tokens stay is free; how many is not. Row 1, about
+# [0.40, 0.30, 0.20, 0.10] with no tie: 0.5 keeps 2, 0.75 keeps 3.
+TIED_MASS = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 0.7, 0.3, -0.4]])
+
+
+@pytest.mark.exercise("filter_logits")
+def test_top_p_at_an_exact_tie_of_the_mass(impl, recorded):
+    for p in (0.5, 0.75):
+        new_comparison()
+        what = f"`filter_logits([[0, 0, 0, 0], [1, 0.7, 0.3, -0.4]], top_p={p})`"
+        expected = _kept(recorded.filter_logits(TIED_MASS, top_p=p)).sum(-1).tolist()
+        got = expect_shape(impl.filter_logits(TIED_MASS.clone(), top_p=p), TIED_MASS.shape, what,
+                           hint="filter_logits returns a tensor shaped like its input.")
+        got_keep = got != NEG_INF
+        if not torch.where(got_keep, got == TIED_MASS, True).all():
+            fail(f"{what}: the kept entries changed, or the removed ones are not -inf; return the kept logits "
+                 "exactly as they came in, with float('-inf') elsewhere.")
+        counts = got_keep.sum(-1).tolist()
+        if counts != expected:
+            fail_naming(f"{what}: kept {counts[0]} and {counts[1]} tokens in the two rows, expected {expected[0]} "
+                        f"and {expected[1]}. In row 0 every token has probability 0.25 exactly.",
+                        lambda answer: _kept(answer).sum(-1).tolist() == counts,
+                        hint="A running total that equals top_p has reached it.")
 
 
 # Row 0, probabilities about [0.37, 0.30, 0.14, 0.11, 0.08]: top-2 keeps tokens 0 and 1,
@@ -161,8 +188,8 @@ LOGITS = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, 1.5])
 
 
 def _samples(got, n, v, what):
-    got = expect_shape(got, (n, 1), what, hint="sample_next_token returns (B, 1) token ids for (B, V) logits, "
-                                              "as torch.multinomial(probs, num_samples=1) gives.")
+    got = expect_shape(got, (n, 1), what, hint="sample_next_token returns (B, 1) token ids for (B, V) logits: one draw "
+                                              "per row, in a column.")
     if got.is_floating_point() or got.dtype == torch.bool:
         fail(f"{what}: expected integer token ids (torch.long), got dtype {got.dtype}.")
     got = got.long().flatten()
@@ -225,7 +252,7 @@ def test_temperature_zero_is_greedy(impl):
     for kwargs in ({}, {"top_k": 3}, {"top_p": 0.5}):
         what = f"`sample_next_token(logits of shape (4, 9), temperature=0{''.join(f', {k}={v}' for k, v in kwargs.items())})`"
         got = impl.sample_next_token(logits.clone(), temperature=0.0, **kwargs)
-        got = expect_shape(got, (4, 1), what, hint="Return argmax(dim=-1, keepdim=True): one token per row, (B, 1).")
+        got = expect_shape(got, (4, 1), what, hint="Keep the vocabulary dimension as size 1 (keepdim=True): one token per row, (B, 1).")
         expect_equal(got.long(), expected, what, hint="Temperature 0 is greedy decoding: the argmax of each row.")
 
 

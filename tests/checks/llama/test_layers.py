@@ -58,7 +58,7 @@ def test_rms_norm_hand_worked_with_large_eps(impl, recorded):
 @pytest.mark.exercise("rms_norm")
 @pytest.mark.points(2)
 def test_rms_norm_float16_is_normalised_in_float32(impl, recorded):
-    # float16 holds numbers up to 65504, so x^2 overflows to inf as soon as |x| > 256: values
+    # float16 holds numbers up to 65504, so x^2 overflows to inf as soon as |x| >= 256 (256^2 = 65536): values
     # around 300 are fine as inputs but not squared. Meta's RMSNorm computes in float32 and casts back.
     g = _gen(1)
     x32 = (torch.rand(3, 8, generator=g) * 200 + 150) * torch.where(torch.rand(3, 8, generator=g) < 0.5, -1.0, 1.0)

@@ -21,3 +21,10 @@ def set_requires_grad(module, model, prefixes, flag):
     for name, p in model.named_parameters():
         if any(name.startswith(prefix) for prefix in prefixes):
             p.requires_grad = flag
+
+
+def optimizer_parameters(module, model, optimizer):
+    """[name in `model` ("?" for a tensor that is not one of its parameters), requires_grad] for
+    every parameter in `optimizer`'s param_groups, in order."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    return [[names.get(id(p), "?"), bool(p.requires_grad)] for group in optimizer.param_groups for p in group["params"]]

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from grader.checking import expect_close, expect_equal, expect_number, expect_shape, fail
+from grader.checking import expect_close, expect_equal, expect_number, expect_shape, fail, fail_naming
 from grader.checking import generator as _gen
 from grader.checking import randint as _randint
 
@@ -209,6 +209,32 @@ def test_train_steps_change_only_the_projector(impl, recorded):
                  atol=1e-5, rtol=1e-4)
 
 
+def _held(state):
+    """How many parameters an optimizer's state_dict lists in its param_groups."""
+    return sum(len(group["params"]) for group in state["param_groups"])
+
+
+@pytest.mark.exercise("train_step")
+def test_optimizer_holds_only_the_trainable_parameters(impl, recorded, helpers):
+    # AdamW skips a parameter whose .grad is None, so frozen parameters in the optimizer change no
+    # weight and no loss; only the optimizer's param_groups show them.
+    what = "`configure_optimizer(MiniGPT4(llm_dim=4))`"
+    expected = _held(recorded.configure_optimizer(recorded.MiniGPT4(llm_dim=4)).state_dict())
+    model = impl.MiniGPT4(llm_dim=4)
+    held = helpers.optimizer_parameters(model, impl.configure_optimizer(model))
+    frozen = [name for name, needs_grad in held if not needs_grad]
+    if frozen:
+        fail_naming(f"{what}: the optimizer holds {len(held)} parameters, {len(frozen)} of them frozen "
+                    f"(requires_grad False, e.g. {frozen[0]}); it should hold the {expected} that train.",
+                    lambda answer: _held(answer) == len(held),
+                    hint="An optimizer should hold only what it trains: frozen weights in it cost memory for "
+                         "optimizer state, and would start to move as soon as anything gave them a gradient.")
+    names = sorted(name for name, _ in held)
+    if len(held) != expected or any(not name.startswith("llama_proj.") for name in names):
+        fail(f"{what}: the optimizer holds {names or 'no parameters'}; expected the projector's {expected} "
+             "parameters (llama_proj), and nothing else.")
+
+
 @pytest.mark.exercise("train_step")
 @pytest.mark.hidden
 def test_train_step_matches_reference(impl, ref, seed):
@@ -227,5 +253,5 @@ def test_train_step_matches_reference(impl, ref, seed):
     for name in ("llama_proj.weight", "llama_proj.bias"):
         expect_close(got_state[name], reference.state_dict()[name], f"{name} after 3 training steps (lr={lr})",
                      atol=1e-5, rtol=1e-4,
-                     hint="Each step: optimizer.zero_grad(), loss = model(image, instruction, answers), loss.backward(), "
-                          "optimizer.step(), with AdamW(lr, weight_decay=0.05) over the trainable parameters.")
+                     hint="Each step clears the old gradients, computes the loss, back-propagates it and steps AdamW "
+                          "(weight decay 0.05) over the trainable parameters.")
