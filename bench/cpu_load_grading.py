@@ -9,10 +9,14 @@ keep full marks under load; the wall-clock ratio shows what the load costs in ti
 "Quiet" means no hogs of this script's own: on a shared machine other work may be running too
 (the load average before each run is printed).
 
-Usage: python bench/cpu_load_grading.py [--topic scaling] [--hogs N (default: one per core)]
+--scale-limits F grades with every call and topic limit times F: the course's limits are generous,
+so a tighter one shows sooner what a busy machine does to them.
+
+Usage: python bench/cpu_load_grading.py [--topic scaling] [--hogs N (default: one per core)] [--scale-limits F]
 """
 
 import argparse
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -51,6 +55,20 @@ def describe(label, wall, result):
     )
 
 
+def scaled(course, factor):
+    """`course` with every topic's call and topic limits times `factor`."""
+
+    def topic(t):
+        limits = dataclasses.replace(
+            t.limits, call_timeout=t.limits.call_timeout * factor, topic_timeout=t.limits.topic_timeout * factor
+        )
+        return dataclasses.replace(t, limits=limits)
+
+    topics = {t.id: topic(t) for t in course.topics}
+    sections = tuple(dataclasses.replace(s, topics=tuple(topics[t.id] for t in s.topics)) for s in course.sections)
+    return dataclasses.replace(course, topics=tuple(topics[t.id] for t in course.topics), sections=sections)
+
+
 def load_average():
     try:
         return f"{os.getloadavg()[0]:.1f}"
@@ -62,8 +80,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--topic", default="scaling")
     parser.add_argument("--hogs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--scale-limits", type=float, default=1.0)
     args = parser.parse_args()
-    course = course_mod.load(ROOT)
+    course = scaled(course_mod.load(ROOT), args.scale_limits)
+    limits = course.topic(args.topic).limits
+    print(f"limits: {limits.call_timeout:g} s a call, {limits.topic_timeout:g} s a topic")
 
     print(f"topic {args.topic}, {os.cpu_count()} cores; load average before the quiet run: {load_average()}")
     quiet_wall, quiet = grade(course, args.topic)
