@@ -53,6 +53,9 @@ def describe(label, wall, result):
         f"{label:>5}: {result.score:g}/{result.max_score:g} points in {wall:.1f} s "
         f"({timeouts} timeouts, {busy} 'machine too busy' errors{', ' + '; '.join(other) if other else ''})"
     )
+    for check in result.checks:
+        if check.status == TIMEOUT or "too busy" in check.message:
+            print(f"       {check.id}: {check.message[:160]}")
 
 
 def scaled(course, factor):

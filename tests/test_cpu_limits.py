@@ -214,6 +214,26 @@ def test_the_topic_limit_counts_the_cpu_time_of_its_calls():
         session.begin_check("f")
 
 
+@pytest.mark.parametrize(
+    "seconds_ago, busy, outcome",
+    [
+        (2.0, False, None),  # within the topic's wall backstop (3 x 1 s)
+        (4.0, False, LearnerTimeout),  # past it on an idle host: the learner's
+        (4.0, True, None),  # past it on a busy host: stretched as a call's is
+        (13.0, True, timeouts.HostBusy),  # past the stretch (4 backstops): the grader's problem
+    ],
+)
+def test_the_topics_wall_backstop_stretches_on_a_busy_host(monkeypatch, seconds_ago, busy, outcome):
+    session = _session({"value": None}, topic_timeout=1.0)
+    monkeypatch.setattr(timeouts, "host_is_busy", lambda: busy)
+    session.started = proxy.time.monotonic() - seconds_ago  # a fake start, not a measured time
+    if outcome is None:
+        session.begin_check("f")
+    else:
+        with pytest.raises(outcome):
+            session.begin_check("f")
+
+
 # --- the real worker: a call that sleeps vs a call that spins ------------------------------
 
 SOURCE = """

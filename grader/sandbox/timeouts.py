@@ -34,6 +34,11 @@ def grader_deadline(cpu_limit, grace):
     return wire.MAX_STRETCH * wall_limit(cpu_limit) + grace
 
 
+def topic_stretch(cpu_limit):
+    """The wall-clock backstop of a topic on a busy host: as far as a call's may stretch."""
+    return wire.MAX_STRETCH * wall_limit(cpu_limit)
+
+
 def host_is_busy():
     """The grader's own view, for a worker that did not answer at all: the load average
     exceeds the CPUs."""
