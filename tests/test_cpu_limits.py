@@ -8,6 +8,8 @@ whether a call that sleeps (wall time without CPU) and one that spins are told a
 """
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -55,12 +57,13 @@ def test_a_call_that_waited_for_a_cpu_ran_on_a_busy_host_and_one_that_slept_did_
 
 class Clocks:
     def __init__(self):
-        self.cpu = self.wall = self.waited = 0.0
+        self.cpu = self.wall = self.waited = self.tree = 0.0
 
-    def advance(self, wall, cpu=0.0, waited=0.0):
+    def advance(self, wall, cpu=0.0, waited=0.0, tree=0.0):
         self.wall += wall
         self.cpu += cpu
         self.waited += waited
+        self.tree += tree
 
 
 @pytest.fixture
@@ -74,6 +77,7 @@ def watched():
         cpu_clock=lambda: clocks.cpu,
         wall_clock=lambda: clocks.wall,
         waited_clock=lambda: clocks.waited,
+        tree_clock=lambda: clocks.tree,
         threaded=False,
     )
     yield dog, clocks, lambda: wire.loads(wire.read_message(read_fd))
@@ -122,6 +126,42 @@ def test_a_call_still_starved_after_its_second_backstop_is_stopped_as_busy(watch
     assert dog.check() == "wall"
     stopped = reply()
     assert stopped["usage"]["busy"] is True and stopped["usage"]["extended"] is True
+
+
+def test_the_cpu_time_of_live_child_processes_counts_too(watched):
+    """A fork bomb's children spin; their CPU is the call's (read from the first look on)."""
+    dog, clocks, reply = watched
+    clocks.tree = 40.0  # children of earlier calls: not this call's
+    dog.arm(1.0, 3.0)
+    clocks.advance(wall=0.05, cpu=0.01)
+    assert dog.check() is None
+    clocks.advance(wall=0.5, cpu=0.05, tree=1.0)
+    assert dog.check() == "cpu"
+    assert reply()["usage"]["cpu"] == pytest.approx(1.06)
+
+
+SPIN_THEN_SLEEP = """
+import time
+start = time.process_time()
+while time.process_time() - start < 0.3:
+    pass
+print("spun", flush=True)
+time.sleep(60)
+"""
+
+
+def test_live_descendants_are_found_through_proc():
+    """A live child that used 0.3 s of CPU (by its own clock, whatever the load) is counted."""
+    if not os.path.exists(f"/proc/{os.getpid()}/task"):
+        pytest.skip("no /proc here")
+    before = wire.live_descendants_cpu()
+    child = subprocess.Popen([sys.executable, "-c", SPIN_THEN_SLEEP], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "spun"
+        assert wire.live_descendants_cpu() - before >= 0.25
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_finished_call_reports_its_usage(watched):
