@@ -50,6 +50,7 @@ def test_a_starved_call_is_given_time_for_the_rest_of_its_cpu_at_the_share_it_ge
 def test_a_call_that_waited_for_a_cpu_ran_on_a_busy_host_and_one_that_slept_did_not():
     assert wire.host_busy(wall=3.0, waited=1.5)
     assert not wire.host_busy(wall=3.0, waited=0.01)
+    assert not wire.host_busy(wall=3.0, waited=1.5, own=2.0)  # its own children made the load (a fork bomb)
 
 
 # --- the watchdog, on fake clocks -----------------------------------------------------------

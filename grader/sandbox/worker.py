@@ -233,6 +233,7 @@ class Worker:
 
 BUSY_WAIT_SHARE = 0.25  # a call that spent this share of its wall time waiting for a CPU ran on a busy host
 TICK = 0.05  # seconds between two looks at a running call's CPU time
+TREE_EVERY = 0.5  # seconds between two looks at its live descendants' (see Watchdog.check)
 
 
 def cpu_seconds():
@@ -294,10 +295,13 @@ def runqueue_seconds():
         return None
 
 
-def host_busy(wall, waited):
+def host_busy(wall, waited, own=0.0):
     """Whether a call that took `wall` seconds ran on a busy host: it waited for a CPU
     (`waited` seconds on the run queue) a good share of the time, or, where that is not known,
-    the load average exceeds the CPUs. A call that sleeps or blocks does not wait for a CPU."""
+    the load average exceeds the CPUs. A call that sleeps or blocks does not wait for a CPU;
+    a call whose own child processes used the CPUs (`own` seconds) made the load itself."""
+    if own > BUSY_WAIT_SHARE * wall:
+        return False
     if waited is not None:
         return wall > 0 and waited >= BUSY_WAIT_SHARE * wall
     try:
@@ -364,6 +368,7 @@ class Watchdog:
                 "cpu0": self.cpu_clock(),
                 "tree0": None,  # live descendants' CPU, first read at the first look (a call's start stays cheap)
                 "tree": 0.0,
+                "tree_at": None,
                 "wall0": self.wall_clock(),
                 "waited0": self.waited_clock(),
             }
@@ -390,7 +395,7 @@ class Watchdog:
         return {
             "cpu": self.cpu_clock() - call["cpu0"] + call["tree"],
             "wall": wall,
-            "busy": host_busy(wall, waited),
+            "busy": host_busy(wall, waited, call["tree"]),
             "extended": call["extended"],
         }
 
@@ -398,10 +403,14 @@ class Watchdog:
         """One look at the running call: stop it (reply) when a limit ran out. Returns the
         verdict of `overrun`."""
         call = self.call
-        tree = self.tree_clock()
-        if call["tree0"] is None:
-            call["tree0"] = tree
-        call["tree"] = max(0.0, tree - call["tree0"])
+        wall = self.wall_clock() - call["wall0"]
+        # The walk over /proc takes the GIL for every file: under a fork bomb it could take longer
+        # than the call's backstop. So at most every TREE_EVERY, and never once the deadline passed.
+        if wall <= call["deadline"] and (call["tree_at"] is None or wall - call["tree_at"] >= TREE_EVERY):
+            tree = self.tree_clock()
+            if call["tree0"] is None:
+                call["tree0"] = tree
+            call["tree"], call["tree_at"] = max(0.0, tree - call["tree0"]), wall
         used = self.usage(call)
         verdict = overrun(
             used["cpu"], used["wall"], call["cpu_limit"], call["deadline"], used["busy"], call["extended"]
