@@ -3,6 +3,12 @@
 Every helper fails with an AssertionError whose message says what was expected, what came
 back, where, and, when a `suspects` table is given, which known mistake the answer matches.
 Tensors are compared with our own code (not torch.testing, which imports sympy on first use).
+
+NaN and inf in learner output are wrong answers: every comparison and every shape/number/array
+helper fails on them with a message that says so, unless the call says they are expected
+(`finite=False`, or an expected tensor holding the same infinity at that place). A property
+check (rows sum to 1, lengths are kept) would otherwise pass on NaN, which compares False with
+everything.
 """
 
 import math
@@ -112,6 +118,74 @@ def _fmt(x):
     return safe_repr(x)  # bounded: never the whole repr of a large learner value
 
 
+NONFINITE_ADVICE = (
+    "NaN and inf are never right answers here: NaN usually comes from 0/0, log(0), inf - inf or a "
+    "softmax over a row that is all -inf; inf from an overflow (float16 stops at 65504) or a division by 0."
+)
+
+
+def _show_index(index):
+    return list(index) if index else "()"
+
+
+def nonfinite_message(what, value, index=()):
+    """The learner's message for a NaN or an infinity at `index` (a tuple) of an answer."""
+    return f"{what}: contains {_fmt(float(value))} at {_show_index(index)}, expected finite values. {NONFINITE_ADVICE}"
+
+
+def _first_nonfinite(tensor, allowed=None):
+    """(index tuple, value) of the first NaN or infinity of a real or complex tensor that `allowed`
+    (a bool tensor of the same shape) does not excuse, else None."""
+    values = torch.view_as_real(tensor) if tensor.is_complex() else tensor
+    if not values.is_floating_point():
+        return None
+    bad = ~torch.isfinite(values)
+    if allowed is not None:
+        bad &= ~allowed
+    if not bad.any():
+        return None
+    index = tuple(int(i) for i in bad.nonzero()[0].tolist())
+    return index, values[index].item()
+
+
+def expect_finite(got, what, hint=None):
+    """`got` (a tensor, an array, a number, or a list/tuple/dict of them) must hold no NaN and no
+    infinity; returns it unchanged. For property checks, whose comparisons NaN would slip past."""
+    found = _nonfinite_in(got)
+    if found is not None:
+        message = nonfinite_message(what, found[1], found[0])
+        fail(message + (f" {hint}" if hint else ""))
+    return got
+
+
+def _nonfinite_in(value, prefix=()):
+    """(index, value) of the first NaN or infinity anywhere in `value`, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return None if math.isfinite(value) else (prefix, value)
+    if isinstance(value, torch.Tensor):
+        found = _first_nonfinite(value.detach())
+        return None if found is None else (prefix + found[0], found[1])
+    if hasattr(value, "dtype") and hasattr(value, "shape") and hasattr(value, "tolist"):  # numpy
+        if getattr(value.dtype, "kind", "") not in "fc":
+            return None
+        import numpy
+
+        return _nonfinite_in(torch.from_numpy(numpy.ascontiguousarray(value)), prefix)
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _nonfinite_in(item, (*prefix, key))
+        if found is not None:
+            return found
+    return None
+
+
 def expect_tensor(got, what):
     """`got` must be a torch.Tensor (a plain one: subclasses are converted, never trusted)."""
     if not isinstance(got, torch.Tensor):
@@ -119,11 +193,17 @@ def expect_tensor(got, what):
     return got.detach().as_subclass(torch.Tensor)
 
 
-def expect_shape(got, shape, what, hint=None):
+def expect_shape(got, shape, what, hint=None, *, finite=True):
+    """`got` must be a tensor of `shape` and, unless `finite=False` (an answer that may hold
+    -inf, such as filtered logits), hold no NaN or infinity."""
     got = expect_tensor(got, what)
     if tuple(got.shape) != tuple(shape):
         message = f"{what}: expected shape {tuple(shape)}, got {tuple(got.shape)}."
         fail(message + (f" {hint}" if hint else ""))
+    if finite:
+        found = _first_nonfinite(got)
+        if found is not None:
+            fail(nonfinite_message(what, found[1], found[0]))
     return got
 
 
@@ -132,8 +212,7 @@ def _close(a, b, atol, rtol):
 
 
 def _where(diff):
-    index = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
-    return list(index) if index else "()"
+    return _show_index(tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape)))
 
 
 def _float64(value):
@@ -145,24 +224,27 @@ def _float64(value):
 def expect_close(got, expected, what, *, atol=1e-5, rtol=1e-4, suspects=None, hint=None):
     """`got` must match `expected` elementwise; otherwise name the worst entry and any
     suspect (label -> tensor a known mistake would produce) that `got` matches instead.
-    Complex tensors are compared as their real and imaginary parts."""
+    Complex tensors are compared as their real and imaginary parts. NaN in `got` is always
+    wrong, an infinity wherever `expected` does not hold the same one."""
     expected = _float64(expected)
     got = expect_tensor(got, what)
-    got = expect_shape(torch.view_as_real(got) if got.is_complex() else got, expected.shape, what, hint)
+    got = expect_shape(torch.view_as_real(got) if got.is_complex() else got, expected.shape, what, hint, finite=False)
     got = got.double()
+    found = _first_nonfinite(got, allowed=torch.isinf(expected) & (got == expected))
+    if found is not None:
+        fail(nonfinite_message(what, found[1], found[0]) + (f" {hint}" if hint else ""))
     if _close(got, expected, atol, rtol):
         return got
-    if not torch.isfinite(got).all():
-        bad = (~torch.isfinite(got)).nonzero()[0].tolist()
-        message = f"{what}: contains {got[tuple(bad)].item()} at {bad} (expected finite values)."
+    if not torch.isfinite(expected).all():  # the infinities agree (above): compare the rest
+        diff = torch.where(torch.isfinite(expected), (got - expected).abs(), torch.zeros_like(got))
     else:
         diff = (got - expected).abs()
-        at = _where(diff)
-        index = tuple(at) if isinstance(at, list) else ()
-        message = (
-            f"{what}: differs at {at}: expected {expected[index].item():.6g}, "
-            f"got {got[index].item():.6g} (largest difference {diff.max().item():.3g})."
-        )
+    at = _where(diff)
+    index = tuple(at) if isinstance(at, list) else ()
+    message = (
+        f"{what}: differs at {at}: expected {expected[index].item():.6g}, "
+        f"got {got[index].item():.6g} (largest difference {diff.max().item():.3g})."
+    )
     for label, value in (suspects or {}).items():
         value = _float64(value)
         if _close(got, value, atol, rtol):
@@ -176,6 +258,11 @@ def expect_equal(got, expected, what, hint=None):
         got = expect_shape(got, expected.shape, what, hint)
         if got.dtype != expected.dtype and (got.dtype == torch.bool) != (expected.dtype == torch.bool):
             fail(f"{what}: expected dtype {expected.dtype}, got {got.dtype}.")
+        found = _first_nonfinite(
+            got, allowed=torch.isinf(expected) & (got == expected) if got.is_floating_point() else None
+        )
+        if found is not None:
+            fail(nonfinite_message(what, found[1], found[0]) + (f" {hint}" if hint else ""))
         if not torch.equal(got.to(expected.dtype), expected):
             wrong = (got.to(expected.dtype) != expected).nonzero()[0].tolist()
             at = tuple(wrong)
@@ -186,6 +273,8 @@ def expect_equal(got, expected, what, hint=None):
         return got
     if type(got) is not type(expected) and not (isinstance(expected, (int, float)) and type(got) in (int, float)):
         fail(f"{what}: expected a {type(expected).__name__}, got {type(got).__name__}.")
+    if isinstance(got, float) and not math.isfinite(got) and got != expected:
+        fail(nonfinite_message(what, got) + (f" {hint}" if hint else ""))
     if got != expected:
         _fail_naming(
             f"{what}: expected {_fmt(expected)}, got {_fmt(got)}.", lambda v: type(v) is type(got) and v == got, hint
@@ -193,19 +282,23 @@ def expect_equal(got, expected, what, hint=None):
     return got
 
 
-def as_number(got, what):
-    """A float from a number or a one-element tensor/array; otherwise fail."""
+def as_number(got, what, *, finite=True):
+    """A float from a number or a one-element tensor/array; otherwise fail. NaN and infinities
+    fail too, unless `finite=False`."""
     if hasattr(got, "shape") and hasattr(got, "tolist") and math.prod(got.shape) == 1:
         got = got.tolist()
         while isinstance(got, list):
             got = got[0]
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         fail(f"{what}: expected a number, got {safe_text(type(got).__name__, 80)} {safe_repr(got, 120)}.")
+    if finite and not math.isfinite(got):
+        fail(nonfinite_message(what, got))
     return float(got)
 
 
-def as_array(got, shape, what, hint=None):
-    """A float64 numpy array of `shape` from an array or a tensor; otherwise fail."""
+def as_array(got, shape, what, hint=None, *, finite=True):
+    """A float64 numpy array of `shape` from an array or a tensor; otherwise fail. NaN and
+    infinities fail too, unless `finite=False`."""
     import numpy
 
     if not (hasattr(got, "shape") and hasattr(got, "tolist")):
@@ -216,13 +309,20 @@ def as_array(got, shape, what, hint=None):
     array = numpy.asarray(got.tolist(), dtype=numpy.float64)
     if array.shape != tuple(shape):
         fail(f"{what}: expected shape {tuple(shape)}, got {array.shape}.")
+    if finite:
+        found = _first_nonfinite(torch.from_numpy(array))
+        if found is not None:
+            fail(nonfinite_message(what, found[1], found[0]) + (f" {hint}" if hint else ""))
     return array
 
 
 def expect_number(got, expected, what, *, rel=1e-6, abs_tol=0.0, suspects=None, hint=None):
     """A real number within `rel` relative (or `abs_tol` absolute) tolerance; otherwise name the
-    suspect (label -> number a known mistake gives) that it matches."""
-    got = as_number(got, what)
+    suspect (label -> number a known mistake gives) that it matches. NaN is always wrong, an
+    infinity unless `expected` is that infinity."""
+    got = as_number(got, what, finite=False)
+    if not math.isfinite(got) and got != expected:
+        fail(nonfinite_message(what, got) + (f" {hint}" if hint else ""))
     if math.isclose(got, expected, rel_tol=rel, abs_tol=abs_tol):
         return got
     message = f"{what}: expected {_fmt(float(expected))}, got {_fmt(got)}."

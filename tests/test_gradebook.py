@@ -169,7 +169,9 @@ def test_a_collected_time_is_a_fact_a_regrade_never_rewrites(sqlite_url):
     collected = datetime.datetime(2026, 3, 1, 16, 59)
     due = datetime.datetime(2026, 3, 1, 17, 0)
     course = make_course()
-    gradebook.record(sqlite_url, "alice", make_report(ALICE), course, assignment="hw1", timestamp=collected, duedate=due)
+    gradebook.record(
+        sqlite_url, "alice", make_report(ALICE), course, assignment="hw1", timestamp=collected, duedate=due
+    )
     gradebook.record(sqlite_url, "alice", make_report(ALICE), course, assignment="hw1", duedate=due)  # a regrade
     gradebook.record(sqlite_url, "bob", make_report(BOB), course, assignment="hw1", duedate=due)  # no timestamp.txt
     with Gradebook(sqlite_url) as gb:

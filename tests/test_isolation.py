@@ -102,6 +102,20 @@ def test_user_level_needs_root_and_a_kit_others_cannot_read(monkeypatch, open_di
     assert "not root" in isolation.unavailable_reason("user", [kit])
 
 
+def test_grade_takes_the_user_level_only_when_asked_for_it(bare_machine, monkeypatch, open_dir):
+    """`user` hides the kit but not the rest of the machine (a checkout or a clone of the course
+    elsewhere): like `process`, `grade` runs there only on an explicit --isolation user."""
+    kit = open_dir / "kit"
+    kit.mkdir(mode=0o700)
+    kit.chmod(0o700)
+    monkeypatch.setattr(isolation, "own_user_plan", lambda: (True, []))
+    assert isolation.unavailable_reason("user", [kit]) is None  # the level works here...
+    with pytest.raises(isolation.IsolationUnavailable) as info:
+        isolation.for_grading("auto", [kit])  # ...but is not chosen on its own
+    assert "--isolation user" in str(info.value) and "--isolation process" in str(info.value)
+    assert isolation.for_grading("user", [kit]) == "user"
+
+
 def test_python_in_a_0700_home_is_shown_by_covering_the_home(open_dir):
     """A user id of its own cannot enter a 0700 home; covered by a 0755 tmpfs in a private
     mount namespace, with Python bound back, it can run Python and sees nothing else there."""

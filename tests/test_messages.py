@@ -246,7 +246,9 @@ def _two_failing_checks():
 
     checks = [
         CheckResult("test_a", "attention", FAILED, 0, 2, message="output differs at [0, 1]. Expected the formula."),
-        CheckResult("test_b", "attention", FAILED, 0, 1, message=f"rows differ. {SUSPECT_MARK}used the wrong dimension."),
+        CheckResult(
+            "test_b", "attention", FAILED, 0, 1, message=f"rows differ. {SUSPECT_MARK}used the wrong dimension."
+        ),
         CheckResult("test_c", "attention", PASSED, 1, 1),
     ]
     return TopicResult("attention", checks=checks)

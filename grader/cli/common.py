@@ -70,10 +70,10 @@ def isolation_for(wanted, kit_roots=None):
         level = isolation.for_grading(wanted, kit_roots)
     except isolation.IsolationUnavailable as exc:
         raise CourseProblem(str(exc)) from None
-    if level == "process":
+    if level in ("user", "process"):
         click.echo(
             click.style(
-                "warning: --isolation process: learner code runs without a sandbox "
+                f"warning: --isolation {level}: learner code runs without a sandbox "
                 "(it can read this machine's files); every report says so",
                 fg="yellow",
             ),

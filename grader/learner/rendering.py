@@ -28,8 +28,8 @@ OUTPUT_LINES = 6  # lines of what the learner's code printed, shown under a fail
 ISOLATION_NOTES = {
     "process": "note: isolation: process (no sandbox): your code ran in a separate process with resource "
     "limits but could see this machine's files and network",
-    "user": "note: isolation: user: your code ran as a user of its own that cannot read the grading kit, "
-    "without a sandbox (it could use the network)",
+    "user": "note: isolation: user (no sandbox): your code ran as a user of its own that cannot read the grading "
+    "kit, but could see this machine's other files and network",
     "in-process": "note: your code ran inside the grader's own process (no isolation)",
 }
 IMPORT_PREFIX = "your module does not import: "

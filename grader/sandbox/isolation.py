@@ -9,7 +9,9 @@ Gradescope; a note in the text report for the weak ones).
               user namespace when not root); every top-level folder but the system's is covered
               by an empty tmpfs and Python is bound back, so the worker sees what bwrap shows.
   user        root only, no sandbox: a separate process running as a user id of its own that
-              cannot read the kit (checked on the kit's permissions) nor signal the grader.
+              cannot read the kit (checked on the kit's permissions) nor signal the grader, but
+              can read whatever else on the machine others may read (an instructor's checkout,
+              a clone of the course in /tmp): like process, only on an explicit choice.
   process     a separate process with resource limits and nothing more; as root it still gets
               a user id of its own whenever Python can be run as one.
 
@@ -22,8 +24,8 @@ Python in a folder others cannot enter (a 0700 home) does not cost the user id o
 the worker covers that folder with a tmpfs in a private mount namespace and binds Python back,
 the way bwrap shows it; the alternatives (a group or an ACL that opens the home) would change
 the machine's permissions, which the grader must not do on its own.
-Policy: `grade` runs learner code only at bwrap, namespaces or user, unless the instructor
-passes `--isolation process` (every report then says so); a learner's `check` takes the
+Policy: `grade` runs learner code only at bwrap or namespaces, which hide the file system, unless
+the instructor passes `--isolation user` or `--isolation process` (every report then says so); a learner's `check` takes the
 strongest level available and falls back to process with one quiet note.
 """
 
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LEVELS = ("bwrap", "namespaces", "user", "process")
-SANDBOXES = ("bwrap", "namespaces", "user")  # what `grade` accepts without an explicit choice
+SANDBOXES = ("bwrap", "namespaces")  # what `grade` accepts without an explicit choice: no course in view
 SYSTEM_FOLDERS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc")  # shown as they are
 
 
@@ -278,8 +280,11 @@ def unavailable_reason(level, kit_roots=()):
 
 
 def for_grading(wanted, kit_roots):
-    """The level `grade` uses: the one asked for, or the strongest sandbox available.
-    Raises IsolationUnavailable with one line saying why and how to fix it."""
+    """The level `grade` uses: the one asked for, or the strongest sandbox available. Only a
+    level that hides the file system (SANDBOXES) is taken without being asked for: `user` can
+    read any copy of the solutions others may read, so it needs `--isolation user`, as `process`
+    needs `--isolation process`. Raises IsolationUnavailable with one line saying why and how
+    to fix it."""
     if wanted != "auto":
         why = unavailable_reason(wanted, kit_roots)
         if why:
@@ -305,7 +310,10 @@ def _fix():
             "Run the grader as root, or let bubblewrap make user namespaces "
             "(sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 23.10+)"
         )
-    return f"{first}, or pass --isolation process to grade without a sandbox (every report will say so)"
+    return (
+        f"{first}, or pass --isolation user (as root: a user id of its own, no sandbox) or --isolation process "
+        "to grade without a sandbox (every report will say so)"
+    )
 
 
 def for_checking(wanted="auto"):

@@ -42,6 +42,7 @@ class Session:
         self.generation = 0
         self.import_failure = None
         self.started = time.monotonic()
+        self.cpu_used = 0.0  # CPU seconds of the topic's calls, as the worker measured them
         self._worker = None
         self._helpers_loaded = False
         self._ready = False
@@ -126,8 +127,31 @@ class Session:
         self.exercise = exercise
         if self._worker is not None:
             self._worker.take_output()
-        if time.monotonic() - self.started > self.limits.topic_timeout:
-            raise LearnerTimeout(f"the checks of this topic took more than {self.limits.topic_timeout:g} s in all")
+        self._check_topic_time()
+
+    def _check_topic_time(self):
+        """A topic's limit counts the CPU time of its calls; the clock is a backstop (WALL_FACTOR
+        times as long) that only blames the learner when the host was not busy; on a busy host
+        it stretches as a call's does (timeouts.topic_stretch), then it is the grader's problem."""
+        limit = self.limits.topic_timeout
+        if self.cpu_used > limit:
+            raise LearnerTimeout(
+                f"the checks of this topic took more than {limit:g} s in all ({self.cpu_used:.3g} s of CPU time)"
+            )
+        wall = time.monotonic() - self.started
+        if wall > timeouts.wall_limit(limit):
+            busy = timeouts.host_is_busy()
+            if busy and wall <= timeouts.topic_stretch(limit):
+                return  # a busy host slows the clock: each call is still bounded by its own limits
+            if busy:
+                raise timeouts.HostBusy(
+                    f"grader error, not a problem in your code: the machine grading was too busy: the checks of this "
+                    f"topic ran {wall:.3g} s on the clock for {self.cpu_used:.3g} s of CPU time, within their limit "
+                    f"of {limit:g} s. They were not scored; grade again on a quieter machine."
+                )
+            raise LearnerTimeout(
+                f"the checks of this topic took more than {limit:g} s in all ({wall:.3g} s on the clock)"
+            )
 
     def take_output(self):
         return self._worker.take_output() if self._worker is not None else getattr(self, "last_output", "")
@@ -144,25 +168,35 @@ class Session:
             "op": op,
             "target": target,
             "name": name,
-            "timeout": self.limits.call_timeout,
+            "timeout": self.limits.call_timeout,  # CPU seconds
+            "wall_timeout": timeouts.wall_limit(self.limits.call_timeout),
             "args": _encode(list(args)),
             "kwargs": _encode(kwargs or {}),
         }
         return _decode(self._call(worker, message), self)
 
     def _call(self, worker, message):
+        timed = "timeout" in message
+        deadline = timeouts.grader_deadline(self.limits.call_timeout, STOP_GRACE) if timed else self.limits.call_timeout
+        started = time.monotonic()
         try:
-            reply = worker.request(message, self.limits.call_timeout + (STOP_GRACE if "timeout" in message else 0))
-        except sandbox.CallTimedOut:
+            reply = worker.request(message, deadline)
+        except sandbox.CallTimedOut:  # not even the worker's watchdog answered
             self._lose("timeout")
+            usage = {"cpu": 0.0, "wall": time.monotonic() - started, "busy": timeouts.host_is_busy(), "extended": True}
+            if usage["busy"]:
+                raise timeouts.HostBusy(
+                    timeouts.host_busy_message(self.exercise, self._call_text(message), usage)
+                ) from None
             raise LearnerTimeout(self._timed_out(message, [])) from None
         except sandbox.WorkerDied as died:
             self._discard()
             raise WorkerLost(f"{safe_text(died.reason, 2000)} during exercise `{self.exercise}`") from None
+        if timed:
+            self.cpu_used += timeouts.usage_of(reply)["cpu"]
         if "stopped" in reply:  # the worker's watchdog: the call ran out of time (see worker.Watchdog)
             self._lose("timeout")
-            stopped = reply["stopped"]
-            raise LearnerTimeout(self._timed_out(message, stopped if isinstance(stopped, list) else []))
+            self._raise_stopped(message, reply)
         if "error" in reply:
             kind, text, where = _error_fields(reply["error"])
             if kind == "MemoryError" or any(h in text for h in MEMORY_HINTS):
@@ -185,6 +219,24 @@ class Session:
             (self.module_file, line, safe_id(name), lines[line - 1][:400] if 0 < line <= len(lines) else "")
             for line, name in timeouts.learner_frames(frames)
         ]
+
+    def _raise_stopped(self, message, reply):
+        """The watchdog stopped a call: the learner's timeout (CPU limit, or a wall backstop on
+        an idle host), or HostBusy (the backstop twice on a busy host)."""
+        usage = timeouts.usage_of(reply)
+        try:
+            frames = timeouts.learner_frames(reply["stopped"])
+            call = timeouts.describe_call(message, frames)
+            at = timeouts.stopped_at(frames, self.module_file, self.source)
+        except Exception:  # noqa: BLE001 - forged frames: say what is known
+            call, at = "the call", ""
+        text = timeouts.stopped_message(self.exercise, reply.get("limit"), self.limits.call_timeout, call, at, usage)
+        if text is None:  # frames and call come from the worker: learner text, made safe
+            raise timeouts.HostBusy(safe_text(timeouts.host_busy_message(self.exercise, call, usage), 4000))
+        raise LearnerTimeout(safe_text(text, 4000))
+
+    def _call_text(self, message):
+        return timeouts.describe_call(message, ())
 
     def _timed_out(self, message, frames):
         """Which call did not return, and the learner's line it was stopped on (the frames come

@@ -12,7 +12,12 @@ here and travels as a handle: {HANDLE: id, "type": name}.
 Protocol: each message is an 8-byte big-endian length and a torch.save payload.
   grader -> worker  {"op": ..., "target": id, "name": str, "args": [...], "kwargs": {...}}
   worker -> grader  {"value": ...} or {"error": {"type", "message", "where"}}
-                    or, when a call with a "timeout" runs out of it, {"stopped": [[line, function], ...]}
+                    or, when a call with a "timeout" runs out of it, {"stopped": [[line, function], ...],
+                    "limit": "cpu" or "wall", "usage": {...}}
+                    Every reply to a timed call carries "usage": {"cpu": s, "wall": s, "busy": bool}.
+  A call's "timeout" counts CPU seconds (this process and its reaped children); its
+  "wall_timeout" is the backstop for code that sleeps or blocks, stretched once when the host
+  was busy (see `overrun` and `extension`).
 The worker's first message, {"booted": True, "limits": [...]}, comes before any learner code
 runs: a worker that dies before it is a grader error. The second is {"ready": True,
 "import_error": None or {...}}, once the learner module is imported.
@@ -208,13 +213,16 @@ class Worker:
                 return
             request = loads(payload)
             capture = _Capture.install()
-            if request.get("timeout") and request["op"] in ("call", "call_attr", "call_helper"):
-                self.watchdog.arm(request["timeout"])
+            timed = request.get("timeout") and request["op"] in ("call", "call_attr", "call_helper")
+            if timed:
+                self.watchdog.arm(request["timeout"], request.get("wall_timeout") or 3 * request["timeout"])
             try:
                 reply = {"value": encode(self.handle(request), self.register)}
             except BaseException as exc:  # SystemExit and KeyboardInterrupt from learner code too
                 reply = {"error": describe(exc, self.config["module_file"])}
-            self.watchdog.disarm()
+            usage = self.watchdog.disarm()
+            if timed and usage is not None:
+                reply["usage"] = usage
             reply["output"], reply["output_total"] = capture.collect()
             try:
                 message = dumps(reply)
@@ -223,55 +231,219 @@ class Worker:
             write_message(replies_fd, message)
 
 
+BUSY_WAIT_SHARE = 0.25  # a call that spent this share of its wall time waiting for a CPU ran on a busy host
+TICK = 0.05  # seconds between two looks at a running call's CPU time
+TREE_EVERY = 0.5  # seconds between two looks at its live descendants' (see Watchdog.check)
+
+
+def cpu_seconds():
+    """CPU time of this process (all its threads) and of its children that have ended. The
+    watchdog adds its live descendants' (`live_descendants_cpu`) while a call runs long."""
+    used = time.process_time()
+    try:
+        import resource
+
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used += children.ru_utime + children.ru_stime
+    except (ImportError, OSError):  # Windows: no resource module
+        pass
+    return used
+
+
+def live_descendants_cpu():
+    """CPU seconds of this process's live descendants, from Linux's /proc (children lists and
+    stat's utime and stime); 0 where there is no /proc. A fork bomb's CPU is the learner's too.
+    About 0.1 ms even without children: read only while a call runs, once a TICK."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (AttributeError, ValueError, OSError):
+        return 0.0
+    total, seen, todo = 0, set(), [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    children = [int(child) for child in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            for child in children:
+                if child in seen:
+                    continue
+                seen.add(child)
+                todo.append(child)
+                try:
+                    with open(f"/proc/{child}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+                except (OSError, ValueError, IndexError):
+                    continue
+    return total / ticks
+
+
+def runqueue_seconds():
+    """Seconds the main thread spent runnable but waiting for a CPU (Linux's schedstat), or None
+    where the system does not say."""
+    try:
+        with open(f"/proc/self/task/{threading.main_thread().native_id}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def host_busy(wall, waited, own=0.0):
+    """Whether a call that took `wall` seconds ran on a busy host: it waited for a CPU
+    (`waited` seconds on the run queue) a good share of the time, or, where that is not known,
+    the load average exceeds the CPUs. A call that sleeps or blocks does not wait for a CPU;
+    a call whose own child processes used the CPUs (`own` seconds) made the load itself."""
+    if own > BUSY_WAIT_SHARE * wall:
+        return False
+    if waited is not None:
+        return wall > 0 and waited >= BUSY_WAIT_SHARE * wall
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return False
+
+
+MAX_STRETCH = 4.0  # on a busy host, a call's wall time may stretch to this many backstops
+
+
+def extension(cpu, wall, cpu_limit, wall_limit):
+    """The new wall deadline of a call starved by a busy host: time to get the rest of its CPU
+    limit at the share of a CPU it has been getting, with a margin; at least a second backstop,
+    at most MAX_STRETCH backstops. So correct code gets its CPU, and a loop meets its CPU limit."""
+    share = cpu / wall if wall > 0 else 0.0
+    needed = wall + 1.5 * (cpu_limit - cpu) / share if share > 0 else float("inf")
+    return min(max(needed, 2 * wall_limit), MAX_STRETCH * wall_limit)
+
+
+def overrun(cpu, wall, cpu_limit, deadline, busy, extended):
+    """What to do with a running call: None (let it run), "extend" (its wall deadline came while
+    the host was busy: once, see `extension`), "cpu" or "wall" (stop it: that limit ran out).
+    CPU time decides; wall time is only a backstop for code that sleeps or blocks."""
+    if cpu > cpu_limit:
+        return "cpu"
+    if wall <= deadline:
+        return None
+    return "extend" if busy and not extended else "wall"
+
+
 class Watchdog:
     """When a call into learner code runs out of time, replies {"stopped": the learner's frames,
-    innermost first, "output": what it printed}; the grader takes that as the timeout and says
-    which line the code was on (grader.sandbox.timeouts). One thread for the worker's life, started
-    at the first call; arming a call costs a lock. The grader keeps its own, later deadline
-    for code that never lets this thread run."""
+    innermost first, "limit", "usage", "output"}; the grader takes that as the timeout and says
+    which line the code was on (grader.sandbox.timeouts). Time is CPU time: a busy machine slows
+    a call's wall clock, not its CPU clock. One thread for the worker's life, started at the
+    first call, looking every TICK while a call runs; the grader keeps its own, later deadline
+    for code that never lets this thread run. The clocks are arguments, for tests."""
 
-    def __init__(self, module_file, replies_fd):
+    def __init__(
+        self,
+        module_file,
+        replies_fd,
+        cpu_clock=cpu_seconds,
+        wall_clock=time.monotonic,
+        waited_clock=runqueue_seconds,
+        tree_clock=live_descendants_cpu,
+        threaded=True,
+    ):
         self.module_file, self.replies_fd = module_file, replies_fd
+        self.cpu_clock, self.wall_clock, self.waited_clock = cpu_clock, wall_clock, waited_clock
+        self.tree_clock = tree_clock
         self.cond = threading.Condition()
-        self.deadline, self.idle, self.thread = None, False, None
+        self.call, self.idle, self.thread = None, False, None
+        self.threaded = threaded  # False: nothing looks at the call but `check` (tests, with fake clocks)
 
-    def arm(self, seconds):
+    def arm(self, cpu_limit, wall_limit):
         with self.cond:
-            self.deadline = time.monotonic() + seconds
-            if self.thread is None:
+            self.call = {
+                "cpu_limit": cpu_limit,
+                "wall_limit": wall_limit,
+                "deadline": wall_limit,
+                "extended": False,
+                "cpu0": self.cpu_clock(),
+                "tree0": None,  # live descendants' CPU, first read at the first look (a call's start stays cheap)
+                "tree": 0.0,
+                "tree_at": None,
+                "wall0": self.wall_clock(),
+                "waited0": self.waited_clock(),
+            }
+            if self.thread is None and self.threaded:
                 self.thread = threading.Thread(target=self._watch, daemon=True)
                 try:
                     self.thread.start()
                 except RuntimeError:  # no thread to spare: the grader's deadline still holds
-                    self.deadline = None
+                    pass
             elif self.idle:
                 self.cond.notify()
 
     def disarm(self):
+        """The usage of the call that ended ({"cpu", "wall", "busy", "extended"}), or None when
+        the watchdog already stopped it."""
         with self.cond:
-            self.deadline = None
+            call, self.call = self.call, None
+            return None if call is None else self.usage(call)
+
+    def usage(self, call):
+        wall = self.wall_clock() - call["wall0"]
+        waited = self.waited_clock()
+        waited = None if waited is None or call["waited0"] is None else waited - call["waited0"]
+        return {
+            "cpu": self.cpu_clock() - call["cpu0"] + call["tree"],
+            "wall": wall,
+            "busy": host_busy(wall, waited, call["tree"]),
+            "extended": call["extended"],
+        }
+
+    def check(self):
+        """One look at the running call: stop it (reply) when a limit ran out. Returns the
+        verdict of `overrun`."""
+        call = self.call
+        wall = self.wall_clock() - call["wall0"]
+        # The walk over /proc takes the GIL for every file: under a fork bomb it could take longer
+        # than the call's backstop. So at most every TREE_EVERY, and never once the deadline passed.
+        if wall <= call["deadline"] and (call["tree_at"] is None or wall - call["tree_at"] >= TREE_EVERY):
+            tree = self.tree_clock()
+            if call["tree0"] is None:
+                call["tree0"] = tree
+            call["tree"], call["tree_at"] = max(0.0, tree - call["tree0"]), wall
+        used = self.usage(call)
+        verdict = overrun(
+            used["cpu"], used["wall"], call["cpu_limit"], call["deadline"], used["busy"], call["extended"]
+        )
+        if verdict == "extend":
+            call["extended"] = True
+            call["deadline"] = extension(used["cpu"], used["wall"], call["cpu_limit"], call["wall_limit"])
+        elif verdict in ("cpu", "wall"):
+            self.call = None  # the call in flight cannot reply now: this is its reply
+            used["extended"] = call["extended"]
+            self._report(sys._current_frames().get(threading.main_thread().ident), verdict, used)
+        return verdict
 
     def _watch(self):
-        main = threading.main_thread().ident
         with self.cond:
             while True:
-                if self.deadline is None:
+                if self.call is None:
                     self.idle = True
                     self.cond.wait()
                     self.idle = False
-                elif self.deadline > time.monotonic():
-                    self.cond.wait(self.deadline - time.monotonic())
                 else:
-                    self.deadline = None  # the call in flight cannot reply now: this is its reply
-                    self._report(sys._current_frames().get(main))
+                    self.cond.wait(TICK)
+                    if self.call is not None:
+                        self.check()
 
-    def _report(self, frame):
+    def _report(self, frame, limit, usage):
         stack = traceback.extract_stack(frame) if frame is not None else []
         frames = [(f.lineno, f.name) for f in reversed(stack) if f.filename == self.module_file]
         capture = sys.stdout if isinstance(sys.stdout, _Capture) else None
         output, total = ("".join(capture.kept), capture.total) if capture else ("", 0)
+        reply = {"stopped": frames, "limit": limit, "usage": usage, "output": output, "output_total": total}
         try:
-            write_message(self.replies_fd, dumps({"stopped": frames, "output": output, "output_total": total}))
+            write_message(self.replies_fd, dumps(reply))
         except BaseException:
             pass
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.checking import expect_close, expect_equal, expect_shape, expect_tensor, fail
+from grader.checking import expect_close, expect_equal, expect_finite, expect_shape, expect_tensor, fail
 from grader.checking import generator as _gen
 
 
@@ -207,7 +207,7 @@ def test_mha_padding_mask_for_every_head(impl, recorded):
     expect_close(out, expected, "`MultiHeadedAttention(4, 16)(x, x, x, mask)` output with a padding mask "
                  "of shape (B, 1, T) (compared with torch.nn.MultiheadAttention)",
                  hint="The same (B, 1, T_k) mask must hide the padded keys in every head: mask.unsqueeze(1).")
-    attn = expect_tensor(mha.attn, "`mha.attn`")
+    attn = expect_finite(expect_tensor(mha.attn, "`mha.attn`"), "`mha.attn`")
     hidden = ~mask.unsqueeze(1).expand(B, h, T, T)
     if attn.shape == hidden.shape and attn[hidden].abs().max() > 1e-6:
         b, head, i, j = (hidden & (attn.abs() > 1e-6)).nonzero()[0].tolist()

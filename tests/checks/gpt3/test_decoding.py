@@ -29,7 +29,7 @@ def _kept(value):
 def _expect_filtered(got, logits, expected, what, hint=None):
     """`got` must keep what `expected` (the solution's answer) keeps, with the kept logits
     unchanged and -inf elsewhere."""
-    got = expect_shape(got, logits.shape, what, hint="filter_logits returns a tensor shaped like its input.")
+    got = expect_shape(got, logits.shape, what, hint="filter_logits returns a tensor shaped like its input.", finite=False)
     got, logits = got.double(), logits.double()
     keep = _kept(expected)
     filled = ~keep & (got != NEG_INF) & (got != logits)
@@ -149,7 +149,7 @@ def test_top_k_then_top_p_row_by_row(impl, recorded):
 @pytest.mark.exercise("filter_logits")
 def test_filter_logits_leaves_its_input_alone(helpers):
     result = helpers.filter_and_input_after(LOG_PROBS, 2, 0.5)
-    after = expect_shape(result["input_after"], (5,), "the logits passed to filter_logits")
+    after = expect_shape(result["input_after"], (5,), "the logits passed to filter_logits", finite=False)
     if not torch.equal(after, LOG_PROBS):
         fail(f"filter_logits changed the caller's tensor: it was {LOG_PROBS.tolist()} and is {after.tolist()} "
              "afterwards. Work on a copy (logits.clone()) so that the caller can still use the full logits.")

@@ -216,17 +216,48 @@ def test_generate_matches_greedy_decoding(impl, recorded):
     _expect_generated(tokens, expected, _PROMPT, f"`generate(model, prompt_tokens, {_NEW})` for a 2 x 5 prompt")
 
 
+def _calls_of(layers, what):
+    """The first layer's attention calls, [[positions, start_pos], ...], checked to be data."""
+    calls = layers[0] if isinstance(layers, (list, tuple)) and layers else None
+    if not isinstance(calls, (list, tuple)) or not all(
+            isinstance(c, (list, tuple)) and len(c) == 2 and all(type(v) is int for v in c) for c in calls):
+        fail(f"{what}: the record of the attention calls is not a list of [positions, start_pos] pairs.")
+    return [list(c) for c in calls]  # the first layer; the others see the same calls
+
+
+def _expect_fed(fed, calls, expected, what, seen):
+    """Call by call, the token ids embedded must be the ones at those positions of the expected
+    sequence (the prompt, then greedy decoding's tokens)."""
+    if not isinstance(fed, (list, tuple)) or len(fed) != len(calls):
+        count = len(fed) if isinstance(fed, (list, tuple)) else "no"
+        fail(f"{what}: the token embedding ran {count} times but attention {len(calls)} times; generate must run "
+             f"the model, model(tokens, start_pos), which embeds the tokens it is given. (Attention calls: {seen}.)")
+    for k, (ids, (n, start)) in enumerate(zip(fed, calls), start=1):
+        want = expected[:, start:start + n]
+        ids = expect_shape(ids, want.shape, f"{what}: the token ids of model call {k} (start_pos {start})")
+        if not torch.equal(ids.long(), want.long()):
+            fail(f"{what}: model call {k} (start_pos {start}) fed the tokens {ids.tolist()}, but positions "
+                 f"{start}..{start + n - 1} of the sequence hold {want.tolist()}: feed each new token at its own "
+                 f"position. (Attention calls: {seen}.)")
+
+
 @pytest.mark.exercise("generate")
 @pytest.mark.points(2)
-def test_generate_processes_one_new_position_per_step(helpers):
+def test_generate_processes_one_new_position_per_step(helpers, recorded):
     # Counted, not timed: a forward pre-hook on every layer's attention records how many
     # positions enter it (x.shape[1]) and at which start_pos, call by call.
-    p = _random_weights(_model_shapes(CFG, CFG_HIDDEN), _gen(21))
+    # The report comes from the worker, where learner code runs and could rewrite the helper: so
+    # its tokens, and the ids each call fed in, must be greedy decoding's (known here, recorded),
+    # which no report made up without running the model has.
+    p = _random_weights(_model_shapes(CFG, CFG_HIDDEN), _gen(20))
+    expected = recorded.generate(_model(recorded, CFG, p), _PROMPT, _NEW)
     report = helpers.generate_report(CFG, p, _PROMPT, _NEW)
     T0 = _PROMPT.size(1)
-    calls = report["calls"][0]  # the first layer; the others see the same calls
-    seen = ", ".join(f"{n} at start_pos {s}" for n, s in calls)
     what = f"`generate(model, prompt_tokens, {_NEW})` with a {T0}-token prompt"
+    if not isinstance(report, dict) or not {"tokens", "calls", "fed"} <= set(report):
+        fail(f"{what}: the worker sent back no report of the run (got {type(report).__name__}).")
+    calls = _calls_of(report["calls"], what)
+    seen = ", ".join(f"{n} at start_pos {s}" for n, s in calls)
     if not calls:
         fail(f"{what}: the model's attention was never called; generate must run the model, model(tokens, start_pos).")
     covered, prompt_calls = 0, 0  # the prompt may go in at once (best) or in pieces, in order
@@ -252,6 +283,8 @@ def test_generate_processes_one_new_position_per_step(helpers):
         if start != T0 + k - 1:
             fail(f"{what}: decoding step {k} passed start_pos {start}, expected {T0 + k - 1}, the position of the token "
                  f"it feeds (the prompt holds positions 0..{T0 - 1}). (Attention calls: {seen}.)")
+    _expect_generated(report["tokens"], expected, _PROMPT, what)  # the report is of generate's own run
+    _expect_fed(report["fed"], calls, expected, what, seen)
 
 
 @pytest.mark.exercise("generate")

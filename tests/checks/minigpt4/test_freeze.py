@@ -2,12 +2,12 @@
 trained layer is the projector Linear(768, llm_dim).
 
 Visible checks hold the counts against hand-worked values and read the requires_grad flags of
-the learner's modules.
+the learner's modules; freeze itself is judged by a training step the check recomputes.
 """
 import pytest
 import torch
 
-from grader.checking import expect_number, expect_shape, fail
+from grader.checking import expect_close, expect_number, expect_shape, fail
 
 pytestmark = pytest.mark.exercise("freeze")
 
@@ -44,23 +44,61 @@ def _expect_only_projector_trainable(flags, what):
              "llama_proj = nn.Linear(768, llm_dim) is the one layer MiniGPT-4 trains; do not freeze it.")
 
 
+def _probe_data():
+    """The check's own weights and data for helpers.freeze_step: body Linear(4, 6) + tanh, head
+    Linear(6, 3), 5 inputs, the loss weights c and the learning rate."""
+    g = torch.Generator().manual_seed(4)
+    body = {"0.0.weight": torch.randn(6, 4, generator=g), "0.0.bias": torch.randn(6, generator=g)}
+    head = {"weight": torch.randn(3, 6, generator=g), "bias": torch.randn(3, generator=g)}
+    return body, head, torch.randn(5, 4, generator=g), torch.randn(5, 3, generator=g), 0.1
+
+
+def _step_report(report, what):
+    """The report of helpers.freeze_step, checked to be data of the expected form."""
+    if isinstance(report, dict) and set(report) == {"error"}:
+        fail(f"{what}: the training step failed: {report['error']}. Freeze only the module you are given: the "
+             "rest of the model must still train.")
+    parts = {"body": {"0.0.weight", "0.0.bias"}, "head": {"weight", "bias"}}
+    if not isinstance(report, dict) or "output" not in report or any(
+            not isinstance(report.get(part), dict) or set(report[part]) != keys for part, keys in parts.items()):
+        fail(f"{what}: the worker sent back no report of the training step (expected the model's output, and the "
+             "body's and the head's weights after the step). freeze must keep the module's parameters as they are "
+             "and only switch their gradients off.")
+    return report
+
+
 def test_freeze_stops_every_gradient(impl, helpers):
-    llm = impl.TinyLLM(20, 8)
-    total = len(helpers.requires_grad_of(llm))
-    returned = impl.freeze(llm)
+    # freeze runs in the worker, where learner code could also rewrite the helper: so the check
+    # takes no flag from there (requires_grad, training). It chooses the weights and data itself,
+    # and recomputes what one SGD step of body + head must give when only the body is frozen.
+    returned = impl.freeze(impl.TinyLLM(20, 8))
     if returned is None:
         fail("`freeze(module)` returned None: return the module, so that you can write "
              "self.llama_model = freeze(TinyLLM(...)).")
-    still = [name for name, grad in helpers.requires_grad_of(llm).items() if grad]
-    if still:
-        fail(f"after `freeze(llm)`, {len(still)} of the {total} parameters still require gradients "
-             f"(e.g. {still[0]}): set requires_grad = False on every parameter in module.parameters(), "
-             "which includes the submodules' parameters.")
-    training = [name or "the module itself" for name, flag in helpers.training_flags(llm).items() if flag]
-    if training:
-        fail(f"after `freeze(llm)`, {training[0]} is still in training mode: call module.eval() as well. "
-             "MiniGPT-4 keeps its frozen ViT, Q-Former and LLM in eval mode, so dropout and the like "
-             "behave as at inference.")
+    body, head, x, c, lr = _probe_data()
+    what = ("a model of a body (Linear(4, 6) inside a Sequential, Dropout(0.5), Tanh) and a head Linear(6, 3), "
+            "after `freeze(body)` and one SGD step on all of it")
+    report = _step_report(helpers.freeze_step(body, head, x, c, lr), what)
+    after = report["body"]
+    moved = [k for k in body if not torch.equal(expect_shape(after[k], body[k].shape, f"{what}: body {k}"), body[k])]
+    if moved:
+        fail(f"{what}: the body's {', '.join(moved)} changed, so gradients still reached it: set "
+             "requires_grad = False on every parameter in module.parameters(), which includes the submodules' "
+             "parameters.")
+    hidden = torch.tanh(x.double() @ body["0.0.weight"].double().T + body["0.0.bias"].double())  # (5, 6)
+    want = hidden @ head["weight"].double().T + head["bias"].double()  # (5, 3)
+    output = expect_shape(report["output"], (5, 3), f"{what}: the model's output").double()
+    if not torch.allclose(output, want, atol=1e-5, rtol=1e-4):
+        dropped = int(((output == 0) != (want == 0)).sum())
+        fail(f"{what}: the output is not the body's in eval mode (largest difference "
+             f"{(output - want).abs().max().item():.3g}{f', {dropped} entries zeroed' if dropped else ''}): the body's "
+             "Dropout still drops, so the body is still in training mode. Call module.eval() as well; MiniGPT-4 keeps "
+             "its frozen ViT, Q-Former and LLM in eval mode, so dropout and the like behave as at inference.")
+    expect_close(report["head"]["weight"], head["weight"].double() - lr * (c.double().T @ hidden),
+                 f"{what}: the head's weight after the step (the head is not frozen, so it trains)",
+                 hint="freeze(body) must leave every other module's parameters trainable.")
+    expect_close(report["head"]["bias"], head["bias"].double() - lr * c.double().sum(0),
+                 f"{what}: the head's bias after the step", hint="freeze(body) must leave the head trainable.")
 
 
 def test_trainable_parameter_count_counts_only_requires_grad(impl, helpers):

@@ -61,14 +61,3 @@ def fit(module, N, D, L, delta=1e-3):
     result = call(module, "fit_parametric_loss", N, D, L, delta=delta)
     _FITS[key] = (module, result)
     return result
-
-
-def objective_at(module, fit, N, D, L, delta=1e-3):
-    """`call(module, "huber_objective", theta, N, D, L, delta)` at the parameters of a fit (a dict
-    with E, A, B, alpha, beta): theta = (log A, log B, log E, alpha, beta)."""
-    try:
-        theta = torch.tensor([np.log(fit["A"]), np.log(fit["B"]), np.log(fit["E"]), fit["alpha"], fit["beta"]],
-                             dtype=torch.float64)
-    except (KeyError, TypeError, ValueError) as exc:
-        return {"error": f"{type(exc).__name__}: {exc}", "type": type(exc).__name__}
-    return call(module, "huber_objective", theta, np.asarray(N), np.asarray(D), np.asarray(L), delta=delta)
