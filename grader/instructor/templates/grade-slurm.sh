@@ -8,6 +8,7 @@
 #   export FMGRADE_KIT=/shared/kit FMGRADE_SUBMISSIONS=/shared/submissions FMGRADE_RESULTS=/shared/results
 #   export FMGRADE_GRADEBOOK_URL=postgresql://grader@db.example/course   # optional
 #   export FMGRADE=/shared/venv/bin/fmgrade                             # default: fmgrade on PATH
+#   export FMGRADE_GRADE_OPTIONS="--topics attention,llama --seed 7"    # optional, for every task
 #   bash grade-slurm.sh submit 8         # 8 array tasks (--array=0-7), then the merge
 #
 # `submit` runs `sbatch --array=0-(N-1) grade-slurm.sh grade` and then
@@ -61,9 +62,10 @@ grade)
     fi
     # Exit status 1 means some check failed, which a class always has; 2 is a real problem.
     status=0
+    read -r -a options <<<"${FMGRADE_GRADE_OPTIONS:-}" # a fixed --seed makes a re-run reproduce the hidden inputs
     "$fmgrade" grade "${folders[@]}" --kit "$kit" --shard auto --format json \
         --output "$results/shard-$SLURM_ARRAY_TASK_ID" --jobs "${SLURM_CPUS_PER_TASK:-1}" \
-        "${gradebook[@]}" || status=$?
+        "${gradebook[@]}" "${options[@]}" || status=$?
     [ "$status" -le 1 ]
     ;;
 merge)
