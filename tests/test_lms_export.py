@@ -181,7 +181,13 @@ def test_rosters_that_cannot_identify_students_are_refused(batch):
     doubled = batch / "doubled.csv"
     doubled.write_text(CANVAS_ROSTER + '"Ada again",104,S-4,ADA,Sec B\n', encoding="utf-8")
     got = run("canvas", batch / "results", "--roster", doubled, "--output", batch / "out.csv")
-    assert got.exit_code == 2 and "'ADA' is in rows" in got.output
+    assert got.exit_code == 2 and "'ADA' is on lines 3 and 6 (column SIS Login ID)" in got.output
+
+
+def test_a_short_roster_row_is_a_student_without_results_not_a_crash(batch):
+    (batch / "canvas.csv").write_text(CANVAS_ROSTER + "Nobody,105\n", encoding="utf-8")
+    got = run("canvas", batch / "results", "--roster", batch / "canvas.csv", "--output", batch / "out.csv")
+    assert got.exit_code == 0 and "(left out): alan" in got.output, got.output
 
 
 def test_moodle_roster_without_an_identifier_field_is_refused():

@@ -68,8 +68,11 @@ class Roster:
     rows: list  # dicts, in the roster's order, Canvas's Points Possible row left out
     match: str
 
+    def shown(self, row):
+        return (row.get(self.match) or "").strip()  # a short row has None in its missing cells
+
     def key(self, row):
-        return row.get(self.match, "").strip().casefold()
+        return self.shown(row).casefold()
 
 
 def read_roster(text, origin, lms, match=None):
@@ -92,13 +95,17 @@ def read_roster(text, origin, lms, match=None):
             f"{origin}: {lms} finds students by {', '.join(wanted[:-1])} or {wanted[-1]}, and the roster has "
             f"none of them: use {lms}'s own roster ({source})"
         )
-    rows = [row for row in reader if (row.get("Student") or "").strip() != POINTS_POSSIBLE]
-    roster, seen = Roster(header, rows, match), {}
-    for number, row in enumerate(rows, start=2):
+    roster, seen = Roster(header, [], match), {}
+    for row in reader:
+        if (row.get("Student") or "").strip() == POINTS_POSSIBLE:
+            continue  # Canvas's export has it under the header
         key = roster.key(row)
         if key and key in seen:
-            raise ExportError(f"{origin}: '{row[match].strip()}' is in rows {seen[key]} and {number} of {match}")
-        seen[key] = number
+            raise ExportError(
+                f"{origin}: '{roster.shown(row)}' is on lines {seen[key]} and {reader.line_num} (column {match})"
+            )
+        seen[key] = reader.line_num
+        roster.rows.append(row)
     return roster
 
 
@@ -148,7 +155,7 @@ def export(lms, results, roster, per_topic=False, name="fmgrade"):
         submission = results.get(roster.key(row))
         if submission is None:
             if roster.key(row):
-                without.append(row[roster.match].strip())
+                without.append(roster.shown(row))
         elif not submission.topics:
             failed.append((submission.student, _problem(submission.source)))
         else:
