@@ -43,7 +43,7 @@ def _memory_mb():
 
 
 def _config(folder):
-    node = socket.gethostname()
+    node = socket.gethostname().split(".")[0]  # slurmd finds its NodeName by the short host name
     ports = _free_port(), _free_port()
     lines = [
         "ClusterName=fmgradetest",
