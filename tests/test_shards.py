@@ -280,3 +280,108 @@ def test_merged_summary_keeps_formula_like_ids_inert():
     text = 'student,attention,total,max_total\n"=HYPERLINK(""x"")",1,1,2\n-3,1,1,2\n'
     merged = shards.merge_summaries([("a.csv", text)])
     assert "'=HYPERLINK" in merged and "\n-3," in merged
+
+
+# --- `--shard auto` ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "environ, expected, named",
+    [
+        ({"FMGRADE_SHARD": "2/5"}, (2, 5), "FMGRADE_SHARD=2/5"),  # a GitHub matrix job, or anything
+        ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "3"}, (1, 3), "Slurm array task 0 of 0-2"),
+        (  # sbatch --array=0-2 sets all four
+            {
+                "SLURM_ARRAY_TASK_ID": "2",
+                "SLURM_ARRAY_TASK_COUNT": "3",
+                "SLURM_ARRAY_TASK_MIN": "0",
+                "SLURM_ARRAY_TASK_MAX": "2",
+            },
+            (3, 3),
+            "Slurm array task 2 of 0-2",
+        ),
+        ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "4", "SLURM_ARRAY_TASK_MAX": "7"}, (2, 4), "4-7"),
+        (  # --array=1-9:4 is tasks 1, 5, 9
+            {
+                "SLURM_ARRAY_TASK_ID": "9",
+                "SLURM_ARRAY_TASK_MIN": "1",
+                "SLURM_ARRAY_TASK_MAX": "9",
+                "SLURM_ARRAY_TASK_STEP": "4",
+            },
+            (3, 3),
+            "1-9:4",
+        ),
+        ({"JOB_COMPLETION_INDEX": "0", "FMGRADE_SHARD_COUNT": "4"}, (1, 4), "JOB_COMPLETION_INDEX=0"),
+        ({"JOB_COMPLETION_INDEX": "3", "FMGRADE_SHARD_COUNT": "4"}, (4, 4), "FMGRADE_SHARD_COUNT=4"),
+        (  # said outright wins over what the engine sets
+            {"FMGRADE_SHARD": "1/2", "SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2"},
+            (1, 2),
+            "FMGRADE_SHARD",
+        ),
+    ],
+)
+def test_shard_auto_reads_each_engine(environ, expected, named):
+    shard, where = shards.from_environment(environ)
+    assert (shard.index, shard.count) == expected and named in where
+
+
+@pytest.mark.parametrize(
+    "environ, fragment",
+    [
+        ({}, "SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT"),
+        ({"PATH": "/bin", "FMGRADE_SHARD": "  "}, "JOB_COMPLETION_INDEX with FMGRADE_SHARD_COUNT"),
+        ({"FMGRADE_SHARD": "3/2"}, "FMGRADE_SHARD: '3/2': the shard I must be between 1 and 2"),
+        ({"JOB_COMPLETION_INDEX": "1"}, "needs the number of shards in FMGRADE_SHARD_COUNT"),
+        ({"JOB_COMPLETION_INDEX": "4", "FMGRADE_SHARD_COUNT": "4"}, "not a shard 1..N (shard 5 of 4)"),
+        ({"JOB_COMPLETION_INDEX": "x", "FMGRADE_SHARD_COUNT": "4"}, "JOB_COMPLETION_INDEX='x': expected a whole"),
+        ({"SLURM_ARRAY_TASK_ID": "1"}, "needs SLURM_ARRAY_TASK_COUNT, or SLURM_ARRAY_TASK_MIN and"),
+        (  # --array=1,4,9: three tasks spanning 1-9, which no I/N describes
+            {
+                "SLURM_ARRAY_TASK_ID": "4",
+                "SLURM_ARRAY_TASK_COUNT": "3",
+                "SLURM_ARRAY_TASK_MIN": "1",
+                "SLURM_ARRAY_TASK_MAX": "9",
+            },
+            "has 3 tasks, not 9",
+        ),
+        (
+            {
+                "SLURM_ARRAY_TASK_ID": "3",
+                "SLURM_ARRAY_TASK_MIN": "1",
+                "SLURM_ARRAY_TASK_MAX": "9",
+                "SLURM_ARRAY_TASK_STEP": "4",
+            },
+            "not on the array's step 4",
+        ),
+    ],
+)
+def test_shard_auto_names_the_variables_when_it_cannot_tell(environ, fragment):
+    with pytest.raises(shards.ShardError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        shards.from_environment(environ)
+
+
+def test_shard_auto_every_task_of_an_array_gets_one_shard_of_a_partition():
+    """Three array tasks each pick their shard from the environment alone; together they pick
+    every student exactly once."""
+    students = [f"s{i}" for i in range(60)]
+    picked = []
+    for task in range(3):
+        environ = {"SLURM_ARRAY_TASK_ID": str(task), "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "2"}
+        picked += shards.select(students, shards.from_environment(environ)[0])
+    assert sorted(picked) == sorted(students)
+
+
+def test_shard_auto_on_the_command_line(monkeypatch):
+    ids = "\n".join(f"s{i}" for i in range(30)) + "\n"
+    for name in ("FMGRADE_SHARD", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"):
+        monkeypatch.delenv(name, raising=False)
+    runner = CliRunner()
+    missing = runner.invoke(cli.main, ["shards", "pick", "auto"], input=ids)
+    assert missing.exit_code == 2 and "--shard auto found no shard" in missing.output
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
+    monkeypatch.setenv("FMGRADE_SHARD_COUNT", "3")
+    auto = runner.invoke(cli.main, ["shards", "pick", "auto"], input=ids)
+    assert auto.exit_code == 0, auto.output
+    assert "shard 2/3 (JOB_COMPLETION_INDEX=1 of FMGRADE_SHARD_COUNT=3)" in auto.output
+    by_hand = runner.invoke(cli.main, ["shards", "pick", "2/3"], input=ids).output.split()
+    assert auto.stdout.split() == by_hand  # the ids alone on stdout; where the shard came from on stderr

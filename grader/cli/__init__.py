@@ -29,6 +29,7 @@ LEARNER_COMMANDS = {
 }
 INSTRUCTOR_COMMANDS = {
     "dev": "grader.cli.instructor:dev",
+    "export": "grader.cli.platforms:export",
     "grade": "grader.cli.instructor:grade",
     "gradebook": "grader.cli.instructor:gradebook_commands",
     "release": "grader.cli.instructor:release",

@@ -116,9 +116,10 @@ def stubs(check_only, topics):
 @click.option("--student", metavar="ID", help="Student id in the gradebook (default: the submission folder's name).")
 @click.option(
     "--shard",
-    metavar="I/N",
+    metavar="I/N|auto",
     callback=platforms.shard_option,
-    help="Grade only shard I of N (by a hash of the student id), for N graders in parallel.",
+    help="Grade only shard I of N (by a hash of the student id), for N graders in parallel; auto: I/N from "
+    "a Slurm array, a Kubernetes Indexed Job (with FMGRADE_SHARD_COUNT) or FMGRADE_SHARD.",
 )
 @click.option(
     "--nbgrader",

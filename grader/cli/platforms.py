@@ -3,12 +3,15 @@
 
     fmgrade shards pick I/N [ID...]           the ids (arguments or stdin lines) of shard I of N
     fmgrade shards merge CSV... --output F    one summary.csv from the shards' summary.csv files
+    fmgrade export canvas|moodle RESULTS... --roster CSV --output F   an LMS gradebook import file
     fmgrade grade ... --shard I/N             (option) grade only shard I of N of the submissions
+    fmgrade grade ... --shard auto            (option) I/N from Slurm, a Kubernetes Indexed Job or FMGRADE_SHARD
     fmgrade grade --nbgrader DIR --assignment A [--due TIME]   (options) nbgrader's layout
 """
 
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -19,10 +22,15 @@ from grader.instructor.platforms import shards as shards_mod
 
 
 def shard_option(ctx, param, value):
-    """Click callback for `--shard I/N`."""
+    """Click callback for `--shard I/N`, or `--shard auto` (I/N from the engine's environment:
+    shards.from_environment), which says where it found the shard."""
     if value is None:
         return None
     try:
+        if value.strip().lower() == shards_mod.AUTO:
+            shard, where = shards_mod.from_environment(os.environ)
+            click.echo(f"--shard auto: shard {shard} ({where})", err=True)
+            return shard
         return shards_mod.parse(value)
     except shards_mod.ShardError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
@@ -104,6 +112,61 @@ def merge(summaries, output, expect):
             )
             status = 1
     sys.exit(status)
+
+
+@click.command(name="export")
+@click.argument("lms_name", metavar="canvas|moodle", type=click.Choice(["canvas", "moodle"]))
+@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--roster",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    required=True,
+    help="The class roster as the LMS exports it (Canvas: the gradebook export; Moodle: a grade export).",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The import file.")
+@click.option("--per-topic/--total", default=False, show_default=True, help="One grade column per topic, or one total.")
+@click.option(
+    "--match",
+    metavar="COLUMN",
+    help="The roster column holding fmgrade's student ids (default: SIS Login ID for Canvas, Email address for Moodle).",
+)
+@click.option("--name", default="fmgrade", show_default=True, help="The grade column (per topic: 'NAME: topic').")
+def export(lms_name, results, roster, output, per_topic, match, name):
+    """Write the gradebook import CSV of Canvas or Moodle from `fmgrade grade --format json`
+    RESULTS (files, or folders of them) for the students of ROSTER.
+
+    Exit 2, writing nothing, when a student with results is not in the roster; exit 1 when some
+    student's grading failed (left out of the file, and named)."""
+    from grader import files
+    from grader.instructor.platforms import lms
+
+    try:
+        made = lms.export(
+            lms_name, lms.read_results(results), lms.read_roster_file(roster, lms_name, match), per_topic, name
+        )
+    except lms.ExportError as exc:
+        raise CourseProblem(str(exc)) from None
+    try:
+        files.write_atomically(output, made.text)
+    except OSError as exc:
+        raise CourseProblem(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {made.written} student(s) to {output} for {lms_name} ({', '.join(made.columns)})")
+    if made.without_results:
+        click.echo(
+            f"{len(made.without_results)} roster student(s) have no results (left out): "
+            + lms.names_text(made.without_results),
+            err=True,
+        )
+    if made.failed:
+        click.echo(
+            click.style(
+                f"{len(made.failed)} student(s) whose grading failed are left out (grade them again): "
+                + "; ".join(f"{student}: {reason}" for student, reason in made.failed),
+                fg="red",
+            ),
+            err=True,
+        )
+        sys.exit(1)
 
 
 # --- hooks into `fmgrade grade` -----------------------------------------------------------

@@ -27,6 +27,7 @@ from grader.judge import recordings as recording_store
 from grader.learner import reset
 
 TEMPLATES = Path(__file__).parent / "templates"
+ENGINE_TEMPLATES = ("grade-slurm.sh", "grade-kubernetes.yaml", "Dockerfile")  # copied to the kit's top
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 # The grader's instructor side (grader/instructor/: proving the course, releasing, grading
 # batches, gradebooks, class reports, grading platforms). Learners run none of it, so the
@@ -289,6 +290,8 @@ def build_kit(course, kit):
     workflows = kit / ".github" / "workflows"  # the instructor's grading of a whole classroom
     workflows.mkdir(parents=True)
     shutil.copy(TEMPLATES / "grade-classroom.yml", workflows / "grade-classroom.yml")
+    for name in ENGINE_TEMPLATES:  # a Slurm array, a Kubernetes Indexed Job, and the image they run
+        shutil.copy(TEMPLATES / name, kit / name)
     return kit_mod.protect(kit)
 
 

@@ -121,3 +121,87 @@ def _failure(row):
     except ValueError:
         return f"max_total is {row.get('max_total')!r}"
     return "nothing was graded: max_total 0" if nothing else ""
+
+
+# --- `--shard auto`: the shard from the environment of the engine that runs the grader ---------
+
+AUTO = "auto"
+SHARD_VARIABLE, COUNT_VARIABLE = "FMGRADE_SHARD", "FMGRADE_SHARD_COUNT"
+SLURM_ID, SLURM_COUNT = "SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"
+SLURM_MIN, SLURM_MAX, SLURM_STEP = "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP"
+K8S_INDEX = "JOB_COMPLETION_INDEX"
+
+
+def from_environment(environ):
+    """(Shard, where it came from) for `--shard auto`, read from `environ` (a mapping like
+    os.environ), first match wins:
+
+    - FMGRADE_SHARD=I/N: said outright (a GitHub Actions matrix sets it per job, or any engine);
+    - a Slurm job array task (`sbatch --array=0-3`): SLURM_ARRAY_TASK_ID, with SLURM_ARRAY_TASK_MIN,
+      _MAX and _STEP or SLURM_ARRAY_TASK_COUNT; task MIN is shard 1;
+    - a Kubernetes Indexed Job: JOB_COMPLETION_INDEX (0-based) with FMGRADE_SHARD_COUNT, the Job's
+      `completions`, which Kubernetes does not put in the environment.
+
+    Raises ShardError naming the variables when none is set, or when they disagree."""
+    if environ.get(SHARD_VARIABLE, "").strip():
+        try:
+            return parse(environ[SHARD_VARIABLE]), f"{SHARD_VARIABLE}={environ[SHARD_VARIABLE].strip()}"
+        except ShardError as exc:
+            raise ShardError(f"{SHARD_VARIABLE}: {exc}") from None
+    if environ.get(SLURM_ID, "").strip():
+        return _slurm(environ)
+    if environ.get(K8S_INDEX, "").strip():
+        index = _whole(environ, K8S_INDEX)
+        if not environ.get(COUNT_VARIABLE, "").strip():
+            raise ShardError(
+                f"{K8S_INDEX}={index} (a Kubernetes Indexed Job) needs the number of shards in {COUNT_VARIABLE} "
+                "(the Job's spec.completions)"
+            )
+        count = _whole(environ, COUNT_VARIABLE)
+        return _checked(index + 1, count, f"{K8S_INDEX}={index} of {COUNT_VARIABLE}={count}")
+    raise ShardError(
+        f"--shard auto found no shard in the environment: set {SHARD_VARIABLE}=I/N, or run it as a Slurm array "
+        f"task ({SLURM_ID} with {SLURM_COUNT} or {SLURM_MIN}/{SLURM_MAX}) or a Kubernetes Indexed Job "
+        f"({K8S_INDEX} with {COUNT_VARIABLE})"
+    )
+
+
+def _slurm(environ):
+    """The shard of a Slurm array task. Only evenly stepped arrays (`--array=0-9` or `1-20:2`)
+    map onto shards 1..N; a list such as `--array=1,4,9` (whose count disagrees) is refused."""
+    task = _whole(environ, SLURM_ID)
+    low = _whole(environ, SLURM_MIN) if environ.get(SLURM_MIN, "").strip() else None
+    high = _whole(environ, SLURM_MAX) if environ.get(SLURM_MAX, "").strip() else None
+    step = _whole(environ, SLURM_STEP) if environ.get(SLURM_STEP, "").strip() else 1
+    count = _whole(environ, SLURM_COUNT) if environ.get(SLURM_COUNT, "").strip() else None
+    if step < 1:
+        raise ShardError(f"{SLURM_STEP}={step}: expected a step of at least 1")
+    if count is None and (low is None or high is None):
+        raise ShardError(f"{SLURM_ID}={task} needs {SLURM_COUNT}, or {SLURM_MIN} and {SLURM_MAX}")
+    if low is None:
+        low = 0  # the array starts at 0 when Slurm does not say (`--array=0-(N-1)`)
+    spanned = (high - low) // step + 1 if high is not None else None
+    if count is None:
+        count = spanned
+    elif spanned is not None and spanned != count:
+        raise ShardError(
+            f"the Slurm array {low}-{high}:{step} has {count} tasks, not {spanned}: submit an evenly stepped "
+            "array such as --array=0-3 (a list of task ids cannot map onto shards 1..N)"
+        )
+    if (task - low) % step:
+        raise ShardError(f"{SLURM_ID}={task} is not on the array's step {step} from {low}")
+    where = f"Slurm array task {task} of {low}-{high if high is not None else low + (count - 1) * step}"
+    return _checked((task - low) // step + 1, count, where + (f":{step}" if step != 1 else ""))
+
+
+def _checked(index, count, where):
+    if count < 1 or not 1 <= index <= count:
+        raise ShardError(f"{where}: not a shard 1..N (shard {index} of {count})")
+    return Shard(index, count), where
+
+
+def _whole(environ, name):
+    text = environ.get(name, "").strip()
+    if not re.fullmatch(r"-?\d+", text):
+        raise ShardError(f"{name}={text!r}: expected a whole number")
+    return int(text)
