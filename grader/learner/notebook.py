@@ -91,6 +91,13 @@ class FmgradeMagics(Magics):
             words = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"{exc}; {USAGE}") from None
+        if words[:1] == ["show"]:  # `%fmgrade show TOPIC [EXERCISE]`: pictures inline (grader.learner.pictures)
+            from grader.learner import pictures
+
+            try:
+                return pictures.notebook_show(words[1:])
+            except (CourseError, pictures.PicturesUnavailable) as exc:
+                raise UsageError(str(exc)) from None
         if len(words) < 2 or words[0] != "check":
             raise UsageError(USAGE)
         return check(words[1], words[2:])

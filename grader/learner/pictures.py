@@ -1,0 +1,478 @@
+"""`fmgrade show TOPIC [EXERCISE]`: the learner's results drawn beside the expected ones.
+
+Each picture is a small spec (`Picture`): the exercise it belongs to, the check whose
+recording holds the expected answers, a `gather` function that makes the calls on `impl`
+(the learner's module, a proxy to the sandboxed worker) with inputs built here, the same
+inputs as that check, and replays the check's recorded calls for the expected side, and a
+`draw` function. Adding a picture is adding a spec to PICTURES.
+
+Only data crosses from the worker; everything is drawn here, with matplotlib's Agg canvas and
+mathtext off (`text.parse_math`), so no text can be read as markup. The expected side comes
+from tests/checks/<topic>/recorded.json, so pictures work in the student release, which has no
+solutions. matplotlib is optional: `pip install 'fmgrade[pictures]'`.
+"""
+
+import base64
+import html
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy
+
+from grader.course import CourseError
+from grader.errors import LearnerCodeError, LearnerTimeout, WorkerLost
+
+PICTURES_DIR = Path(".fmgrade") / "pictures"
+INSTALL_HINT = "pictures need matplotlib: pip install 'fmgrade[pictures]' (or pip install 'matplotlib>=3.6')"
+MAX_TEXT = 120  # characters of any text from learner code shown in a picture or a problem line
+
+
+class PicturesUnavailable(Exception):
+    """matplotlib is not installed."""
+
+
+class PictureProblem(Exception):
+    """The learner's result cannot be drawn (wrong type or shape); the message says why."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    topic: str
+    exercise: str
+    name: str  # the file is <topic>-<name>.png
+    title: str
+    gather: Callable  # (impl, expected) -> dict of arrays; expected(check_id) is that check's recording
+    draw: Callable  # (figure, data) -> None
+
+
+@dataclass
+class Drawn:
+    """One picture: the data drawn (the learner's and the expected arrays), where, or why not."""
+
+    picture: Picture
+    data: dict = field(default_factory=dict)
+    path: Path | None = None
+    problem: str = ""
+
+
+# --- data from the learner's code ------------------------------------------------------------
+
+
+def safe_text(text):
+    """Learner text for a title or a problem line: printable, one line, capped (no markup is
+    parsed anyway: drawing runs with mathtext off)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(text).replace("\n", " "))
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
+def as_array(value, what, shape=None):
+    """`value` (a tensor, an array, a number) as a float64 numpy array, else PictureProblem."""
+    if hasattr(value, "detach"):  # a torch tensor (complex or bool too)
+        value = value.detach().cpu().double().numpy() if not value.is_complex() else value.detach().cpu().numpy()
+    if isinstance(value, (bool, int, float)) or isinstance(value, numpy.ndarray):
+        array = numpy.asarray(value, dtype=float)
+    elif isinstance(value, numpy.generic):
+        array = numpy.asarray(value.item(), dtype=float)
+    else:
+        raise PictureProblem(f"{what} returned a {safe_text(type(value).__name__)}, not a tensor or a number")
+    if shape is not None and tuple(array.shape) != tuple(shape):
+        raise PictureProblem(f"{what} has shape {tuple(array.shape)}, expected {tuple(shape)}")
+    return array
+
+
+def _pair(result, what):
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise PictureProblem(f"{what} should return a pair (output, p_attn), got a {safe_text(type(result).__name__)}")
+    return result
+
+
+# --- attention: the attention weights --------------------------------------------------------
+
+
+def _attention_inputs():
+    """The inputs of test_attention.py::test_mask_blocks_keys (same generator, same order)."""
+    import torch
+
+    from grader.checking import generator
+
+    g = generator(2)
+    q = torch.randn(2, 2, 5, 8, generator=g)
+    k = torch.randn(2, 2, 5, 8, generator=g)
+    v = torch.randn(2, 2, 5, 4, generator=g)
+    causal = torch.tril(torch.ones(5, 5, dtype=torch.bool))
+    padding = torch.tensor([[True] * 5, [True, True, True, False, False]]).view(2, 1, 1, 5)
+    return q, k, v, causal & padding
+
+
+def gather_attention(impl, expected):
+    """p_attn of the second batch item, first head: causal and padded (keys 3, 4 hidden)."""
+    q, k, v, mask = _attention_inputs()
+    _, want = expected("test_attention.py::test_mask_blocks_keys").attention(q, k, v, mask=mask)
+    what = "attention(q, k, v, mask=mask)"
+    _, got = _pair(impl.attention(q, k, v, mask=mask), what)
+    want = as_array(want, "the recorded p_attn")
+    got = as_array(got, f"{what}'s p_attn", want.shape)
+    return {
+        "yours": got[1, 0],
+        "expected": want[1, 0],
+        "hidden": ~mask[1, 0].numpy(),
+        "xlabel": "key position",
+        "ylabel": "query position",
+    }
+
+
+# --- attention: the positional encoding table -------------------------------------------------
+
+
+def gather_positional_encoding(impl, expected):
+    """The (max_len, d_model) table of test_layers.py::test_pe_table_matches_sin_cos_formula."""
+    want = expected("test_layers.py::test_pe_table_matches_sin_cos_formula").PositionalEncoding(16, 0.0, max_len=60).pe
+    want = as_array(want, "the recorded table")
+    got = as_array(impl.PositionalEncoding(16, 0.0, max_len=60).pe, "PositionalEncoding(16, 0.0, max_len=60).pe")
+    if got.size != want.size:
+        raise PictureProblem(f"PositionalEncoding(16, 0.0, max_len=60).pe has shape {got.shape}, expected {want.shape}")
+    return {
+        "yours": got.reshape(60, 16),
+        "expected": want.reshape(60, 16),
+        "xlabel": "dimension",
+        "ylabel": "position",
+    }
+
+
+# --- attention: the learning-rate schedule ----------------------------------------------------
+
+RATE_SETTING = (512, 1.0, 4000)  # the paper's d_model, factor and warm-up
+RATE_RECORDED_STEPS = (1, 2000, 4000, 16000)  # test_training.py::test_rate_hand_worked_values, in order
+
+
+def gather_rate(impl, expected):
+    """The learner's schedule over 20 000 steps; the expected rates recorded at five steps."""
+    model_size, factor, warmup = RATE_SETTING
+    recorded = expected("test_training.py::test_rate_hand_worked_values")
+    want = {step: recorded.rate(step, model_size, factor, warmup) for step in RATE_RECORDED_STEPS}
+    want[0] = expected("test_training.py::test_rate_step_zero_is_step_one").rate(0, model_size, factor, warmup)
+    steps = numpy.unique(numpy.concatenate([numpy.linspace(1, 20000, 100).round(), list(RATE_RECORDED_STEPS)]))
+    yours = [float(as_array(impl.rate(int(s), model_size, factor, warmup), f"rate({int(s)}, ...)")) for s in steps]
+    marked = sorted(want)
+    try:
+        at_zero = float(as_array(impl.rate(0, model_size, factor, warmup), "rate(0, ...)"))
+    except LearnerCodeError:
+        at_zero = math.nan  # drawn as missing; `fmgrade check` says why
+    yours_marked = [at_zero if s == 0 else yours[int(numpy.searchsorted(steps, s))] for s in marked]
+    return {
+        "steps": steps,
+        "yours": numpy.array(yours),
+        "marked_steps": numpy.array(marked, dtype=float),
+        "expected": numpy.array([float(as_array(want[s], "the recorded rate")) for s in marked]),
+        "yours_marked": numpy.array(yours_marked),
+        "xlabel": "step",
+        "ylabel": "learning rate",
+    }
+
+
+# --- gpt3: top-k and top-p filtering ------------------------------------------------------------
+
+ROW = (1.0, 3.0, 2.0, 0.5, 2.5)  # test_decoding.py's ROW
+LOG_PROBS = (-2.9957, -0.9163, -1.3863, -2.3026, -1.6094)  # about log([0.05, 0.4, 0.25, 0.1, 0.2])
+TOP_K_ORDER, TOP_P_ORDER = (2, 1, 3, 5, 9), (0.3, 0.6, 0.7, 0.9, 1.0)  # the checks' recorded calls, in order
+
+
+def _softmax(logits):
+    finite = numpy.isfinite(logits)
+    if not finite.any():
+        return numpy.zeros_like(logits)
+    shifted = numpy.where(finite, logits - logits[finite].max(), -numpy.inf)
+    weights = numpy.exp(shifted)
+    return weights / weights.sum()
+
+
+def _replay_until(recorded, logits, key, order, wanted):
+    """The recorded answer for `wanted`, replaying the check's earlier calls first (each
+    recorded call is keyed by its place among the check's calls)."""
+    for value in order:
+        answer = recorded.filter_logits(logits, **{key: value})
+        if value == wanted:
+            return answer
+    raise AssertionError(f"{wanted} is not among the recorded {key} values")
+
+
+def gather_filtering(impl, expected):
+    """One distribution cut by top_k=3 and another by top_p=0.7, the learner's against the recorded."""
+    import torch
+
+    cases = [
+        ("top_k=3", ROW, "top_k", 3, "test_decoding.py::test_top_k_keeps_the_k_largest", TOP_K_ORDER),
+        (
+            "top_p=0.7",
+            LOG_PROBS,
+            "top_p",
+            0.7,
+            "test_decoding.py::test_top_p_keeps_the_smallest_set_reaching_p",
+            TOP_P_ORDER,
+        ),
+    ]
+    rows = []
+    for label, values, key, value, check, order in cases:
+        logits = torch.tensor(values)
+        want = as_array(_replay_until(expected(check), logits, key, order, value), "the recorded answer")
+        what = f"filter_logits(logits, {label})"
+        got = as_array(impl.filter_logits(logits.clone(), **{key: value}), what, want.shape)
+        rows.append(
+            {
+                "label": label,
+                "before": _softmax(numpy.array(values)),
+                "expected": _softmax(want),
+                "yours": _softmax(got),
+                "expected_kept": numpy.isfinite(want),
+                "yours_kept": numpy.isfinite(got),
+            }
+        )
+    return {"rows": rows}
+
+
+# --- drawing ---------------------------------------------------------------------------------
+
+
+def _symmetric_limit(values):
+    finite = numpy.abs(values[numpy.isfinite(values)])
+    return max(float(finite.max()) if finite.size else 0.0, 1e-12)
+
+
+def draw_heatmaps(figure, data):
+    """Yours | expected | yours - expected; positions in data["hidden"] marked with x."""
+    yours, want = data["yours"], data["expected"]
+    diff = yours - want
+    low, high = float(numpy.nanmin([yours.min(), want.min()])), float(numpy.nanmax([yours.max(), want.max()]))
+    axes = figure.subplots(1, 3)
+    panels = (("yours", yours, "viridis", low, high), ("expected", want, "viridis", low, high))
+    limit = _symmetric_limit(diff)
+    panels += (("yours - expected", diff, "RdBu_r", -limit, limit),)
+    for ax, (title, values, cmap, vmin, vmax) in zip(axes, panels):
+        image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+        figure.colorbar(image, ax=ax, shrink=0.8)
+        ax.set_title(title)
+        ax.set_xlabel(data["xlabel"])
+        ax.set_ylabel(data["ylabel"])
+        if title == "yours - expected" and numpy.nanmax(numpy.abs(diff), initial=0.0) <= 1e-6:
+            ax.annotate("no difference", (0.5, 0.5), xycoords="axes fraction", ha="center")
+        if "hidden" in data:
+            rows, cols = numpy.nonzero(data["hidden"])
+            ax.scatter(cols, rows, marker="x", color="white", s=40, linewidths=1.5)
+    if "hidden" in data:
+        axes[0].annotate("x: masked (weight should be 0)", (0, -0.22), xycoords="axes fraction", fontsize=8)
+
+
+def draw_curve(figure, data):
+    """The learner's curve with the expected points on it, and their difference at those points."""
+    left, right = figure.subplots(1, 2)
+    left.plot(data["steps"], data["yours"], color="tab:blue", label="yours")
+    left.plot(data["marked_steps"], data["expected"], "o", color="tab:orange", label="expected (recorded)")
+    left.plot(data["marked_steps"], data["yours_marked"], "x", color="tab:blue")
+    left.set_xlabel(data["xlabel"])
+    left.set_ylabel(data["ylabel"])
+    left.legend()
+    left.set_title("yours and the expected points")
+    labels = [str(int(s)) for s in data["marked_steps"]]
+    diff = data["yours_marked"] - data["expected"]
+    right.bar(labels, numpy.nan_to_num(diff, nan=0.0), color=["tab:red" if d != 0 else "tab:green" for d in diff])
+    for i, d in enumerate(diff):
+        if not numpy.isfinite(d):
+            right.annotate("no value", (i, 0), ha="center", fontsize=8)
+    if numpy.all(numpy.abs(diff) <= 1e-6 * numpy.abs(data["expected"]) + 1e-12):
+        right.annotate("no difference", (0.5, 0.5), xycoords="axes fraction", ha="center")
+    right.axhline(0, color="black", linewidth=0.8)
+    right.set_xlabel(data["xlabel"])
+    right.set_title("yours - expected")
+
+
+def draw_filtering(figure, data):
+    """Per case: the distribution before, the expected one after, the learner's after."""
+    rows = data["rows"]
+    axes = figure.subplots(len(rows), 3, squeeze=False)
+    for row, ax_row in zip(rows, axes):
+        tokens = numpy.arange(len(row["before"]))
+        wrong = row["yours_kept"] != row["expected_kept"]
+        panels = (
+            ("before", row["before"], ["tab:gray"] * len(tokens)),
+            (f"expected after {row['label']}", row["expected"], ["tab:orange"] * len(tokens)),
+            (f"yours after {row['label']}", row["yours"], ["tab:red" if w else "tab:blue" for w in wrong]),
+        )
+        for ax, (title, probs, colours) in zip(ax_row, panels):
+            ax.bar(tokens, probs, color=colours)
+            ax.set_ylim(0, 1)
+            ax.set_xticks(tokens)
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel("token")
+        ax_row[0].set_ylabel("probability")
+        if wrong.any():
+            ax_row[2].annotate("red: kept where it should not be, or dropped", (0, 0.92), fontsize=8)
+
+
+PICTURES = (
+    Picture("attention", "attention", "attention-weights", "attention weights, causal + padding mask",
+            gather_attention, draw_heatmaps),
+    Picture("attention", "positional_encoding", "positional-encoding", "the sinusoidal position table",
+            gather_positional_encoding, draw_heatmaps),
+    Picture("attention", "rate", "rate", "the learning-rate schedule (d_model 512, warm-up 4000)",
+            gather_rate, draw_curve),
+    Picture("gpt3", "filter_logits", "top-k-top-p", "a distribution before and after top-k / top-p",
+            gather_filtering, draw_filtering),
+)  # fmt: skip
+
+
+# --- use cases ----------------------------------------------------------------------------------
+
+
+def pictures_for(course, topic_id, exercise=None):
+    """The specs for a topic (one exercise of it); CourseError naming what exists otherwise."""
+    topic = course.topic(topic_id)
+    found = [p for p in PICTURES if p.topic == topic.id]
+    if not found:
+        having = sorted({p.topic for p in PICTURES})
+        raise CourseError(f"topic '{topic.id}' has no pictures yet; topics with pictures: {', '.join(having)}")
+    if exercise is not None:
+        topic.exercise(exercise)
+        chosen = [p for p in found if p.exercise == exercise]
+        if not chosen:
+            names = ", ".join(dict.fromkeys(p.exercise for p in found))
+            raise CourseError(f"exercise '{exercise}' of topic '{topic.id}' has no picture; pictures: {names}")
+        found = chosen
+    return found
+
+
+def require_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PicturesUnavailable(INSTALL_HINT) from None
+
+
+def expected_answers(course, topic_id):
+    """`expected(check_id)`: a fresh replay of that check's recorded answers."""
+    from grader.judge import recordings
+    from grader.judge.replay import Replay
+
+    recording = recordings.load(course.checks_dir(topic_id), topic_id)
+    return lambda check_id: Replay(recording, check_id).root()
+
+
+def gather(picture, impl, expected):
+    """The picture's data from `impl`, or a Drawn whose `problem` says why there is none."""
+    from grader.judge.replay import RecordingMissing
+
+    try:
+        return Drawn(picture, picture.gather(impl, expected))
+    except LearnerCodeError as exc:
+        return Drawn(picture, problem=f"your code raised {safe_text(exc)}")
+    except (LearnerTimeout, WorkerLost, PictureProblem, RecordingMissing) as exc:
+        return Drawn(picture, problem=safe_text(exc))
+
+
+def draw(drawn, folder):
+    """Save the picture as folder/<topic>-<name>.png; sets and returns drawn.path."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    picture = drawn.picture
+    rows = len(drawn.data.get("rows", [None]))
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        figure = Figure(figsize=(13, 3.6 * rows), layout="constrained")
+        FigureCanvasAgg(figure)
+        picture.draw(figure, drawn.data)
+        figure.suptitle(f"{picture.topic} / {picture.exercise}: {picture.title}")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{picture.topic}-{picture.name}.png"
+        figure.savefig(path, dpi=80)
+    drawn.path = path
+    return path
+
+
+def show(course, topic_id, exercise=None, *, isolation="auto", impl_path=None, folder=None):
+    """Run the learner's code for each picture of the topic (or exercise) in the sandbox, and
+    draw it beside the expected result into `folder` (default .fmgrade/pictures/)."""
+    from grader.judge import runner
+    from grader.sandbox import process as sandbox
+    from grader.sandbox import proxy
+
+    require_matplotlib()
+    chosen = pictures_for(course, topic_id, exercise)
+    topic = course.topic(topic_id)
+    module_file = f"exercises/{topic.id}.py"
+    source, unreadable = runner.read_learner_file(
+        impl_path or course.exercise_path(topic.id),
+        module_file,
+        None if impl_path else course.root,
+        int(topic.limits.source_kb * 1024),
+    )
+    session = proxy.Session(
+        module_file,
+        source,
+        topic.limits,
+        sandbox.choose_isolation(isolation),
+        hidden_roots=(course.root,),
+        unreadable=unreadable,
+    )
+    expected = expected_answers(course, topic.id)
+    folder = folder or course.root / PICTURES_DIR
+    results = []
+    try:
+        for picture in chosen:
+            try:
+                session.begin_check(picture.exercise)
+                impl = session.module()
+            except (LearnerCodeError, LearnerTimeout, WorkerLost) as exc:
+                results.append(Drawn(picture, problem=safe_text(exc)))
+                continue
+            drawn = gather(picture, impl, expected)
+            if not drawn.problem:
+                draw(drawn, folder)
+            results.append(drawn)
+    finally:
+        session.close()
+    return results
+
+
+# --- the notebook ---------------------------------------------------------------------------------
+
+
+class ShownPictures:
+    """Pictures as a notebook shows them: inline PNGs (and the problems), or paths as text."""
+
+    def __init__(self, drawn):
+        self.drawn = drawn
+
+    def _repr_html_(self):
+        parts = []
+        for d in self.drawn:
+            caption = html.escape(f"{d.picture.exercise}: {d.picture.title}")
+            if d.path is None:
+                parts.append(f"<p><strong>{caption}</strong>: no picture, {html.escape(d.problem)}</p>")
+                continue
+            encoded = base64.b64encode(d.path.read_bytes()).decode("ascii")
+            parts.append(
+                f'<figure><img src="data:image/png;base64,{encoded}" alt="{caption}" style="max-width:100%">'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
+        return "<div>" + "".join(parts) + "</div>"
+
+    def __repr__(self):
+        return "\n".join(line(d) for d in self.drawn)
+
+
+def line(drawn):
+    """What the terminal prints for one picture: its path, or why there is none."""
+    if drawn.path is not None:
+        return str(drawn.path)
+    return f"{drawn.picture.topic}/{drawn.picture.exercise}: no picture: {drawn.problem}"
+
+
+def notebook_show(words, root=None):
+    """`%fmgrade show TOPIC [EXERCISE]` (words after `show`), for grader.learner.notebook."""
+    from grader import course as course_mod
+
+    if not 1 <= len(words) <= 2:
+        raise CourseError("usage: %fmgrade show TOPIC [EXERCISE]")
+    return ShownPictures(show(course_mod.load(root), words[0], words[1] if len(words) > 1 else None))
