@@ -137,6 +137,33 @@ def test_filtering_mistakes_show_the_wrong_kept_set(course, tmp_path, mutant_id,
     assert numpy.abs(rows[row]["yours"] - rows[row]["expected"]).max() > 0.1
 
 
+def test_rope_scores_of_the_solution_depend_on_the_distance_only(course, tmp_path):
+    data = gathered(course, tmp_path, "rope-relative").data
+    assert data["yours"].shape == (10, 10)
+    numpy.testing.assert_allclose(data["yours"], data["expected"], atol=1e-5)
+    assert numpy.ptp(data["yours"]) > 1  # the scores do change with the distance
+
+
+def test_rope_on_the_queries_only_shows_scores_that_depend_on_the_position(course, tmp_path):
+    data = gathered(course, tmp_path, "rope-relative", "rope_only_queries_relative").data
+    assert numpy.abs(data["yours"] - data["expected"]).max() > 0.5
+
+
+def test_scaling_frontier_of_the_solution_meets_the_recorded_optima(course, tmp_path):
+    data = gathered(course, tmp_path, "compute-optimal").data
+    numpy.testing.assert_allclose(data["yours"], data["expected"], rtol=1e-9)
+    numpy.testing.assert_allclose(6 * data["frontier"].prod(axis=1), data["budgets"], rtol=1e-9)
+    assert data["loss"].shape == (41, 41) and data["chinchilla"][2] == pytest.approx(1.9366, abs=1e-4)
+    # the optimum lies on the lowest contour its IsoFLOP line reaches: a coarse check on the grid
+    assert numpy.all(numpy.diff(data["frontier"][:, 0]) > 0)
+
+
+def test_scaling_with_swapped_exponents_misses_the_optima(course, tmp_path):
+    data = gathered(course, tmp_path, "compute-optimal", "optimum_exponents_swapped").data
+    ratio = data["yours"][:, 0] / data["expected"][:, 0]
+    assert numpy.all(numpy.abs(numpy.log10(ratio[1:])) > 0.1)  # off by a factor that grows with the budget
+
+
 # --- drawing: what is on the canvas is the data ----------------------------------------------------
 
 
@@ -183,7 +210,8 @@ def test_every_picture_is_saved_as_a_png_named_after_its_topic(course, tmp_path)
 def test_learner_text_is_made_plain_and_short():
     text = pictures.safe_text("$\\frac{a}{b}$\x1b[31m\nred" + "x" * 500)
     assert "\x1b" not in text and "\n" not in text and len(text) == pictures.MAX_TEXT
-    assert text.startswith("$\\frac{a}{b}$?[31m red")  # dollars stay literal: drawing has mathtext off
+    assert text.startswith("$\\frac{a}{b}$?[31m red")
+    assert pictures.plain("a $x^2$ b") == "a \\$x^2\\$ b"  # in a title, no mathtext
 
 
 def test_a_result_of_the_wrong_type_or_shape_is_a_problem_not_a_crash(course):
@@ -206,7 +234,7 @@ def test_pictures_for_names_what_exists(course):
     ]
     with pytest.raises(course_mod.CourseError, match="has no picture; pictures: attention, positional_encoding"):
         pictures.pictures_for(course, "attention", "layer_norm")
-    with pytest.raises(course_mod.CourseError, match="no pictures yet; topics with pictures: attention, gpt3"):
+    with pytest.raises(course_mod.CourseError, match="no pictures yet; topics with pictures: attention, gpt3, llama"):
         pictures.pictures_for(course, "survey")
 
 
@@ -228,7 +256,7 @@ def test_show_without_matplotlib_says_how_to_install_it(run, monkeypatch):
 
 def test_show_of_a_topic_without_pictures_is_a_usage_error(run):
     result = run("show", "survey")
-    assert result.exit_code == 2 and "topics with pictures: attention, gpt3" in result.output
+    assert result.exit_code == 2 and "topics with pictures: attention, gpt3, llama, scaling" in result.output
 
 
 def test_show_on_the_stub_says_why_there_is_no_picture(run, course_copy):

@@ -6,8 +6,8 @@ recording holds the expected answers, a `gather` function that makes the calls o
 inputs as that check, and replays the check's recorded calls for the expected side, and a
 `draw` function. Adding a picture is adding a spec to PICTURES.
 
-Only data crosses from the worker; everything is drawn here, with matplotlib's Agg canvas and
-mathtext off (`text.parse_math`), so no text can be read as markup. The expected side comes
+Only data crosses from the worker; everything is drawn here, on matplotlib's Agg canvas, and
+text in a picture goes through `plain` (its `$` escaped), so none of it is read as mathtext. The expected side comes
 from tests/checks/<topic>/recorded.json, so pictures work in the student release, which has no
 solutions. matplotlib is optional: `pip install 'fmgrade[pictures]'`.
 """
@@ -61,10 +61,14 @@ class Drawn:
 
 
 def safe_text(text):
-    """Learner text for a title or a problem line: printable, one line, capped (no markup is
-    parsed anyway: drawing runs with mathtext off)."""
+    """Learner text for a problem line (or, through `plain`, a title): printable, one line, capped."""
     text = "".join(ch if ch.isprintable() else "?" for ch in str(text).replace("\n", " "))
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
+def plain(text):
+    """Text for a title, with mathtext's `$` escaped so that nothing in it is read as markup."""
+    return safe_text(text).replace("$", r"\$")
 
 
 def as_array(value, what, shape=None):
@@ -232,6 +236,82 @@ def gather_filtering(impl, expected):
     return {"rows": rows}
 
 
+# --- llama: RoPE's relative-position property ----------------------------------------------------
+
+
+def gather_rope(impl, expected):
+    """Scores q_m . k_n after RoPE for the same q and k at every position (the inputs of
+    test_layers.py::test_rotary_scores_depend_on_relative_position_only). With RoPE they depend
+    on m - n only: the expected picture is yours averaged along each diagonal (a property, so
+    nothing here computes the rotation itself)."""
+    import torch
+
+    from grader.checking import generator
+
+    g = generator(3)
+    T, D = 10, 16
+    q, k = torch.randn(D, generator=g), torch.randn(D, generator=g)
+    xq, xk = q.expand(1, T, 1, D).contiguous(), k.expand(1, T, 1, D).contiguous()
+    freqs_cis = impl.precompute_freqs_cis(D, T)
+    result = impl.apply_rotary_emb(xq, xk, freqs_cis)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise PictureProblem(f"apply_rotary_emb should return a pair (xq_out, xk_out), got a {type(result).__name__}")
+    rq = as_array(result[0], "apply_rotary_emb's xq_out", (1, T, 1, D))[0, :, 0]
+    rk = as_array(result[1], "apply_rotary_emb's xk_out", (1, T, 1, D))[0, :, 0]
+    scores = rq @ rk.T  # (T, T): scores[m, n] = q_m . k_n
+    relative = numpy.zeros_like(scores)
+    for offset in range(-T + 1, T):
+        rows = numpy.arange(max(offset, 0), min(T, T + offset))
+        relative[rows, rows - offset] = scores[rows, rows - offset].mean()
+    return {
+        "yours": scores,
+        "expected": relative,
+        "titles": ("yours: q_m . k_n", "depending on m - n only (mean of each diagonal)", "yours - that"),
+        "xlabel": "key position n",
+        "ylabel": "query position m",
+    }
+
+
+# --- scaling: loss contours and the compute-optimal frontier -----------------------------------------
+
+OPTIMUM_BUDGETS = (1e19, 1e21, 5.88e23)  # test_allocation.py::test_closed_form_optimum, in order
+CHINCHILLA_RUN = (70e9, 1.4e12)
+
+
+def gather_scaling(impl, expected):
+    """The learner's chinchilla_loss over a grid of (N, D) and compute_optimal over budgets; the
+    recorded optima at three budgets and the recorded loss of Chinchilla's run."""
+    recorded = expected("test_allocation.py::test_closed_form_optimum")
+    want = [tuple(float(v) for v in recorded.compute_optimal(C)) for C in OPTIMUM_BUDGETS]
+    chinchilla = float(
+        expected("test_allocation.py::test_chinchilla_loss_paper_values").chinchilla_loss(*CHINCHILLA_RUN)
+    )
+    n_axis, d_axis = numpy.logspace(7, 12, 41), numpy.logspace(8, 13, 41)
+    grid_n, grid_d = numpy.meshgrid(n_axis, d_axis)
+    loss = as_array(impl.chinchilla_loss(grid_n, grid_d), "chinchilla_loss(N, D) on arrays", grid_n.shape)
+    budgets = numpy.logspace(18, 25, 29)
+    frontier = []
+    for C in budgets:
+        pair = impl.compute_optimal(float(C))
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise PictureProblem(f"compute_optimal({C:g}) should return a pair (N_opt, D_opt)")
+        frontier.append([float(as_array(v, f"compute_optimal({C:g})")) for v in pair])
+    yours_at = []
+    for C in OPTIMUM_BUDGETS:
+        yours_at.append([float(as_array(v, f"compute_optimal({C:g})")) for v in impl.compute_optimal(C)])
+    return {
+        "n_axis": n_axis,
+        "d_axis": d_axis,
+        "loss": loss,
+        "budgets": budgets,
+        "frontier": numpy.array(frontier),
+        "optimum_budgets": numpy.array(OPTIMUM_BUDGETS),
+        "yours": numpy.array(yours_at),
+        "expected": numpy.array(want),
+        "chinchilla": (*CHINCHILLA_RUN, chinchilla),
+    }
+
+
 # --- drawing ---------------------------------------------------------------------------------
 
 
@@ -246,16 +326,20 @@ def draw_heatmaps(figure, data):
     diff = yours - want
     low, high = float(numpy.nanmin([yours.min(), want.min()])), float(numpy.nanmax([yours.max(), want.max()]))
     axes = figure.subplots(1, 3)
-    panels = (("yours", yours, "viridis", low, high), ("expected", want, "viridis", low, high))
-    limit = _symmetric_limit(diff)
-    panels += (("yours - expected", diff, "RdBu_r", -limit, limit),)
+    titles = data.get("titles", ("yours", "expected", "yours - expected"))
+    limit = max(_symmetric_limit(diff), 1e-3 * _symmetric_limit(want))  # float noise stays white
+    panels = (
+        (titles[0], yours, "viridis", low, high),
+        (titles[1], want, "viridis", low, high),
+        (titles[2], diff, "RdBu_r", -limit, limit),
+    )
     for ax, (title, values, cmap, vmin, vmax) in zip(axes, panels):
         image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
         figure.colorbar(image, ax=ax, shrink=0.8)
         ax.set_title(title)
         ax.set_xlabel(data["xlabel"])
         ax.set_ylabel(data["ylabel"])
-        if title == "yours - expected" and numpy.nanmax(numpy.abs(diff), initial=0.0) <= 1e-6:
+        if title == titles[2] and numpy.nanmax(numpy.abs(diff), initial=0.0) <= 1e-6:
             ax.annotate("no difference", (0.5, 0.5), xycoords="axes fraction", ha="center")
         if "hidden" in data:
             rows, cols = numpy.nonzero(data["hidden"])
@@ -310,6 +394,36 @@ def draw_filtering(figure, data):
             ax_row[2].annotate("red: kept where it should not be, or dropped", (0, 0.92), fontsize=8)
 
 
+def draw_scaling(figure, data):
+    """Contours of the learner's loss over (N, D) with IsoFLOP lines, the learner's frontier and
+    the recorded optima; beside it, the learner's optimum over the expected one at each budget."""
+    left, right = figure.subplots(1, 2)
+    lines = left.contour(data["n_axis"], data["d_axis"], data["loss"], levels=14, cmap="viridis")
+    left.clabel(lines, fontsize=7)
+    for C in data["optimum_budgets"]:
+        left.plot(data["n_axis"], C / (6 * data["n_axis"]), ":", color="gray", linewidth=0.8)
+    left.plot(data["frontier"][:, 0], data["frontier"][:, 1], color="tab:blue", label="your compute_optimal")
+    left.plot(data["expected"][:, 0], data["expected"][:, 1], "o", color="tab:orange", label="expected optima")
+    n, d, loss = data["chinchilla"]
+    left.plot([n], [d], "*", color="black", markersize=10, label=f"Chinchilla run, expected loss {loss:.4f}")
+    left.set(xscale="log", yscale="log", xlim=(data["n_axis"][0], data["n_axis"][-1]))
+    left.set(ylim=(data["d_axis"][0], data["d_axis"][-1]), xlabel="parameters N", ylabel="tokens D")
+    left.set_title("your loss contours, IsoFLOP lines (dotted)")
+    left.legend(fontsize=8, loc="lower right")
+    labels = [f"{C:.3g}" for C in data["optimum_budgets"]]
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        off = numpy.log10(data["yours"] / data["expected"])
+    x = numpy.arange(len(labels))
+    right.bar(x - 0.2, numpy.nan_to_num(off[:, 0]), 0.4, label="N_opt")
+    right.bar(x + 0.2, numpy.nan_to_num(off[:, 1]), 0.4, label="D_opt")
+    right.axhline(0, color="black", linewidth=0.8)
+    if numpy.all(numpy.abs(off) <= 1e-6):
+        right.annotate("no difference", (0.5, 0.5), xycoords="axes fraction", ha="center")
+    right.set_xticks(x, labels)
+    right.set(xlabel="budget C (FLOPs)", title="log10(yours / expected): 0 is right")
+    right.legend(fontsize=8)
+
+
 PICTURES = (
     Picture("attention", "attention", "attention-weights", "attention weights, causal + padding mask",
             gather_attention, draw_heatmaps),
@@ -319,6 +433,10 @@ PICTURES = (
             gather_rate, draw_curve),
     Picture("gpt3", "filter_logits", "top-k-top-p", "a distribution before and after top-k / top-p",
             gather_filtering, draw_filtering),
+    Picture("llama", "rotary", "rope-relative", "RoPE: q . k depends on the distance m - n only",
+            gather_rope, draw_heatmaps),
+    Picture("scaling", "compute_optimal", "compute-optimal", "loss contours and the compute-optimal frontier",
+            gather_scaling, draw_scaling),
 )  # fmt: skip
 
 
@@ -378,11 +496,11 @@ def draw(drawn, folder):
 
     picture = drawn.picture
     rows = len(drawn.data.get("rows", [None]))
-    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+    with matplotlib.rc_context({"text.usetex": False}):
         figure = Figure(figsize=(13, 3.6 * rows), layout="constrained")
         FigureCanvasAgg(figure)
         picture.draw(figure, drawn.data)
-        figure.suptitle(f"{picture.topic} / {picture.exercise}: {picture.title}")
+        figure.suptitle(plain(f"{picture.topic} / {picture.exercise}: {picture.title}"))
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{picture.topic}-{picture.name}.png"
         figure.savefig(path, dpi=80)
