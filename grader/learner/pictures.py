@@ -488,6 +488,13 @@ def gather(picture, impl, expected):
         return Drawn(picture, problem=safe_text(exc))
 
 
+def render(figure, drawn, caption=""):
+    """Draw `drawn` on a matplotlib Figure (or SubFigure), titled with its picture (and caption)."""
+    picture = drawn.picture
+    picture.draw(figure, drawn.data)
+    figure.suptitle(plain(f"{picture.topic} / {picture.exercise}: {picture.title}{caption}"))
+
+
 def draw(drawn, folder):
     """Save the picture as folder/<topic>-<name>.png; sets and returns drawn.path."""
     import matplotlib
@@ -499,8 +506,7 @@ def draw(drawn, folder):
     with matplotlib.rc_context({"text.usetex": False}):
         figure = Figure(figsize=(13, 3.6 * rows), layout="constrained")
         FigureCanvasAgg(figure)
-        picture.draw(figure, drawn.data)
-        figure.suptitle(plain(f"{picture.topic} / {picture.exercise}: {picture.title}"))
+        render(figure, drawn)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{picture.topic}-{picture.name}.png"
         figure.savefig(path, dpi=80)
