@@ -30,6 +30,7 @@ MISTAKES = {  # picture -> the known mistake drawn beside the solution
     "top-k-top-p": "top_k_smallest",
     "rope-relative": "rope_only_queries_relative",
     "compute-optimal": "optimum_exponents_swapped",
+    "ppo-clipped-objective": "actor_ratio_not_clipped",
 }
 
 

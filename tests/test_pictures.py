@@ -164,6 +164,22 @@ def test_scaling_with_swapped_exponents_misses_the_optima(course, tmp_path):
     assert numpy.all(numpy.abs(numpy.log10(ratio[1:])) > 0.1)  # off by a factor that grows with the budget
 
 
+def test_ppo_objective_of_the_solution_is_flat_beyond_the_clip(course, tmp_path):
+    data = gathered(course, tmp_path, "ppo-clipped-objective").data
+    numpy.testing.assert_allclose(data["yours"], data["expected"], atol=1e-6)
+    ratios = data["ratios"]
+    assert numpy.ptp(data["yours"][0][ratios >= 1.2]) < 1e-6 < numpy.ptp(data["yours"][0][ratios < 1.2])
+    assert numpy.ptp(data["yours"][1][ratios <= 0.8]) < 1e-6 < numpy.ptp(data["yours"][1][ratios > 0.8])
+
+
+@pytest.mark.parametrize("mutant_id", ["actor_ratio_not_clipped", "actor_min_instead_of_max"])
+def test_ppo_mistakes_keep_moving_beyond_the_clip(course, tmp_path, mutant_id):
+    data = gathered(course, tmp_path, "ppo-clipped-objective", mutant_id).data
+    ratios = data["ratios"]
+    off = data["yours"][0] - data["expected"][0]  # advantage +1: a larger ratio should stop paying
+    assert numpy.all(off[ratios <= 1.2] == 0) and off[-1] == pytest.approx(-0.3, abs=1e-4)
+
+
 # --- drawing: what is on the canvas is the data ----------------------------------------------------
 
 
@@ -234,7 +250,7 @@ def test_pictures_for_names_what_exists(course):
     ]
     with pytest.raises(course_mod.CourseError, match="has no picture; pictures: attention, positional_encoding"):
         pictures.pictures_for(course, "attention", "layer_norm")
-    with pytest.raises(course_mod.CourseError, match="no pictures yet; topics with pictures: attention, gpt3, llama"):
+    with pytest.raises(course_mod.CourseError, match="no pictures yet; topics with pictures: attention, deepspeed_chat, gpt3"):
         pictures.pictures_for(course, "survey")
 
 
@@ -256,7 +272,7 @@ def test_show_without_matplotlib_says_how_to_install_it(run, monkeypatch):
 
 def test_show_of_a_topic_without_pictures_is_a_usage_error(run):
     result = run("show", "survey")
-    assert result.exit_code == 2 and "topics with pictures: attention, gpt3, llama, scaling" in result.output
+    assert result.exit_code == 2 and "topics with pictures: attention, deepspeed_chat, gpt3, llama, scaling" in result.output
 
 
 def test_show_on_the_stub_says_why_there_is_no_picture(run, course_copy):

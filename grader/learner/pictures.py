@@ -312,6 +312,44 @@ def gather_scaling(impl, expected):
     }
 
 
+# --- deepspeed_chat: PPO's clipped objective against the ratio ----------------------------------------
+
+CLIP = 0.2  # the cliprange passed to actor_loss_fn
+RATIOS = numpy.round(numpy.linspace(0.5, 1.5, 41), 6)  # holds 1 - CLIP and 1 + CLIP exactly
+
+
+def gather_ppo(impl, expected):
+    """The learner's actor loss for one token as the ratio pi / pi_old goes from 0.5 to 1.5, for
+    advantage +1 and -1. What PPO asks of it (Schulman et al. 2017, Figure 1) is a property:
+    once the ratio leaves the clip range on the side the advantage pushes towards, the loss
+    stops changing. The expected curve is yours held flat from that edge on; nothing here
+    computes the loss itself."""
+    import torch
+
+    curves, flats = [], []
+    for advantage in (1.0, -1.0):
+        losses = []
+        for ratio in RATIOS:
+            loss = impl.actor_loss_fn(
+                torch.tensor([[math.log(ratio)]]),
+                torch.zeros(1, 1),
+                torch.tensor([[advantage]]),
+                torch.ones(1, 1),
+                cliprange=CLIP,
+            )
+            losses.append(float(as_array(loss, f"actor_loss_fn(...) at ratio {ratio:g}").reshape(-1)[0]))
+        losses = numpy.array(losses)
+        edge = int(numpy.searchsorted(RATIOS, 1 + CLIP if advantage > 0 else 1 - CLIP))
+        flat = losses.copy()
+        if advantage > 0:
+            flat[edge:] = losses[edge]
+        else:
+            flat[: edge + 1] = losses[edge]
+        curves.append(losses)
+        flats.append(flat)
+    return {"ratios": RATIOS, "advantages": (1.0, -1.0), "yours": numpy.array(curves), "expected": numpy.array(flats)}
+
+
 # --- drawing ---------------------------------------------------------------------------------
 
 
@@ -424,6 +462,28 @@ def draw_scaling(figure, data):
     right.legend(fontsize=8)
 
 
+def draw_ppo(figure, data):
+    """Per advantage sign: the learner's loss against the ratio, the clip range shaded, the
+    expected flat part dashed; then yours minus expected."""
+    axes = figure.subplots(1, 3)
+    ratios = data["ratios"]
+    for ax, advantage, yours, flat in zip(axes, data["advantages"], data["yours"], data["expected"]):
+        ax.axvspan(1 - CLIP, 1 + CLIP, color="0.92", label=f"clip range 1 +- {CLIP:g}")
+        ax.plot(ratios, yours, color="tab:blue", label="yours")
+        side = ratios >= 1 + CLIP if advantage > 0 else ratios <= 1 - CLIP
+        ax.plot(ratios[side], flat[side], "--", color="tab:orange", label="expected: flat from the edge")
+        ax.set(xlabel="ratio pi / pi_old", ylabel="actor loss", title=f"advantage {advantage:+g}")
+        ax.legend(fontsize=8)
+    diff = data["yours"] - data["expected"]
+    for advantage, row in zip(data["advantages"], diff):
+        axes[2].plot(ratios, row, label=f"advantage {advantage:+g}")
+    axes[2].axhline(0, color="black", linewidth=0.8)
+    if numpy.abs(diff).max() <= 1e-6:
+        axes[2].annotate("no difference", (0.5, 0.5), xycoords="axes fraction", ha="center")
+    axes[2].set(xlabel="ratio pi / pi_old", title="yours - expected")
+    axes[2].legend(fontsize=8)
+
+
 PICTURES = (
     Picture("attention", "attention", "attention-weights", "attention weights, causal + padding mask",
             gather_attention, draw_heatmaps),
@@ -437,6 +497,8 @@ PICTURES = (
             gather_rope, draw_heatmaps),
     Picture("scaling", "compute_optimal", "compute-optimal", "loss contours and the compute-optimal frontier",
             gather_scaling, draw_scaling),
+    Picture("deepspeed_chat", "ppo_losses", "ppo-clipped-objective", "PPO's clipped objective against the ratio",
+            gather_ppo, draw_ppo),
 )  # fmt: skip
 
 
