@@ -242,6 +242,26 @@ def test_a_result_of_the_wrong_type_or_shape_is_a_problem_not_a_crash(course):
     assert drawn.problem == "PositionalEncoding(16, 0.0, max_len=60).pe returned a str, not a tensor or a number"
 
 
+def test_a_rate_that_returns_many_values_is_a_problem(course):
+    (picture,) = [p for p in pictures.PICTURES if p.name == "rate"]
+
+    class Vector:
+        @staticmethod
+        def rate(step, model_size, factor, warmup):
+            return numpy.ones(3)
+
+    drawn = pictures.gather(picture, Vector(), pictures.expected_answers(course, "attention"))
+    assert drawn.problem == "rate(1, ...) returned 3 values (shape (3,)), not one number"
+
+
+def test_nan_and_inf_in_a_heat_map_still_draw(course, tmp_path):
+    (picture,) = [p for p in pictures.PICTURES if p.name == "attention-weights"]
+    data = {"yours": numpy.full((5, 5), numpy.nan), "expected": numpy.eye(5), "xlabel": "k", "ylabel": "q"}
+    data["yours"][0, 0] = numpy.inf
+    path = pictures.draw(pictures.Drawn(picture, data), tmp_path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_pictures_for_names_what_exists(course):
     assert [p.exercise for p in pictures.pictures_for(course, "attention")] == [
         "attention",

@@ -86,6 +86,14 @@ def as_array(value, what, shape=None):
     return array
 
 
+def as_number(value, what):
+    """One number from `value` (a number, or a tensor or array holding one), else PictureProblem."""
+    array = as_array(value, what)
+    if array.size != 1:
+        raise PictureProblem(f"{what} returned {array.size} values (shape {tuple(array.shape)}), not one number")
+    return float(array.reshape(-1)[0])
+
+
 def _pair(result, what):
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise PictureProblem(f"{what} should return a pair (output, p_attn), got a {safe_text(type(result).__name__)}")
@@ -158,10 +166,10 @@ def gather_rate(impl, expected):
     want = {step: recorded.rate(step, model_size, factor, warmup) for step in RATE_RECORDED_STEPS}
     want[0] = expected("test_training.py::test_rate_step_zero_is_step_one").rate(0, model_size, factor, warmup)
     steps = numpy.unique(numpy.concatenate([numpy.linspace(1, 20000, 100).round(), list(RATE_RECORDED_STEPS)]))
-    yours = [float(as_array(impl.rate(int(s), model_size, factor, warmup), f"rate({int(s)}, ...)")) for s in steps]
+    yours = [as_number(impl.rate(int(s), model_size, factor, warmup), f"rate({int(s)}, ...)") for s in steps]
     marked = sorted(want)
     try:
-        at_zero = float(as_array(impl.rate(0, model_size, factor, warmup), "rate(0, ...)"))
+        at_zero = as_number(impl.rate(0, model_size, factor, warmup), "rate(0, ...)")
     except LearnerCodeError:
         at_zero = math.nan  # drawn as missing; `fmgrade check` says why
     yours_marked = [at_zero if s == 0 else yours[int(numpy.searchsorted(steps, s))] for s in marked]
@@ -169,7 +177,7 @@ def gather_rate(impl, expected):
         "steps": steps,
         "yours": numpy.array(yours),
         "marked_steps": numpy.array(marked, dtype=float),
-        "expected": numpy.array([float(as_array(want[s], "the recorded rate")) for s in marked]),
+        "expected": numpy.array([as_number(want[s], "the recorded rate") for s in marked]),
         "yours_marked": numpy.array(yours_marked),
         "xlabel": "step",
         "ylabel": "learning rate",
@@ -295,10 +303,13 @@ def gather_scaling(impl, expected):
         pair = impl.compute_optimal(float(C))
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise PictureProblem(f"compute_optimal({C:g}) should return a pair (N_opt, D_opt)")
-        frontier.append([float(as_array(v, f"compute_optimal({C:g})")) for v in pair])
+        frontier.append([as_number(v, f"compute_optimal({C:g})") for v in pair])
     yours_at = []
     for C in OPTIMUM_BUDGETS:
-        yours_at.append([float(as_array(v, f"compute_optimal({C:g})")) for v in impl.compute_optimal(C)])
+        pair = impl.compute_optimal(C)
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise PictureProblem(f"compute_optimal({C:g}) should return a pair (N_opt, D_opt)")
+        yours_at.append([as_number(v, f"compute_optimal({C:g})") for v in pair])
     return {
         "n_axis": n_axis,
         "d_axis": d_axis,
@@ -337,7 +348,7 @@ def gather_ppo(impl, expected):
                 torch.ones(1, 1),
                 cliprange=CLIP,
             )
-            losses.append(float(as_array(loss, f"actor_loss_fn(...) at ratio {ratio:g}").reshape(-1)[0]))
+            losses.append(as_number(loss, f"actor_loss_fn(...) at ratio {ratio:g}"))
         losses = numpy.array(losses)
         edge = int(numpy.searchsorted(RATIOS, 1 + CLIP if advantage > 0 else 1 - CLIP))
         flat = losses.copy()
@@ -362,7 +373,8 @@ def draw_heatmaps(figure, data):
     """Yours | expected | yours - expected; positions in data["hidden"] marked with x."""
     yours, want = data["yours"], data["expected"]
     diff = yours - want
-    low, high = float(numpy.nanmin([yours.min(), want.min()])), float(numpy.nanmax([yours.max(), want.max()]))
+    both = numpy.concatenate([yours[numpy.isfinite(yours)], want[numpy.isfinite(want)]])
+    low, high = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
     axes = figure.subplots(1, 3)
     titles = data.get("titles", ("yours", "expected", "yours - expected"))
     limit = max(_symmetric_limit(diff), 1e-3 * _symmetric_limit(want))  # float noise stays white
@@ -614,7 +626,10 @@ def show(course, topic_id, exercise=None, *, isolation="auto", impl_path=None, f
                 continue
             drawn = gather(picture, impl, expected)
             if not drawn.problem:
-                draw(drawn, folder)
+                try:
+                    draw(drawn, folder)
+                except Exception as exc:  # noqa: BLE001 - odd data (nan, inf) must not cost the other pictures
+                    drawn.problem = f"could not be drawn ({type(exc).__name__}: {safe_text(exc)})"
             results.append(drawn)
     finally:
         session.close()
