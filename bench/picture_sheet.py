@@ -8,7 +8,6 @@ this process (trusted files), so the sheet shows the pictures, not the sandbox. 
 gathering and drawing took, as a share of the whole.
 """
 
-import importlib.util
 import sys
 import tempfile
 import time
@@ -18,7 +17,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from grader import course as course_mod
-from grader.errors import LearnerCodeError
 from grader.instructor import mutants as mutants_mod
 from grader.learner import pictures
 
@@ -32,33 +30,6 @@ MISTAKES = {  # picture -> the known mistake drawn beside the solution
     "compute-optimal": "optimum_exponents_swapped",
     "ppo-clipped-objective": "actor_ratio_not_clipped",
 }
-
-
-class _Raising:
-    """A module whose exceptions come back as LearnerCodeError, as through the sandbox's proxy."""
-
-    def __init__(self, module):
-        self._module = module
-
-    def __getattr__(self, name):
-        value = getattr(self._module, name)
-        if not callable(value):
-            return value
-
-        def call(*args, **kwargs):
-            try:
-                return value(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                raise LearnerCodeError(type(exc).__name__, str(exc)) from None
-
-        return call
-
-
-def _module(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return _Raising(module)
 
 
 def main(out):
@@ -80,7 +51,11 @@ def main(out):
         expected = pictures.expected_answers(course, picture.topic)
         for (label, path), half in zip(sources.items(), row.subfigures(1, 2)):
             start = time.perf_counter()
-            drawn = pictures.gather(picture, _module(path, f"sheet_{picture.topic}_{mutant_id}_{label[:3]}"), expected)
+            drawn = pictures.gather(
+                picture,
+                pictures.TrustedModule.from_file(path, f"sheet_{picture.topic}_{mutant_id}_{label[:3]}"),
+                expected,
+            )
             gathering += time.perf_counter() - start
             start = time.perf_counter()
             if drawn.problem:

@@ -1,7 +1,6 @@
 """`fmgrade show`: each picture drawn from the solution and from a known mistake, asserting on
 the data drawn (not on pixels); the command through CliRunner; the notebook's inline pictures."""
 
-import importlib.util
 import math
 import shutil
 import sys
@@ -12,7 +11,6 @@ from click.testing import CliRunner
 
 from grader import cli
 from grader import course as course_mod
-from grader.errors import LearnerCodeError
 from grader.instructor import mutants as mutants_mod
 from grader.learner import pictures
 
@@ -26,33 +24,6 @@ def course():
     return course_mod.load(ROOT)
 
 
-class InProcess:
-    """A module called as the sandbox's proxy would be: what it raises comes back as LearnerCodeError."""
-
-    def __init__(self, module):
-        self._module = module
-
-    def __getattr__(self, name):
-        value = getattr(self._module, name)
-        if not callable(value):
-            return value
-
-        def call(*args, **kwargs):
-            try:
-                return value(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - the worker reports any exception the same way
-                raise LearnerCodeError(type(exc).__name__, str(exc)) from None
-
-        return call
-
-
-def _import(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def gathered(course, tmp_path, name, mutant_id=None):
     """The data of picture `name` from the solution, or from the known mistake `mutant_id`."""
     (picture,) = [p for p in pictures.PICTURES if p.name == name]
@@ -60,8 +31,8 @@ def gathered(course, tmp_path, name, mutant_id=None):
     if mutant_id is not None:
         (mutant,) = [m for m in mutants_mod.load(course, picture.topic) if m.id == mutant_id]
         path = mutants_mod.write_mutant(course, picture.topic, mutant, tmp_path / mutant_id)
-    module = _import(path, f"pictures_{picture.topic}_{mutant_id or 'solution'}")
-    drawn = pictures.gather(picture, InProcess(module), pictures.expected_answers(course, picture.topic))
+    module = pictures.TrustedModule.from_file(path, f"pictures_{picture.topic}_{mutant_id or 'solution'}")
+    drawn = pictures.gather(picture, module, pictures.expected_answers(course, picture.topic))
     assert not drawn.problem, drawn.problem
     return drawn
 
@@ -337,3 +308,22 @@ def test_the_magic_dispatches_show(course_copy, monkeypatch):
         shell.run_line_magic("fmgrade", "show")
     with pytest.raises(UsageError, match="no pictures yet"):
         shell.run_line_magic("fmgrade", "show survey")
+
+
+# --- the class report ------------------------------------------------------------------------------------
+
+
+def test_the_class_report_draws_the_most_made_mistake_beside_the_expected(course, monkeypatch):
+    from grader.instructor.classreport import mistake_pictures
+
+    seen = []
+    gather = pictures.gather
+    monkeypatch.setattr(pictures, "gather", lambda *args: seen.append(gather(*args)) or seen[-1])
+    page = mistake_pictures.picture_html(course, "attention", "attention", "mask_after_softmax")
+    assert page.count('<img src="data:image/png;base64,iVBORw0KGgo') == 1
+    assert "What mask_after_softmax returns (yours) beside the expected result" in page
+    (drawn,) = seen  # the data drawn is the mistake's: rows of p_attn no longer sum to 1
+    assert numpy.all(drawn.data["yours"].sum(-1)[1:] < 0.99)
+    assert mistake_pictures.picture_html(course, "attention", "layer_norm", "biased_std") == ""  # no picture
+    assert mistake_pictures.picture_html(course, "attention", "attention", "no_such_mistake") == ""
+    assert mistake_pictures.picture_html(None, "attention", "attention", "mask_after_softmax") == ""

@@ -14,6 +14,7 @@ solutions. matplotlib is optional: `pip install 'fmgrade[pictures]'`.
 
 import base64
 import html
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -569,23 +570,66 @@ def render(figure, drawn, caption=""):
     figure.suptitle(plain(f"{picture.topic} / {picture.exercise}: {picture.title}{caption}"))
 
 
-def draw(drawn, folder):
-    """Save the picture as folder/<topic>-<name>.png; sets and returns drawn.path."""
+def _save(drawn, target, caption=""):
+    """Draw `drawn` on its own Agg figure and save it as PNG to `target` (a path or a file)."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    picture = drawn.picture
     rows = len(drawn.data.get("rows", [None]))
     with matplotlib.rc_context({"text.usetex": False}):
         figure = Figure(figsize=(13, 3.6 * rows), layout="constrained")
         FigureCanvasAgg(figure)
-        render(figure, drawn)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{picture.topic}-{picture.name}.png"
-        figure.savefig(path, dpi=80)
+        render(figure, drawn, caption)
+        figure.savefig(target, dpi=80, format="png")
+
+
+def draw(drawn, folder):
+    """Save the picture as folder/<topic>-<name>.png; sets and returns drawn.path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{drawn.picture.topic}-{drawn.picture.name}.png"
+    _save(drawn, path)
     drawn.path = path
     return path
+
+
+def png(drawn, caption=""):
+    """The picture as PNG bytes (for a page that inlines it)."""
+    buffer = io.BytesIO()
+    _save(drawn, buffer, caption)
+    return buffer.getvalue()
+
+
+class TrustedModule:
+    """A module imported in this process (a solution, a known mistake: the course's own code),
+    called the way the sandbox's proxy calls learner code: what it raises comes back as
+    LearnerCodeError. For the class report, bench/ and tests, never for learner code."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        value = getattr(self._module, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the worker reports every exception the same way
+                raise LearnerCodeError(type(exc).__name__, str(exc)) from None
+
+        return call
+
+    @classmethod
+    def from_file(cls, path, name):
+        """Import `path` as a module called `name`, kept out of sys.modules."""
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return cls(module)
 
 
 def show(course, topic_id, exercise=None, *, isolation="auto", impl_path=None, folder=None):
