@@ -180,10 +180,14 @@ def test_filtering_bars_are_the_probabilities_with_wrong_tokens_in_red(course, t
     figure = _figure()
     pictures.draw_filtering(figure, data)
     yours_axes = figure.axes[2]
-    heights = [bar.get_height() for bar in yours_axes.patches]
-    numpy.testing.assert_allclose(heights, data["rows"][0]["yours"])
-    red = {i for i, bar in enumerate(yours_axes.patches) if bar.get_facecolor()[0] > 0.8}
+    bars, outlines = yours_axes.patches[:5], yours_axes.patches[5:]
+    numpy.testing.assert_allclose([bar.get_height() for bar in bars], data["rows"][0]["yours"])
+    red = {i for i, bar in enumerate(bars) if bar.get_facecolor()[0] > 0.8}
     assert red == {0, 1, 3, 4}  # {0, 3} kept and {1, 4} dropped wrongly; token 2 is right either way
+    # the wrongly dropped tokens 1 and 4 are outlined at the height they should have
+    assert [round(o.get_x() + o.get_width() / 2) for o in outlines] == [1, 4]
+    numpy.testing.assert_allclose([o.get_height() for o in outlines], data["rows"][0]["expected"][[1, 4]])
+    assert not any(o.get_fill() for o in outlines)
 
 
 def test_every_picture_is_saved_as_a_png_named_after_its_topic(course, tmp_path):

@@ -423,7 +423,8 @@ def draw_curve(figure, data):
 
 
 def draw_filtering(figure, data):
-    """Per case: the distribution before, the expected one after, the learner's after."""
+    """Per case: the distribution before, the expected one after, the learner's after; a token
+    kept wrongly is a red bar, one dropped wrongly a red outline at its expected height."""
     rows = data["rows"]
     axes = figure.subplots(len(rows), 3, squeeze=False)
     for row, ax_row in zip(rows, axes):
@@ -440,9 +441,14 @@ def draw_filtering(figure, data):
             ax.set_xticks(tokens)
             ax.set_title(title, fontsize=10)
             ax.set_xlabel("token")
+        dropped = wrong & row["expected_kept"]
+        if dropped.any():
+            ax_row[2].bar(tokens[dropped], row["expected"][dropped], fill=False, edgecolor="tab:red", linestyle="--")
         ax_row[0].set_ylabel("probability")
         if wrong.any():
-            ax_row[2].annotate("red: kept where it should not be, or dropped", (0, 0.92), fontsize=8)
+            ax_row[2].annotate(
+                "red: kept but should be dropped; outline: dropped but should be kept", (0, 0.92), fontsize=8
+            )
 
 
 def draw_scaling(figure, data):
