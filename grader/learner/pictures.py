@@ -648,6 +648,8 @@ def show(course, topic_id, exercise=None, *, isolation="auto", impl_path=None, f
     require_matplotlib()
     chosen = pictures_for(course, topic_id, exercise)
     topic = course.topic(topic_id)
+    if not course.available(topic.id):
+        raise CourseError(f"topic '{topic.id}' ({topic.title}) is not available yet in this course")
     module_file = f"exercises/{topic.id}.py"
     source, unreadable = runner.read_learner_file(
         impl_path or course.exercise_path(topic.id),
