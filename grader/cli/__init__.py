@@ -26,6 +26,7 @@ LEARNER_COMMANDS = {
     "progress": "grader.cli.learner:progress",
     "list": "grader.cli.learner:list_topics",
     "classroom": "grader.cli.learner:classroom",
+    "show": "grader.cli.show:show",
 }
 INSTRUCTOR_COMMANDS = {
     "dev": "grader.cli.instructor:dev",

@@ -24,7 +24,8 @@ from grader.results import BLOCKED, NOT_STARTED, PASSED, standing
 
 USAGE = (
     "usage: %fmgrade check TOPIC [EXERCISE...]   (checks the saved exercises/TOPIC.py)\n"
-    "       %fmgrade hint TOPIC [EXERCISE]       (one more hint; the exercise defaults to the first not passed)"
+    "       %fmgrade hint TOPIC [EXERCISE]       (one more hint; the exercise defaults to the first not passed)\n"
+    "       %fmgrade show TOPIC [EXERCISE]       (your results beside the expected ones, as pictures)"
 )
 COLOURS = {PASSED: "#1a7f37", NOT_STARTED: "#9a6700", BLOCKED: "#6e7781"}
 FAILING_COLOUR = "#cf222e"
@@ -168,6 +169,13 @@ class FmgradeMagics(Magics):
             words = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"{exc}; {USAGE}") from None
+        if words[:1] == ["show"]:  # `%fmgrade show TOPIC [EXERCISE]`: pictures inline (grader.learner.pictures)
+            from grader.learner import pictures
+
+            try:
+                return pictures.notebook_show(words[1:])
+            except (CourseError, pictures.PicturesUnavailable) as exc:
+                raise UsageError(str(exc)) from None
         if len(words) >= 2 and words[0] == "check":
             return check(words[1], words[2:])
         if 2 <= len(words) <= 3 and words[0] == "hint":

@@ -7,7 +7,7 @@ scripts and any load from elsewhere, as a second line of defence.
 
 import html
 
-from grader.instructor.classreport import plots
+from grader.instructor.classreport import mistake_pictures, plots
 from grader.instructor.classreport.stats import status_columns
 from grader.instructor.classreport.tables import number
 
@@ -177,6 +177,7 @@ def _mistakes(context, mistakes):
         )
         if len(rows) > MISTAKES_SHOWN:
             out.append(f"<p>... and {len(rows) - MISTAKES_SHOWN} more, made by fewer submissions (mistakes.csv).</p>")
+        out.append(mistake_pictures.picture_html(context.course, topic, exercise, rows[0].mistake))  # the most made
     return out
 
 
