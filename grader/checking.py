@@ -174,9 +174,9 @@ def _nonfinite_in(value, prefix=()):
 
         return _nonfinite_in(torch.from_numpy(numpy.ascontiguousarray(value)), prefix)
     if isinstance(value, dict):
-        items = value.items()
+        items: list = list(value.items())
     elif isinstance(value, (list, tuple)):
-        items = enumerate(value)
+        items = list(enumerate(value))
     else:
         return None
     for key, item in items:

@@ -125,7 +125,10 @@ def test_the_finders_find_what_they_are_for():
     assert circles(graph) == ["grader.course -> grader.judge.runner -> grader.course"]
 
 
-@pytest.mark.parametrize("module", ["grader.cli.learner", "grader.learner.check", "grader.judge.runner"])
+@pytest.mark.parametrize(
+    "module",
+    ["grader.cli.learner", "grader.learner.check", "grader.judge.runner", "grader.cli.show", "grader.learner.pictures"],
+)
 def test_learner_side_imports_without_the_instructor_package(module, tmp_path):
     """The student release is grader/ minus instructor/: what learners run imports without it."""
     import shutil

@@ -245,7 +245,9 @@ def test_pictures_for_names_what_exists(course):
     ]
     with pytest.raises(course_mod.CourseError, match="has no picture; pictures: attention, positional_encoding"):
         pictures.pictures_for(course, "attention", "layer_norm")
-    with pytest.raises(course_mod.CourseError, match="no pictures yet; topics with pictures: attention, deepspeed_chat, gpt3"):
+    with pytest.raises(
+        course_mod.CourseError, match="no pictures yet; topics with pictures: attention, deepspeed_chat, gpt3"
+    ):
         pictures.pictures_for(course, "survey")
 
 
@@ -267,7 +269,10 @@ def test_show_without_matplotlib_says_how_to_install_it(run, monkeypatch):
 
 def test_show_of_a_topic_without_pictures_is_a_usage_error(run):
     result = run("show", "survey")
-    assert result.exit_code == 2 and "topics with pictures: attention, deepspeed_chat, gpt3, llama, scaling" in result.output
+    assert (
+        result.exit_code == 2
+        and "topics with pictures: attention, deepspeed_chat, gpt3, llama, scaling" in result.output
+    )
 
 
 def test_show_on_the_stub_says_why_there_is_no_picture(run, course_copy):
