@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -212,16 +213,12 @@ def _run(
         args += ["-p", HIDDEN_CHECKS_PLUGIN]
     else:
         args.append("--fmgrade-visible-only")
-    if seed is not None:
-        args += ["--fmgrade-seed", str(seed)]
-    seed_box = {}
-
-    class _SeedReader:
-        def pytest_sessionstart(self, session):
-            seed_box["seed"] = session.config.stash[pytest_plugin.SEED]
+    if seed is None:  # drawn here, handed to pytest, and written into the result: never read back
+        seed = random.SystemRandom().randrange(2**31)
+    args += ["--fmgrade-seed", str(seed)]
 
     torch.set_num_threads(1)  # checks use tiny tensors; a second thread only fights the worker
-    plugins = [collector, _SeedReader(), _PlainTracebacks(), *extra_plugins]
+    plugins = [collector, _PlainTracebacks(), *extra_plugins]
     plugins.append(pytest_plugin.CourseHolder(course))
     if topic_seconds is not None:  # each exercise's one timeout, and the topic's clock
         plugins.append(pytest_plugin.TopicClock(topic_seconds))
@@ -249,7 +246,7 @@ def _run(
         topic_id,
         checks,
         isolation=isolation,
-        seed=seed_box.get("seed", seed or 0),
+        seed=seed,
         # a worker that died while importing leaves a WorkerLost, which has no `.message`
         import_error=getattr(import_failure, "message", str(import_failure)) if import_failure else "",
         random_inputs=any(c.id in collector.seeded for c in checks),
