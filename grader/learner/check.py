@@ -14,12 +14,15 @@ from grader.results import TopicResult
 IMPORT_PREFIX = "your module does not import"
 
 
-def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto", on_exercise=None, reuse=False):
+def check_topic(
+    course, topic_id, exercises=(), *, seed=None, isolation="auto", on_exercise=None, reuse=False, worker_factory=None
+):
     """Run the visible checks of `topic_id` (only those of `exercises` when given) on the
     learner's file. The result's `not_run` names the exercises left out, with their points.
     on_exercise(summary, done, total): called as each exercise's checks end (live output).
     reuse: show the remembered passing result of a slow exercise (grader.learner.reuse) while
-    the file and the checks are unchanged; the result's `reused` names them, with when."""
+    the file and the checks are unchanged; the result's `reused` names them, with when.
+    worker_factory: where the worker comes from (watch passes its warm pool)."""
     topic = course.topic(topic_id)
     problem = interpreter_problem()
     if problem:
@@ -48,6 +51,7 @@ def check_topic(course, topic_id, exercises=(), *, seed=None, isolation="auto", 
             root=course.root,
             isolation=isolation,
             on_check=feed,
+            worker_factory=worker_factory,
         )
         feed.finish()
     else:

@@ -28,8 +28,8 @@ from pathlib import Path
 from grader import catalog as checks_index
 from grader.course import CourseError
 from grader.judge import runner
+from grader.learner import check, regions, reset
 from grader.learner import progress as progress_mod
-from grader.learner import regions, reset
 from grader.results import BLOCKED, PASSED, TopicResult, standing
 
 STEP_MS = 50  # a save is handled once the folder has been quiet this long
@@ -182,9 +182,7 @@ class Watch:
         only = [] if len(ran) == len(self.exercise_ids) else self._check_ids(ran)
         if announce is not None:
             announce(Checking(tuple(ran), not only))
-        result = runner.run_topic(
-            self.course, self.topic.id, self.path, hidden=False, only=only, worker_factory=self.pool
-        )
+        result = check.check_topic(self.course, self.topic.id, ran if only else (), worker_factory=self.pool)
         seconds = time.perf_counter() - started
         self.checked_source, self.checked_print = source, print_now
         self.result = result if self.result is None or not only else self._merge(result, ran)
