@@ -250,16 +250,19 @@ def cpu_seconds():
     return used
 
 
-def live_descendants_cpu():
+def live_descendants_cpu(most=32, budget=0.2):
     """CPU seconds of this process's live descendants, from Linux's /proc (children lists and
     stat's utime and stime); 0 where there is no /proc. A fork bomb's CPU is the learner's too.
-    About 0.1 ms even without children: read only while a call runs, once a TICK."""
+    About 0.1 ms even without children. At most `most` processes and `budget` seconds: every
+    file read gives up the GIL, which a starved worker may get back only slowly (a lower bound
+    is enough to stop a fork bomb)."""
     try:
         ticks = os.sysconf("SC_CLK_TCK")
     except (AttributeError, ValueError, OSError):
         return 0.0
     total, seen, todo = 0, set(), [os.getpid()]
-    while todo:
+    give_up = time.monotonic() + budget
+    while todo and len(seen) < most and time.monotonic() < give_up:
         pid = todo.pop()
         try:
             tasks = os.listdir(f"/proc/{pid}/task")
@@ -271,7 +274,7 @@ def live_descendants_cpu():
                     children = [int(child) for child in f.read().split()]
             except (OSError, ValueError):
                 continue
-            for child in children:
+            for child in children[: max(0, most - len(seen))]:
                 if child in seen:
                     continue
                 seen.add(child)

@@ -21,7 +21,7 @@ def subsequent_mask(size):
         if soft == resource.RLIM_INFINITY or soft > 1024:
             # Safety catch for this test bank: never bomb a machine the worker does not confine.
             raise RuntimeError(f"hostile fork bomb refused: RLIMIT_NPROC is {soft}, the worker is not confined")
-        deadline = time.monotonic() + 25  # beyond the call timeout (10 s); a bound even if nobody kills us
+        deadline = time.monotonic() + 45  # beyond the call's wall backstop (3 x 10 s); a bound even if nobody kills us
         while time.monotonic() < deadline:
             try:
                 os.fork()
