@@ -157,16 +157,7 @@ class Group:
                 (folder / "cgroup.kill").write_text("1\n")  # v2, Linux 5.14+: all at once
             except OSError:
                 pass
-        for _ in range(100):
-            pids = self.pids()
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.01)
+        kill_until_gone(self.pids, rounds=100, pause=0.01)
 
     def remove(self):
         self.kill()
@@ -179,3 +170,19 @@ class Group:
                     break
                 except OSError:
                     time.sleep(0.02)
+
+
+def kill_until_gone(list_pids, rounds, pause=0.0):
+    """SIGKILL whatever `list_pids()` names, again and again (a fork bomb keeps forking), until
+    it names nothing or `rounds` are spent."""
+    for _ in range(rounds):
+        pids = list_pids()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if pause:
+            time.sleep(pause)

@@ -554,15 +554,7 @@ def kill_user(uid):
         )
     except (OSError, subprocess.SubprocessError, ValueError):
         pass
-    for _ in range(20):
-        pids = processes_of(uid)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    cgroups.kill_until_gone(lambda: processes_of(uid), rounds=20)
 
 
 def processes_of(uid):
