@@ -2,6 +2,8 @@
 full marks and untouched stubs score 0 as "not started"; in-process, every known mistake
 loses points with its diagnostic (the same functions `fmgrade dev check` uses)."""
 
+import os
+
 import pytest
 
 from grader import course
@@ -76,3 +78,14 @@ def test_a_check_reads_course_yml_once(tiny_course, monkeypatch):
     monkeypatch.setattr(plugin.course_mod, "load", no_second_load)
     result = runner.run_topic(loaded, "tiny", loaded.solution_path("tiny"), hidden=True, isolation="none", seed=1)
     assert result.score == result.max_score > 0, [(c.id, c.message) for c in result.checks]
+
+
+def test_the_callers_pytest_options_do_not_reach_the_checks(tiny_course, monkeypatch):
+    """PYTEST_ADDOPTS in the shell (here an option the runner's pytest rejects) changes nothing."""
+    from grader import course as course_mod
+
+    loaded = course_mod.load(tiny_course)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--durations=5 -vv")
+    result = runner.run_topic(loaded, "tiny", loaded.solution_path("tiny"), hidden=True, isolation="none", seed=1)
+    assert result.score == result.max_score > 0, [(c.id, c.message) for c in result.checks]
+    assert os.environ["PYTEST_ADDOPTS"] == "--durations=5 -vv"  # put back afterwards

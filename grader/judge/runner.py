@@ -294,14 +294,20 @@ def _order(topic, check):
 
 @contextlib.contextmanager
 def _quiet_pytest():
-    """No third-party plugins, and whatever pytest itself prints goes nowhere."""
-    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    """No third-party plugins, none of the caller's pytest options (PYTEST_ADDOPTS would reach
+    this run too: `--durations` in a shell's environment made every topic a usage error), and
+    whatever pytest itself prints goes nowhere."""
+    names = ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+    saved = {name: os.environ.get(name) for name in names}
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.environ.pop("PYTEST_ADDOPTS", None)
+    os.environ.pop("PYTEST_PLUGINS", None)
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
-        if saved is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
