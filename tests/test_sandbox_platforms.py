@@ -97,9 +97,8 @@ def test_a_user_id_of_its_own_gets_the_process_limit(monkeypatch):
     ],
 )
 def test_a_worker_that_dies_before_learner_code_is_a_grader_error(monkeypatch, breakage, shown):
-    broken = sandbox.WORKER_SOURCE.replace(
-        "    import torch  # before the limits", f"    {breakage}\n    import torch  # before the limits", 1
-    )
+    anchor = "    os.chdir(config['scratch'])\n"  # the step before the worker imports torch
+    broken = sandbox.WORKER_SOURCE.replace(anchor, f"{anchor}    {breakage}\n", 1)
     assert broken != sandbox.WORKER_SOURCE
     monkeypatch.setattr(sandbox, "WORKER_SOURCE", broken)
     session = proxy.Session("exercises/probe.py", SOURCE, LIMITS, "process")
