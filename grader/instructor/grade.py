@@ -347,6 +347,7 @@ def load_result(path):
                 checks=[CheckResult(**c) for c in t["checks"]],
                 isolation=t.get("isolation", ""),
                 seed=t.get("seed", 0),
+                cgroup=t.get("cgroup", ""),
             )
             for t in data.get("topics", [])
         ]

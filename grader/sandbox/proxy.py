@@ -10,8 +10,8 @@ import time
 
 from grader.errors import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
 from grader.safe_text import MAX_ID, safe_id, safe_repr, safe_text
+from grader.sandbox import cgroups, timeouts
 from grader.sandbox import process as sandbox
-from grader.sandbox import timeouts
 from grader.sandbox import worker as wire
 
 MEMORY_HINTS = ("can't allocate memory", "cannot allocate memory", "not enough memory")
@@ -44,6 +44,7 @@ class Session:
         self.started = time.monotonic()
         self.cpu_used = 0.0  # CPU seconds of the topic's calls, as the worker measured them
         self._worker = None
+        self.cgroup = ""  # what the worker's processes shared: "cgroup v1", or "no cgroup (why)"
         self._helpers_loaded = False
         self._ready = False
         if source is None:  # nothing to run: every check gets the same error, no worker starts
@@ -57,6 +58,8 @@ class Session:
         self._worker = self._worker_factory(
             self.module_file, self.source, self.worker_limits, self.isolation, self.hidden_roots
         )
+        if hasattr(self._worker, "cgroup"):  # a real worker process (tests pass fakes)
+            self.cgroup = cgroups.describe(self._worker.cgroup)
 
     def _live_worker(self):
         if self.import_failure:
