@@ -310,6 +310,10 @@ def _encode(value):
 
 MAX_ITEMS = 1_000_000  # values in one reply; shared references could otherwise expand without bound
 MAX_BYTES = sandbox.MAX_MESSAGE  # bytes of strings, bytes and tensors in one reply, each reference counted
+# Characters of strings and bytes (and digits' worth of ints) in one reply, each reference counted. No
+# exercise returns more than kilobytes of text; the bound is what keeps every message a check builds
+# from a learner value (a repr, an f-string) small, wherever its author did not cut it.
+MAX_TEXT = 4 * 1024 * 1024
 
 
 def _size(item):
@@ -323,12 +327,28 @@ def _size(item):
     return 0
 
 
+def _text_size(item):
+    """Characters `item` can print as: strings and bytes, and an int's digits (a learner's
+    int of a billion bits is a few bytes of pickle and a gigabyte of text)."""
+    if isinstance(item, (str, bytes, bytearray)):
+        return len(item)
+    if isinstance(item, int):
+        return item.bit_length() // 3
+    return 0
+
+
 def _decode(value, session):
-    budget = [MAX_ITEMS, MAX_BYTES]
+    budget = [MAX_ITEMS, MAX_BYTES, MAX_TEXT]
 
     def walk(item):
         budget[0] -= 1
         budget[1] -= _size(item)
+        budget[2] -= _text_size(item)
+        if budget[2] < 0:
+            raise WorkerLost(
+                f"your code returned more than {MAX_TEXT // (1024 * 1024)} M characters of text in one result, "
+                f"counting every reference to a shared string (exercise `{session.exercise}`)"
+            )
         if budget[0] < 0:
             raise WorkerLost(
                 f"your code returned more than {MAX_ITEMS} values in one result (exercise `{session.exercise}`)"
