@@ -261,6 +261,9 @@ class WorkerProcess:
             "MKL_NUM_THREADS": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        # The float kernels torch picks (a CPU without AVX2 runs "default"): passed on, so that
+        # tests/test_recordings_hold.py can prove the recordings for learners on other CPUs.
+        env.update({k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY",) if k in os.environ})
         if os.name == "nt":  # Python on Windows needs these to start; the rest stays out
             env.update(
                 {k: os.environ[k] for k in ("SYSTEMROOT", "PATH") if k in os.environ},
