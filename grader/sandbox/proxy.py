@@ -36,7 +36,7 @@ class Session:
         (`fmgrade watch` hands out one that has already imported torch)."""
         self._worker_factory = worker_factory or sandbox.WorkerProcess
         self.module_file, self.source, self.limits = module_file, source, limits
-        self.worker_limits = sandbox.WorkerLimits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds)
+        self.worker_limits = self.worker_limits_for(limits)
         self.isolation, self.helpers_source, self.hidden_roots = isolation, helpers_source, hidden_roots
         self.exercise = "?"
         self.generation = 0
@@ -51,6 +51,11 @@ class Session:
             self.import_failure = ImportFailed("FileNotFoundError", unreadable or f"{module_file} is missing")
         else:
             self._start()
+
+    @staticmethod
+    def worker_limits_for(limits):
+        """The sandbox.WorkerLimits a topic's course.Limits give its worker."""
+        return sandbox.WorkerLimits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds)
 
     # lifecycle
     def _start(self):
