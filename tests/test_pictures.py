@@ -1,7 +1,9 @@
 """`fmgrade show`: each picture drawn from the solution and from a known mistake, asserting on
 the data drawn (not on pixels); the command through CliRunner; the notebook's inline pictures."""
 
+import base64
 import math
+import re
 import shutil
 import sys
 
@@ -285,10 +287,14 @@ def test_show_on_the_stub_says_why_there_is_no_picture(run, course_copy):
 @pytest.mark.slow
 def test_show_runs_the_learners_file_in_the_sandbox_and_prints_each_path(run, course_copy):
     shutil.copy(course_copy / "solutions" / "attention.py", course_copy / "exercises" / "attention.py")
-    result = run("show", "attention", "rate")
+    result = run("show", "attention", "rate", "--images", "kitty")
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == [".fmgrade/pictures/attention-rate.png"]
-    assert (course_copy / ".fmgrade" / "pictures" / "attention-rate.png").read_bytes()[:4] == b"\x89PNG"
+    path, drawn = result.output.split("\n", 1)
+    assert path == ".fmgrade/pictures/attention-rate.png"
+    png = (course_copy / ".fmgrade" / "pictures" / "attention-rate.png").read_bytes()
+    assert png[:4] == b"\x89PNG"
+    sent = "".join(re.findall(r"\x1b_G[^;]*;([^\x1b]*)\x1b\\", drawn))
+    assert base64.b64decode(sent) == png  # and drawn in the terminal too
 
 
 def test_the_notebook_shows_pictures_inline_and_escapes_captions(course, tmp_path):
