@@ -93,3 +93,16 @@ def write_mutant(course, topic_id, mutant, folder):
     path = folder / f"{topic_id}.py"
     path.write_text(mutant.apply(solution.read_text(encoding="utf-8"), str(solution)), encoding="utf-8")
     return path
+
+
+def exercise_of(course, topic_id, mutant):
+    """The exercise whose answer region holds the mutant's first replaced text ("" when it lies
+    outside every region): the exercise the mistake belongs to, whichever check catches it."""
+    from grader import stubgen
+
+    source = course.solution_path(topic_id).read_text(encoding="utf-8")
+    at = source.find(mutant.replace[0][0])
+    if at < 0:
+        return ""
+    line = source.count("\n", 0, at) + 1
+    return next((r.exercise for r in stubgen.regions(source) if r.begin < line < r.end), "")
