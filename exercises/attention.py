@@ -140,8 +140,9 @@ class PositionalEncoding(nn.Module):
 class LayerNorm(nn.Module):
     """Layer normalisation as the annotated transformer writes it (Ba et al., 2016).
 
-    a_2 * (x - mean) / (std + eps) + b_2 over the last dimension, with torch's unbiased std
-    and eps added to the std, not to the variance: this differs slightly from nn.LayerNorm.
+    Normalise over the last dimension with the mean and torch's unbiased standard deviation,
+    eps added to the standard deviation, not to the variance (this differs slightly from
+    nn.LayerNorm), then scale by the learned a_2 and shift by the learned b_2.
     """
 
     def __init__(self, features, eps=1e-6):

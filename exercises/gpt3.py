@@ -180,7 +180,7 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, generator
 
     Divide the logits by the temperature (below 1 sharpens the distribution, above 1 flattens
     it), filter them with filter_logits(top_k, top_p), take the softmax, and draw one token per
-    row with torch.multinomial(..., num_samples=1, generator=generator).
+    row with torch.multinomial, drawing from the given generator.
     temperature 0 means greedy decoding: the argmax of each row, with no randomness.
     Returns token ids of dtype long and shape (B, 1) (or (1,)), ready to append to the sequence
     with torch.cat, as nanoGPT's generate does. Raises ValueError for a negative temperature.

@@ -52,9 +52,9 @@ def sft_loss(logits, labels):
     """Next-token cross-entropy on the labelled positions.
 
     logits: (B, T, V), the model's output for input_ids; labels: (B, T) as sft_labels makes them.
-    The logits at position t predict the token at position t + 1, so logits[:, :-1] are compared
-    with labels[:, 1:]; positions labelled -100 are skipped and the loss is the mean over the
-    tokens that remain.
+    The logits at position t predict the token at position t + 1, so every position but the
+    last is compared with the label one step later; positions labelled -100 are skipped and
+    the loss is the mean over the tokens that remain.
     """
     # TODO(sft): Labels that ignore prompt and padding, and the shifted next-token loss.
     raise NotImplementedError("exercise `sft` is not done yet: fill in this TODO in exercises/instructgpt.py")

@@ -17,8 +17,8 @@ Chinchilla paper, https://arxiv.org/abs/2203.15556), Section 3 and Appendix D:
 - Approach 3: fit L(N, D) = E + A / N^alpha + B / D^beta to every run by minimising a Huber
   loss (delta = 1e-3) on log L with L-BFGS from a grid of starting points; the paper finds
   E = 1.69, A = 406.4, B = 410.7, alpha = 0.34, beta = 0.28. Minimising L under C = 6 N D has
-  a closed form: N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b, a = beta / (alpha + beta),
-  b = alpha / (alpha + beta), G = (alpha A / (beta B))^(1 / (alpha + beta)).
+  a closed form (the paper's eq. 4): N_opt and D_opt are powers of C/6, with exponents that
+  depend on alpha and beta only and sum to 1.
 
 The exponent a (N_opt grows as C^a) is 0.50, 0.49 and 0.46 in Approaches 1, 2 and 3; Kaplan et al.
 (2020) found 0.73. Note a disagreement inside the paper: the rounded parameters printed above
@@ -102,8 +102,8 @@ def chinchilla_loss(N, D, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
 def compute_optimal(C, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
     """(N_opt, D_opt): the N and D minimising chinchilla_loss(N, D) under 6 N D = C.
 
-    N_opt = G (C/6)^a and D_opt = G^-1 (C/6)^b with a = beta / (alpha + beta),
-    b = alpha / (alpha + beta) and G = (alpha A / (beta B))^(1 / (alpha + beta)).
+    N_opt = G (C/6)^a and D_opt = G^-1 (C/6)^b (Hoffmann et al., 2022, eq. 4): substitute
+    D = C / (6 N) into the loss and set its derivative in N to zero to find a, b and G.
     E does not move the optimum. C may be an array (element-wise). ValueError for C <= 0.
     """
     # TODO(compute_optimal): The closed-form compute-optimal model size and token count for a budget, and the tokens per parameter.

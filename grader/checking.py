@@ -24,13 +24,16 @@ class CheckFailed(AssertionError):
     """A check's verdict: the message is written for the learner; `mistake` is the id of the
     known mistake the answer matched ("" when none)."""
 
-    def __init__(self, message, mistake=""):
+    def __init__(self, message, mistake="", matches=()):
         super().__init__(message)
         self.mistake = mistake
+        # every known mistake the answer matched, `mistake` first: the plugin names `mistake`
+        # only when no upstream exercise or check it builds on fails (grader.judge.naming)
+        self.matches = tuple(matches) or ((mistake,) if mistake else ())
 
 
-def fail(message, mistake=""):
-    raise CheckFailed(message, mistake)
+def fail(message, mistake="", matches=()):
+    raise CheckFailed(message, mistake, matches)
 
 
 # --- Inputs: reproducible random data for a check ------------------------------------------
@@ -78,14 +81,16 @@ def fail_naming(message, matches, hint=None):
     _fail_naming(message, matches, hint)
 
 
-def _known_mistake(matches):
-    """(id, message) of the first known mistake one of whose answers `matches(value)` accepts."""
+def _known_mistakes(matches):
+    """[(id, message)] of every known mistake one of whose answers `matches(value)` accepts,
+    in the order of the mutants file."""
     from grader import recorded_data as data
 
     seen = _seen["fingerprints"]
     for i, fingerprints in enumerate(seen):
         if callable(fingerprints):
             seen[i] = fingerprints() or {}
+    found = []
     for mistake, message in _seen["messages"].items():
         for fingerprints in seen:
             form = fingerprints.get(mistake)
@@ -93,8 +98,9 @@ def _known_mistake(matches):
                 continue
             answer = data.decode(form)
             if any(_safe(matches, value) for value in (answer, *data.leaves(answer))):
-                return mistake, message
-    return None
+                found.append((mistake, message))
+                break
+    return found
 
 
 def _safe(matches, value):
@@ -106,9 +112,9 @@ def _safe(matches, value):
 
 def _fail_naming(message, matches, hint=None):
     """Fail with `message`, naming the known mistake whose answer `got` matches, if any."""
-    known = _known_mistake(matches)
+    known = _known_mistakes(matches)
     if known:
-        fail(f"{message} {SUSPECT_MARK}{known[1]}.", known[0])
+        fail(f"{message} {SUSPECT_MARK}{known[0][1]}.", known[0][0], [mistake for mistake, _ in known])
     fail(message + (f" {hint}" if hint else ""))
 
 

@@ -116,7 +116,7 @@ def get_advantages_and_returns(values, rewards, start, gamma=GAMMA, lam=LAM):
     values, rewards: (B, L - 1). For t from the last position down to start:
       delta_t = r_t + gamma * V_{t+1} - V_t   (V after the last position is 0)
       A_t = delta_t + gamma * lam * A_{t+1}
-    Returns (advantages (B, R), returns = advantages + values[:, start:]), R = L - 1 - start;
+    Returns (advantages (B, R), returns: the advantages on top of the response's values), R = L - 1 - start;
     the advantages are detached.
     """
     ### BEGIN SOLUTION advantages
@@ -144,7 +144,7 @@ def train_rlhf_losses(prompts_len, old_logprobs, ref_logprobs, reward_score, old
 
     Experience (no gradients): old_logprobs, ref_logprobs, old_values (B, L - 1), reward_score
     (B,), attention_mask (B, L). New outputs of the models being trained: logprobs, values
-    (B, L - 1). Steps: rewards from compute_rewards with action_mask = attention_mask[:, 1:];
+    (B, L - 1). Steps: rewards from compute_rewards with the action mask aligned with the log-probs;
     the rewards and the old values are zeroed from ends = start + n + 1 on (copies: the inputs
     are not changed); GAE from start; then both losses on the response, [:, start:].
     Returns (actor_loss, critic_loss).

@@ -113,7 +113,8 @@ def causal_lm_labels(tokens):
     """Labels for next-token prediction (GPT and every decoder-only model).
 
     The model reads `tokens` (a list of ids) and, at every position i, predicts token i + 1:
-    labels[i] = tokens[i + 1], and the last position, with nothing after it, gets IGNORE_INDEX.
+    the label of a position is the token after it, and the last position, with nothing after
+    it, gets IGNORE_INDEX.
     Returns a list as long as tokens; [5, 8, 2, 9] gives [8, 2, 9, -100].
     One sequence trains every position at once; the causal mask keeps position i from seeing the
     token it must predict.

@@ -2,6 +2,7 @@
 an answer line of the solution, no hint or goal prints a value a check expects, and asking past
 the last hint says so."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -74,6 +75,86 @@ def test_no_hint_goal_or_mistake_message_holds_an_answer_line_of_the_solution(co
             if hit:
                 found.append(f"{where} holds the solution's `{hit}`")
     assert not found, "\n".join(found)
+
+
+# Strings in check files and stubs that share RUN tokens with an answer line and yet give no
+# answer away: (file, the solution line they share) -> why.
+NOT_ANSWERS = {
+    ("tests/checks/attention/test_attention.py", "x = self.sublayer[0](x, lambda x: self.self_attn(x, x, x, mask))"): (
+        "names the call the check made, MultiHeadedAttention(4, 16)(x, x, x, mask)"
+    ),
+    ("tests/checks/gpt3/test_decoding.py", 'raise ValueError(f"top_p must be in (0, 1], got {top_p}")'): (
+        "the wording of the error the docstring asks for, not its logic"
+    ),
+    ("tests/checks/llama/test_layers.py", "xq, xk = apply_rotary_emb(xq, xk, freqs_cis)"): (
+        "names the call the check made: the function's own signature"
+    ),
+    ("tests/checks/scaling/helpers.py", "scores = huber_objective(grid, N, D, L, delta)"): (
+        "names the call the helper makes: the function's own signature"
+    ),
+    (
+        "tests/checks/scaling/test_fitting.py",
+        "optimizer.step(lbfgs_closure(optimizer, lambda: huber_objective(theta, N, D, L, delta)))",
+    ): ("names the call the check made: the function's own signature"),
+    ("tests/checks/scaling/test_fitting.py", "scores = huber_objective(grid, N, D, L, delta)"): (
+        "names the call the check made: the function's own signature"
+    ),
+    ("tests/checks/scaling/test_fitting.py", '"loss": chinchilla_loss(N, D, **law),'): (
+        "says how the check makes its synthetic runs from the law it fits"
+    ),
+    ("tests/checks/scaling/test_fitting.py", "a, b, e, alpha, beta = (theta[..., i, None] for i in range(5))"): (
+        "the order of theta's entries: the functions' interface, given in their docstrings"
+    ),
+    ("exercises/scaling.py", "a, b, e, alpha, beta = (theta[..., i, None] for i in range(5))"): (
+        "the order of theta's entries: the functions' interface"
+    ),
+    (
+        "tests/checks/alpaca/test_validate.py",
+        'return [f"records: expected a list of records, got {type(records).__name__}"]',
+    ): ("the message format the docstring specifies and the checks read"),
+    ("exercises/alpaca.py", 'return [f"records: expected a list of records, got {type(records).__name__}"]'): (
+        "the message format the checks read, specified by the docstring"
+    ),
+}
+
+
+def _strings(path):
+    """Every string a learner may read in a Python file (messages, hints, docstrings), with the
+    placeholders of an f-string as a gap that no token run crosses."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.JoinedStr):
+            yield "".join(v.value if isinstance(v, ast.Constant) else " \x00 " for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.value
+
+
+def _check_and_stub_hits(course):
+    """{(file, solution line): text} of strings in check files and stubs holding an answer line."""
+    hits = {}
+    for topic in course.topics:
+        path = course.solution_path(topic.id)
+        if not path.is_file() or not course.checks_dir(topic.id).is_dir():
+            continue
+        runs = _answer_runs(path.read_text(encoding="utf-8"))
+        for file in [*sorted(course.checks_dir(topic.id).glob("*.py")), course.exercise_path(topic.id)]:
+            for text in _strings(file):
+                tokens = TOKEN.findall(text)
+                for i in range(len(tokens) - RUN + 1):
+                    if (run := tuple(tokens[i : i + RUN])) in runs:
+                        hits.setdefault((file.relative_to(ROOT).as_posix(), runs[run]), text)
+    return hits
+
+
+def test_no_message_hint_or_docstring_in_checks_and_stubs_holds_an_answer_line(course):
+    hits = _check_and_stub_hits(course)
+    found = [
+        f"{file}: {text[:90]!r} holds the solution's `{line}`"
+        for (file, line), text in hits.items()
+        if (file, line) not in NOT_ANSWERS
+    ]
+    assert not found, "\n".join(found)
+    unused = sorted(set(NOT_ANSWERS) - set(hits))
+    assert not unused, f"entries of NOT_ANSWERS that no text needs any more: {unused}"
 
 
 def test_no_hint_or_goal_prints_a_value_a_check_holds(course):

@@ -612,6 +612,38 @@ def test_on_a_terminal_watch_marks_a_save_at_once_replaces_hints_and_says_it_sto
         term.close()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="a pseudo-terminal is POSIX")
+def test_on_a_terminal_asking_past_the_last_hint_says_there_are_no_more(make_tiny, tmp_path):
+    import sys
+
+    root = make_tiny(tmp_path / "course")
+    course_file = root / "course.yml"
+    course_file.write_text(
+        course_file.read_text().replace(
+            "goal: Return twice x.\n",
+            "goal: Return twice x.\n            hints:\n              - the idea\n              - the approach\n",
+        )
+    )
+    term = _Pty([sys.executable, "-m", "grader", "watch", "tiny", "--poll"], root)
+    try:
+        term.wait_for("checking every exercise first")
+        term.wait_for("checked every exercise")
+        term.type("h")
+        term.wait_for("h again for hint 2 of 2")
+        term.type("h")
+        term.wait_for("2. the approach")
+        assert "No more hints" not in term.since_last_clear()
+        term.type("h")
+        term.wait_for("No more hints for `double`")  # not a silent repeat of every hint
+        assert "you have seen all 2" in term.since_last_clear()
+        term.type("q")
+        term.wait_for("stopping")
+        assert term.proc.wait(timeout=DEADLINE) == 0
+    finally:
+        term.close()
+
+
 def test_n_after_the_last_exercise_moves_the_watch_to_the_next_topic(loaded, monkeypatch):
     import watchfiles
 

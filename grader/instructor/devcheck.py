@@ -2,7 +2,8 @@
 
 For every available topic: the stub is what the generator makes and keeps the solution's
 signatures; every check passes on the solution and fails on the stub; every exercise has a
-visible and a hidden check; every mutant fails its named check with its diagnostic. The
+visible and a hidden check; every mutant fails its named check with its diagnostic, and no
+check of another exercise names a known mistake on it (see grader.judge.naming). The
 solutions are trusted, so everything runs in this process, which keeps it fast.
 """
 
@@ -15,7 +16,7 @@ from grader import stubgen
 from grader.course import CourseError
 from grader.instructor import mutants
 from grader.judge import runner
-from grader.results import PASSED
+from grader.results import BLOCKED, PASSED
 
 
 @dataclass(frozen=True)
@@ -161,15 +162,30 @@ def _mutants(course, topic):
 
 
 def mutant_problem(course, topic, mutant, folder):
-    """'' when `mutant` fails its named check with its diagnostic, else what is wrong."""
+    """'' when `mutant` fails its named check with its diagnostic and no check of another
+    exercise names a mistake on it, else what is wrong. Every check runs (those of exercises
+    that build on the mutant's are blocked, which is quick)."""
     try:
         path = mutants.write_mutant(course, topic.id, mutant, folder)
-        result = runner.run_topic(course, topic.id, path, hidden=True, isolation="none", seed=0, only=[mutant.check])
+        result = runner.run_topic(course, topic.id, path, hidden=True, isolation="none", seed=0)
     except CourseError as exc:
         return str(exc)
     check = next((c for c in result.checks if c.id == mutant.check), None)
     if check is None:
         return f"names an unknown check {mutant.check}"
+    home = mutants.exercise_of(course, topic.id, mutant) or check.exercise
+    misnamed = [c for c in result.checks if c.mistake and c.status != PASSED and c.exercise != home]
+    if misnamed:
+        return "; ".join(
+            f"a mistake of exercise {home} is named by {c.id} of exercise {c.exercise} (as '{c.mistake}')"
+            for c in misnamed
+        )
+    if check.status == BLOCKED:  # a mistake in an exercise the check's builds on: run the check alone
+        try:
+            alone = runner.run_topic(course, topic.id, path, hidden=True, isolation="none", seed=0, only=[mutant.check])
+        except CourseError as exc:
+            return str(exc)
+        check = next((c for c in alone.checks if c.id == mutant.check), check)
     if check.status == PASSED:
         return f"survives: {mutant.check} passes ({mutant.mistake})"
     if mutant.diagnostic and mutant.diagnostic.lower() not in check.message.lower():

@@ -93,3 +93,44 @@ def write_mutant(course, topic_id, mutant, folder):
     path = folder / f"{topic_id}.py"
     path.write_text(mutant.apply(solution.read_text(encoding="utf-8"), str(solution)), encoding="utf-8")
     return path
+
+
+def exercise_of(course, topic_id, mutant):
+    """The exercise the mistake belongs to: that of the answer region holding the mutant's first
+    replaced text, or, for text outside every region (a default value, a constant), the
+    exercise of the check that catches it."""
+    from grader import stubgen
+
+    source = course.solution_path(topic_id).read_text(encoding="utf-8")
+    at = source.find(mutant.replace[0][0])
+    line = source.count("\n", 0, at) + 1 if at >= 0 else 0
+    inside = next((r.exercise for r in stubgen.regions(source) if r.begin < line < r.end), "")
+    return inside or check_exercise(course, topic_id, mutant.check)
+
+
+def check_exercise(course, topic_id, check_id):
+    """The exercise a check's marks give it (`@pytest.mark.exercise("x")` on the function, else
+    the module's `pytestmark`), read without importing the check file; "" when none is found."""
+    import ast
+
+    file_name, _, name = check_id.partition("::")
+    path = course.checks_dir(topic_id) / file_name
+    if not path.is_file():
+        return ""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    function = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name.split("[")[0]), None)
+    module_marks = [n.value for n in tree.body if isinstance(n, ast.Assign) and _names(n) == ["pytestmark"]]
+    for node in [*(function.decorator_list if function else []), *module_marks]:
+        for call in ast.walk(node):
+            if (
+                isinstance(call, ast.Call)
+                and getattr(call.func, "attr", "") == "exercise"
+                and call.args
+                and isinstance(call.args[0], ast.Constant)
+            ):
+                return str(call.args[0].value)
+    return ""
+
+
+def _names(assign):
+    return [t.id for t in assign.targets if hasattr(t, "id")]

@@ -25,7 +25,11 @@ from grader.results import PASSED
 def record_topic(course, topic_id, with_mistakes=True):
     """A fresh Recording of `topic_id` (not saved)."""
     known = mutants.load(course, topic_id) if with_mistakes else []
-    recording = Recording(topic_id, mistakes={m.id: m.message for m in known if m.message})
+    recording = Recording(
+        topic_id,
+        mistakes={m.id: m.message for m in known if m.message},
+        exercises={m.id: mutants.exercise_of(course, topic_id, m) for m in known if m.message},
+    )
     solution_path = course.solution_path(topic_id)
     book = nodes.Record(recording, inprocess.load_module(solution_path, "recorded"))
     failing = [
@@ -100,6 +104,9 @@ def drift(course, topic_id):
     known = {m.id: m.message for m in mutants.load(course, topic_id) if m.message}
     if known != saved.mistakes:
         problems.append("the known mistakes' messages changed in mutants.yml")
+    homes = {m.id: mutants.exercise_of(course, topic_id, m) for m in mutants.load(course, topic_id) if m.message}
+    if homes != saved.exercises:
+        problems.append("the exercises the known mistakes belong to are not recorded as mutants.yml has them")
     if problems:
         problems.append(f"run `fmgrade dev record --topics {topic_id}`")
     return problems

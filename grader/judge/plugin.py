@@ -13,7 +13,7 @@ import pytest
 from grader import checking
 from grader import course as course_mod
 from grader.course import COURSE_FILE
-from grader.judge import inprocess, verdict
+from grader.judge import inprocess, naming, verdict
 from grader.judge import recordings as store
 from grader.judge import replay as nodes
 from grader.results import BLOCKED, PASSED, TIMEOUT, CheckResult
@@ -22,6 +22,7 @@ MARKERS = {
     "exercise(name)": "the exercise of the topic this check grades",
     "points(n)": "points the check is worth (default 1)",
     "hidden": "run only when grading; stripped from the student release",
+    "builds_on(*checks)": "checks of the same exercise this one builds on: while one fails, this one names no mistake",
 }
 
 
@@ -40,6 +41,7 @@ def pytest_configure(config):
     config.stash[MODULES] = {}
     config.stash[COURSES] = {}
     config.stash[OUTCOMES] = {}
+    config.stash[CHECK_OUTCOMES] = {}
 
 
 def pytest_report_header(config):
@@ -52,6 +54,7 @@ SESSION = pytest.StashKey[object]()  # a grader.sandbox.proxy.Session when learn
 RECORDER = pytest.StashKey[object]()  # a grader.judge.replay.Record during `fmgrade dev record`
 COURSES = pytest.StashKey[dict]()  # course root -> (Course, {topic: Recording})
 OUTCOMES = pytest.StashKey[dict]()  # (topic, exercise) -> True, False (a check did not pass) or the blocker
+CHECK_OUTCOMES = pytest.StashKey[dict]()  # (topic, check function name) -> whether it passed
 
 
 class RecorderHolder:
@@ -151,6 +154,7 @@ def pytest_collection_modifyitems(config, items):
     visible_only = config.getoption("--fmgrade-visible-only")
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
+    _check_builds_on(items)
     for item in items:
         if topic_of(item.path) is None:
             keep.append(item)
@@ -168,6 +172,32 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
     _order_by_exercise(config, items)
+
+
+def _check_builds_on(items):
+    """Every `builds_on` mark names checks of the same topic and exercise (a typo would silently
+    let a downstream check name a neighbour's mistake)."""
+    by_topic: dict = {}
+    for item in items:
+        where = topic_of(item.path)
+        if where is not None:
+            by_topic.setdefault(where, {})[item.originalname] = item
+    for item in items:
+        where = topic_of(item.path)
+        for mark in item.iter_markers("builds_on") if where is not None else ():
+            for name in mark.args:
+                other = by_topic[where].get(name)
+                if other is None or _marks(other)[0] != _marks(item)[0] or _marks(other)[1] > _marks(item)[1]:
+                    raise pytest.UsageError(
+                        f"{item.nodeid}: builds_on names '{name}', not a check of the same topic and exercise "
+                        "(a visible check builds only on visible checks: the release has no hidden ones)"
+                    )
+
+
+def _marks(item):
+    """(exercise args, hidden) of a check, for comparing two checks' marks."""
+    exercise = item.get_closest_marker("exercise")
+    return (exercise.args if exercise else None, item.get_closest_marker("hidden") is not None)
 
 
 def _order_by_exercise(config, items):
@@ -333,13 +363,17 @@ def pytest_runtest_makereport(item, call):
             seconds = report.duration if report.when == "call" else 0.0  # setup: starting the worker
             clock.note(item.nodeid.split("/")[-1], item.stash[CHECK][0], status, seconds)
         session = item.config.stash.get(SESSION, None)
+        _note_check_outcome(item, status)
+        mistake = getattr(call.excinfo.value, "mistake", "") if call.excinfo else ""
+        if mistake:
+            mistake, message = _attributed(item, call.excinfo.value, message)
         report.fmgrade = _result(
             item,
             report,
             status,
             message,
             output=session.take_output() if session is not None else "",
-            mistake=getattr(call.excinfo.value, "mistake", "") if call.excinfo else "",
+            mistake=mistake,
         )
         if report.failed and message:
             report.longrepr = f"[{status}] {message}"
@@ -360,6 +394,53 @@ def _result(item, report, status, message, output="", mistake=""):
         output=output,
         mistake=mistake,
     )
+
+
+def _note_check_outcome(item, status):
+    where = topic_of(item.path)
+    if where is not None:
+        key = (where[1], item.originalname)
+        outcomes = item.config.stash[CHECK_OUTCOMES]
+        outcomes[key] = outcomes.get(key, True) and status == PASSED
+
+
+def _attributed(item, failure, message):
+    """(mistake, message) once grader.judge.naming has asked whether the mistake the check
+    matched is the learner's, or something it builds on fails first."""
+    root, topic_id = topic_of(item.path)
+    exercise = item.stash[CHECK][0]
+    checks = item.config.stash[CHECK_OUTCOMES]
+    outcomes = item.config.stash[OUTCOMES]
+    built_on = [name for mark in item.iter_markers("builds_on") for name in mark.args]
+    topic = _course_of(item.config, root)[0].topic(topic_id)
+    by_id = {e.id: e for e in topic.exercises}
+    upstream = naming.Upstream(
+        exercise,
+        failing_checks=tuple(name for name in built_on if checks.get((topic_id, name)) is False),
+        failing_exercises=tuple(
+            e for e in _prerequisites(by_id, exercise) if outcomes.get((topic_id, e), True) is not True
+        ),
+        exercise_failed=lambda e: outcomes.get((topic_id, e), True) is not True,
+    )
+    recording = _recording(item.config, root, topic_id)
+    matches = getattr(failure, "matches", ()) or (failure.mistake,)
+    mistake, advice = naming.decide(matches, recording.exercises, upstream)
+    if mistake == failure.mistake:
+        return mistake, message
+    if mistake:  # another mistake the answer matched, one of this exercise's own
+        return mistake, naming.rename(message, recording.mistakes.get(mistake, mistake))
+    return mistake, naming.rewrite(message, advice)
+
+
+def _prerequisites(by_id, exercise):
+    """The exercises `exercise` builds on (course.yml `depends`, transitively), nearest first."""
+    todo, seen = list(by_id[exercise].depends) if exercise in by_id else [], []
+    while todo:
+        dep = todo.pop(0)
+        if dep not in seen and dep in by_id:
+            seen.append(dep)
+            todo += list(by_id[dep].depends)
+    return seen
 
 
 def _note_outcome(item, status):

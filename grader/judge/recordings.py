@@ -3,7 +3,8 @@
     {"format": "fmgrade-recording", "version": 1, "topic": "attention",
      "calls": {key: {"value": <data>} | {"object": true}},
      "fingerprints": {key: {mistake id: <data>}},   # what each known mistake returns instead
-     "mistakes": [[mistake id, message for the learner], ...]}  # in mutants.yml's order
+     "mistakes": [[mistake id, message for the learner], ...],  # in mutants.yml's order
+     "exercises": {mistake id: the exercise whose code the mistake is in}}
 
 Loaded with `json` only: a recording holds data, never code.
 """
@@ -25,6 +26,7 @@ class Recording:
     calls: dict = field(default_factory=dict)
     fingerprints: dict = field(default_factory=dict)
     mistakes: dict = field(default_factory=dict)
+    exercises: dict = field(default_factory=dict)  # mistake id -> exercise (see grader.judge.naming)
     # key -> what a check did to get the answer ("test_x.py::test_y: recorded.attention(...)"), for
     # naming a call in messages to the instructor; made while recording, never saved
     labels: dict = field(default_factory=dict, compare=False)
@@ -35,7 +37,11 @@ class Recording:
         learner what a hidden check looks for ("took BERT for a model that continues text")."""
         named = {mistake for fingerprints in self.fingerprints.values() for mistake in fingerprints}
         return Recording(
-            self.topic, self.calls, self.fingerprints, {k: v for k, v in self.mistakes.items() if k in named}
+            self.topic,
+            self.calls,
+            self.fingerprints,
+            {k: v for k, v in self.mistakes.items() if k in named},
+            {k: v for k, v in self.exercises.items() if k in named},
         )
 
     def to_text(self):
@@ -46,6 +52,7 @@ class Recording:
             "calls": self.calls,
             "fingerprints": self.fingerprints,
             "mistakes": [[k, v] for k, v in self.mistakes.items()],
+            "exercises": self.exercises,
         }
         return json.dumps(body, sort_keys=True, indent=1) + "\n"
 
@@ -76,7 +83,10 @@ def load(checks_dir, topic):
         mistakes = [list(item) for item in sorted(mistakes.items())]
     if not isinstance(mistakes, list) or not all(isinstance(m, list) and len(m) == 2 for m in mistakes):
         raise CourseError(f"{where}: field 'mistakes' must be a list of [id, message] pairs")
-    return Recording(topic, body["calls"], body["fingerprints"], dict(mistakes))
+    exercises = body.get("exercises", {})
+    if not isinstance(exercises, dict) or not all(isinstance(v, str) for v in exercises.values()):
+        raise CourseError(f"{where}: field 'exercises' must map mistake ids to exercise ids")
+    return Recording(topic, body["calls"], body["fingerprints"], dict(mistakes), dict(exercises))
 
 
 def save(checks_dir, recording):

@@ -262,9 +262,17 @@ class Watch:
         exercise = self.topic.exercise(self.focus)
         if not exercise.hints:
             return Note(f"`{exercise.id}` has no hints yet. Goal: {exercise.goal}", "hint")
+        # past the last hint: say so, as `fmgrade hint` does (the note replaces the one before, so
+        # the hints seen already are listed under it)
+        past_last = progress_mod.hints_exhausted(self.progress, self.topic.id, exercise)
         # the level is kept with the progress, as `fmgrade hint` keeps it: either continues the other
         level = progress_mod.reveal_hint(self.course.root, self.progress, self.topic.id, exercise)
         shown = "\n".join(f"  {i}. {h}" for i, h in enumerate(exercise.hints[:level], start=1))
+        if past_last:
+            total = len(exercise.hints)
+            return Note(
+                f"No more hints for `{exercise.id}`: you have seen all {total}, listed again here.\n{shown}", "hint"
+            )
         more = "" if level == len(exercise.hints) else f"\n  (h again for hint {level + 1} of {len(exercise.hints)})"
         return Note(f"Hints for `{exercise.id}`:\n{shown}{more}", "hint")
 

@@ -71,6 +71,10 @@ def _expect_filter(impl, oracle, candidates, pool, threshold):
                       "kept so far is below the threshold; keep the candidates' order.")
 
 
+# A filter answer is a short list: a slip in rouge_l often keeps the same candidates as some
+# known filter mistake. While a rouge_l check fails, the filter checks send the learner there.
+BUILDS_ON_ROUGE = pytest.mark.builds_on("test_rouge_l_hand_worked", "test_rouge_l_edge_cases_and_order")
+
 POOL = ["Write a poem about the sea."]
 CANDIDATES = ["Write a poem about the ocean.",  # 5 of 6 tokens shared with the pool: 0.83, dropped
               "Give three tips for staying healthy.",  # new: kept
@@ -79,10 +83,12 @@ CANDIDATES = ["Write a poem about the ocean.",  # 5 of 6 tokens shared with the 
 
 
 @pytest.mark.points(2)
+@BUILDS_ON_ROUGE
 def test_filter_instructions_hand_worked(impl, recorded):
     _expect_filter(impl, recorded, CANDIDATES, POOL, 0.7)
 
 
+@BUILDS_ON_ROUGE
 def test_filter_instructions_threshold_and_empty_pool(impl, recorded):
     # with a threshold of 0.9 the ocean poem (0.83) is new enough, and so is the happy variant (0.86)
     _expect_filter(impl, recorded, CANDIDATES, POOL, 0.9)
@@ -90,6 +96,7 @@ def test_filter_instructions_threshold_and_empty_pool(impl, recorded):
     _expect_filter(impl, recorded, ["List three fruits.", "list three fruits.", "Name a planet.", "Name a planet!"], [], 0.7)
 
 
+@BUILDS_ON_ROUGE
 def test_filter_instructions_at_the_threshold(impl, recorded):
     # The story and the pool's poem have 10 tokens each and share 7 ("write a about the sea and the"):
     # P = R = F = 0.7 exactly, the default threshold. Self-Instruct keeps scores "less than 0.7", so
@@ -101,6 +108,8 @@ def test_filter_instructions_at_the_threshold(impl, recorded):
 
 
 @pytest.mark.hidden
+@BUILDS_ON_ROUGE
+@pytest.mark.builds_on("test_rouge_l_random_pairs_match_reference")
 def test_filter_instructions_random_match_reference(impl, ref, seed):
     g = torch.Generator().manual_seed(seed)
     stems = ["write a poem about", "give three tips for", "explain why", "list facts about", "translate into french"]

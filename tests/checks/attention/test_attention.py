@@ -75,7 +75,7 @@ def test_mask_blocks_keys(impl, recorded):
     _, expected_p = recorded.attention(q, k, v, mask=mask)
     out, p_attn = _pair(impl.attention(q, k, v, mask=mask), "`attention(q, k, v, mask=mask)`")
     expect_close(out, expected, "`attention(q, k, v, mask=mask)` output (compared with scaled_dot_product_attention)",
-                 hint="Where the mask is False/0 the score becomes -1e9 before the softmax: scores.masked_fill(mask == 0, -1e9).")
+                 hint="Where the mask is False/0 the score must be pushed to a very large negative number (the annotated transformer uses -1e9) before the softmax, so that those keys get no weight.")
     expect_close(p_attn, expected_p, "`attention(q, k, v, mask=mask)` p_attn")
 
 
@@ -184,7 +184,7 @@ def test_mha_matches_torch_multihead_attention(impl, recorded):
                  "(compared with torch.nn.MultiheadAttention holding the same weights)")
     attn = mha.attn
     if attn is None:
-        fail("`mha.attn` is still None after a forward pass: keep the attention weights, `x, self.attn = attention(...)`.")
+        fail("`mha.attn` is still None after a forward pass: the module must keep the attention weights that attention() returns, in self.attn.")
     expect_close(attn, expected_attn, "`mha.attn` after a forward pass",
                  hint=f"It holds every head's weights, shape (B, h, T_q, T_k) = {(B, h, T_q, T_k)}.")
 

@@ -92,7 +92,7 @@ def test_pe_forward_adds_first_rows(impl, recorded):
     expected = recorded.PositionalEncoding(d_model, 0.0, max_len=max_len)(x)
     pe = impl.PositionalEncoding(d_model, 0.0, max_len=max_len)
     expect_close(pe(x), expected, "`PositionalEncoding(16, 0.0)(x)` for x of shape (2, 7, 16)", atol=1e-4,
-                 hint="Add the first T rows of the table, x + pe[:, :x.size(1)], then apply dropout.")
+                 hint="Add the table's rows for the first T positions (T is the length of x's sequence), then apply dropout.")
 
 
 @pytest.mark.exercise("positional_encoding")
@@ -122,7 +122,8 @@ def test_layer_norm_matches_annotated_formula(impl, recorded):
     expected = _loaded(recorded.LayerNorm(6), sd)(x)
     expect_close(
         _loaded(impl.LayerNorm(6), sd)(x), expected, "`LayerNorm(6)(x)` with learned a_2 and b_2", rtol=1e-4, atol=1e-4,
-        hint="Expected a_2 * (x - mean) / (std + eps) + b_2 over the last dimension, with x.std(-1) and eps = 1e-6.",
+        hint="Normalise over the last dimension with the mean and the unbiased standard deviation, eps added to the "
+             "standard deviation (not the variance), then scale by a_2 and shift by b_2.",
     )
 
 
@@ -135,7 +136,7 @@ def test_layer_norm_hand_worked_with_large_eps(impl, recorded):
     expect_close(
         impl.LayerNorm(4, eps=0.5)(x), torch.tensor([[-0.837524, -0.279175, 0.279175, 0.837524]]),
         "`LayerNorm(4, eps=0.5)([[1, 2, 3, 4]])`", atol=2e-6, rtol=0,
-        hint="(x - mean) / (std + eps) with the unbiased std sqrt(5/3) and eps = 0.5 gives [-0.8375, -0.2792, 0.2792, 0.8375].",
+        hint="Work this row out by hand: the unbiased standard deviation divides by n - 1, and eps is added to it.",
     )
 
 
@@ -196,18 +197,16 @@ def test_sublayer_dropout_only_on_sublayer_branch(impl, recorded):
     if either(delta, 2 * branch):
         if (delta.abs() < 1e-4).all() or ((delta - 2 * branch).abs() < 1e-4).all():
             fail("`SublayerConnection(8, 0.5)` in training mode: no element was dropped (or all were); "
-                 "apply self.dropout to the sublayer's output, x + self.dropout(sublayer(self.norm(x))).")
+                 "self.dropout belongs on the sublayer's output, before it is added to x.")
         return
     if either(out, 2 * (x64 + branch)):
         fail("`SublayerConnection(8, 0.5)` in training mode zeroes whole outputs: you applied dropout to the residual "
-             "sum, dropout(x + sublayer(norm(x))). Dropout belongs on the sublayer's branch only, so the residual "
-             "path carries x unchanged: x + dropout(sublayer(norm(x))).")
+             "sum. Dropout belongs on the sublayer's branch only, so that the residual path carries x unchanged.")
     if ((delta - branch).abs() < 1e-4).all():
-        fail("`SublayerConnection(8, 0.5)` in training mode: nothing was dropped; apply self.dropout to the "
-             "sublayer's output, x + self.dropout(sublayer(self.norm(x))).")
+        fail("`SublayerConnection(8, 0.5)` in training mode: nothing was dropped; self.dropout belongs on the "
+             "sublayer's output, before it is added to x.")
     fail("`SublayerConnection(8, 0.5)` in training mode: with dropout p = 0.5 every entry of out - x should be either 0 "
-         "(dropped) or 2 * sublayer(norm(x)) (kept and scaled by 1 / (1 - p)); yours is neither. "
-         "Expected x + dropout(sublayer(norm(x))).")
+         "(dropped) or twice the sublayer's branch (kept and scaled by 1 / (1 - p)); yours is neither.")
 
 
 @pytest.mark.exercise("sublayer_connection")
@@ -244,7 +243,8 @@ def test_encoder_layer_matches_formula(impl, recorded):
     expected = _encoder_layer(recorded, size, h, d_ff, sd)(x, mask)
     expect_close(
         _encoder_layer(impl, size, h, d_ff, sd)(x, mask), expected, "`EncoderLayer(8, ...)(x, mask)` with a padding mask",
-        atol=1e-4, hint="Expected x = sublayer[0](x, lambda x: self_attn(x, x, x, mask)), then sublayer[1](x, feed_forward).",
+        atol=1e-4, hint="The first sublayer connection wraps self-attention (x is the query, the key and the value, with "
+                  "the mask); the second wraps the feed-forward network.",
     )
 
 

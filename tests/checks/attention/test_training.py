@@ -193,8 +193,8 @@ def _expect_model_calls(result, max_len):
              f"{max_len - 1} steps, one per new token.")
     for k, call in enumerate(calls, start=1):
         if not call["memory_from_encode"]:
-            fail(f"decoding step {k}: model.decode did not get the memory that model.encode returned; pass it as "
-                 "model.decode(memory, src_mask, ys, tgt_mask).")
+            fail(f"decoding step {k}: model.decode did not get the memory that model.encode returned; the decoder "
+                 "attends over the encoded source at every step.")
         tgt = expect_tensor(call["tgt"], f"the target passed to model.decode at step {k}")
         if tuple(tgt.shape) != (1, k):
             fail(f"decoding step {k}: model.decode got a target of shape {tuple(tgt.shape)}, expected (1, {k}): "
@@ -202,12 +202,12 @@ def _expect_model_calls(result, max_len):
         mask = call["tgt_mask"]
         want = _causal(k)
         if mask is None:
-            fail(f"decoding step {k}: model.decode got no tgt_mask; pass subsequent_mask(ys.size(1)) so that no "
-                 "position sees a later one.")
+            fail(f"decoding step {k}: model.decode got no tgt_mask; it needs a causal mask as long as the "
+                 "output so far, so that no position sees a later one.")
         mask = expect_tensor(mask, f"the tgt_mask passed to model.decode at step {k}")
         if mask.dim() < 2 or tuple(mask.shape[-2:]) != (k, k) or not torch.equal((mask != 0).reshape(-1, k, k)[0], want):
             fail(f"decoding step {k}: model.decode got the tgt_mask {mask.int().tolist()}, expected subsequent_mask({k}) = "
-                 f"{want.int().unsqueeze(0).tolist()}: the mask grows with the output, subsequent_mask(ys.size(1)).")
+                 f"{want.int().unsqueeze(0).tolist()}: the mask grows with the output, one row and column a step.")
 
 
 def _expect_scripted_decoding(helpers, src, max_len, start_symbol, vocab, shift, expected, what):
@@ -419,8 +419,8 @@ def _copy_diagnosis(report):
     if report["dropout"]:
         return (f"your model has dropout p = {report['dropout'][0]}; the copy model trains without dropout "
                 "(make_model(..., dropout=0.0)).")
-    return ("the learning-rate schedule looks right, so check the loss: criterion(log_probs.reshape(-1, V), "
-            "batch.tgt_y.reshape(-1)) / batch.ntokens with log_probs = model.generator(out), then loss.backward(), "
+    return ("the learning-rate schedule looks right, so check the loss: the criterion over every position's "
+            "log-probabilities (model.generator(out)) and target, divided by the batch's number of tokens, then loss.backward(), "
             "optimizer.step(), optimizer.zero_grad().")
 
 

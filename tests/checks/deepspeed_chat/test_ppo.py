@@ -232,7 +232,7 @@ def _expect_rlhf(result, what, want):
     for i, name in enumerate(("actor_loss", "critic_loss")):
         expect_close(result[i], want[i], f"{what}: {name}",
                      hint="Expected rewards from compute_rewards, zeroed with the old values from ends on, GAE from "
-                          "start, then both losses on [:, start:] with action_mask = attention_mask[:, 1:].")
+                          "start, then both losses on the response only, with the action mask aligned with the log-probs.")
 
 
 @pytest.mark.exercise("ppo_step")

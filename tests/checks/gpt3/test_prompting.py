@@ -129,6 +129,8 @@ def _pick(got, what):
 
 
 @pytest.mark.exercise("choice_scores")
+# a pick is one index: many slips in choice_scores pick what some other known slip picks
+@pytest.mark.builds_on("test_choice_scores_hand_worked")
 def test_pick_choice_depends_on_the_method(impl, recorded):
     # Each method picks a different answer here: the sum favours the short completion, the
     # per-token mean the long one, and the unconditional ratio the one the context helped most.

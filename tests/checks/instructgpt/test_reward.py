@@ -143,9 +143,9 @@ def _weights(model):
 def _expect_steps(state, expected, what):
     for key in COMPARED:
         expect_close(state[key], expected[key], f"{what}: {key}",
-                     hint="Each step scores all n * K responses at once, model(data.view(n * K, T)).view(n, K), "
-                          "takes reward_ranking_loss of that, then optimizer.zero_grad(), loss.backward(), "
-                          "optimizer.step(), with torch.optim.Adam(model.parameters(), lr=RM_TASK['lr']).")
+                     hint="Each step scores all n * K responses at once, as one batch of n * K sequences, regrouped by prompt, "
+                          "takes reward_ranking_loss of that, then one Adam step over all of the model's parameters "
+                          "at the task's learning rate (RM_TASK), the gradients cleared before each backward pass.")
 
 
 def _expect_ranks_held_out(state, initial, eval_seed, what):
@@ -163,7 +163,7 @@ def _expect_ranks_held_out(state, initial, eval_seed, what):
                "-log sigmoid(r_better - r_worse), with rewards[:, 0] the best; check the sign in reward_ranking_loss "
                "and that you pass the rewards in the data's order (best first).")
     else:
-        why = ("the model trained but did not learn the ranking: score all n * K responses with model(data.view(n * K, T)), "
+        why = ("the model trained but did not learn the ranking: score all n * K responses in one batch, "
                "reshape to (n, K) without reordering, and use reward_ranking_loss for all the steps with Adam at RM_TASK['lr'].")
     fail(f"{what}: the trained reward model ranks {accuracy:.0%} of {len(a)} held-out pairs of responses correctly, "
          f"expected at least 90% (an untrained model gets about 50%). Likely cause: {why}")

@@ -31,7 +31,7 @@ def _scalar(got, what):
 
 # --- kl_penalized_reward -------------------------------------------------------------------
 
-_KL_HINT = ("Expected -beta * (logprobs - ref_logprobs) on response tokens, 0 on padding, and rm_score added on the "
+_KL_HINT = ("Expected the KL penalty (beta times how far logprobs are above ref_logprobs, as a cost) on response tokens, 0 on padding, and rm_score added on the "
             "last response token of each row.")
 
 

@@ -70,7 +70,7 @@ def test_rms_norm_float16_is_normalised_in_float32(impl, recorded):
     out = expect_shape(norm(x), (3, 8), what)
     if out.dtype != torch.float16:
         fail(f"{what}: expected a float16 result (the dtype of x), got {out.dtype}. Normalise in float32, then cast "
-             "back before multiplying by the weight: self._norm(x.float()).type_as(x) * self.weight.")
+             "back to the dtype of x before multiplying by the weight.")
     if not torch.isfinite(out).all() or out.float().abs().max() < 1e-3:
         fail(f"{what}: got {out[0, :4].tolist()}... instead of values around 1: you computed in float16, where x^2 "
              "overflows to inf (float16 stops at 65504) and rsqrt(inf) = 0. Compute in float32: x.float(), then "
@@ -111,7 +111,7 @@ def _complex(got, what):
     got = expect_tensor(got, what)
     if not got.is_complex():
         fail(f"{what}: expected a complex tensor (complex64), got {got.dtype}. Meta's code keeps the rotations as "
-             "unit complex numbers, torch.polar(torch.ones_like(angles), angles).")
+             "unit complex numbers of angle m theta_j.")
     return got
 
 
@@ -130,7 +130,7 @@ def test_freqs_cis_matches_formula(impl, recorded):
         worst = int((modulus - 1).abs().argmax()) if modulus.numel() else 0
         if modulus.numel() and abs(modulus[worst].item() - 1) > 1e-5:
             fail(f"{call}: every entry must be a unit complex number e^(i m theta_j), but one has modulus "
-                 f"{modulus[worst].item():.5g}: torch.polar(torch.ones_like(angles), angles).")
+                 f"{modulus[worst].item():.5g}: a rotation has modulus 1 and only an angle.")
         expect_close(got, expected, f"{call} as (real, imaginary) pairs", atol=1e-5,
                      hint=f"Expected shape ({end}, {dim // 2}): entry [m, j] is cos(m theta_j) + i sin(m theta_j) with "
                           "theta_j = 1 / theta^(2j / dim).")

@@ -103,8 +103,8 @@ def test_block_is_pre_norm(impl, recorded):
     block = _load(impl.TransformerBlock(0, impl.ModelArgs(**CFG)), p, "`TransformerBlock(0, args)`")
     expect_close(block(x, 0, freqs_cis, mask), expected,
                  "`TransformerBlock(0, args)(x, 0, freqs_cis, mask)` for x of shape (2, 6, 32)", atol=1e-4,
-                 hint="Expected h = x + attention(attention_norm(x), start_pos, freqs_cis, mask), then "
-                      "h + feed_forward(ffn_norm(h))." + _FIX_LAYERS_FIRST)
+                 hint="Pre-norm residual blocks: attention reads the normalised x and its output is added to x; the "
+                      "feed-forward network then does the same on that sum, with its own norm." + _FIX_LAYERS_FIRST)
 
 
 @pytest.mark.exercise("transformer")
@@ -117,7 +117,7 @@ def test_forward_logits(impl, recorded):
     model = _learner_model(impl, CFG, p)
     expect_close(model(tokens, start_pos=0), expected, "`Transformer(args)(tokens, start_pos=0)` logits for 2 x 7 tokens",
                  atol=1e-4,
-                 hint="Embed, run every block with freqs_cis[start_pos : start_pos + T] and the causal mask, apply the "
+                 hint="Embed, run every block with the rotations of positions start_pos .. start_pos + T - 1 and the causal mask, apply the "
                       "final norm and the output head; return float logits (B, T, vocab_size)." + _FIX_LAYERS_FIRST)
 
 
@@ -139,8 +139,8 @@ def test_cached_chunks_match_one_full_pass(impl, recorded):
                            hint="forward returns the logits of every new position, (B, T, vocab_size).")
         expect_close(got, expected, f"{what}, after the chunks before it (the logits of one full pass over all 8 "
                      "tokens at these positions)", atol=1e-4,
-                     hint="Each call writes its keys and values into the cache at start_pos and attends over "
-                          "cache[:B, :start_pos + T]; its rotary positions are start_pos .. start_pos + T - 1, and the "
+                     hint="Each call writes its keys and values into the cache at start_pos and attends over every "
+                          "cached position up to its own last one; its rotary positions are start_pos .. start_pos + T - 1, and the "
                           "mask (T, start_pos + T) hides only the keys after each query.")
         start += n
 

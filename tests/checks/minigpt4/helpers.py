@@ -70,3 +70,16 @@ def optimizer_parameters(module, model, optimizer):
     every parameter in `optimizer`'s param_groups, in order."""
     names = {id(p): name for name, p in model.named_parameters()}
     return [[names.get(id(p), "?"), bool(p.requires_grad)] for group in optimizer.param_groups for p in group["params"]]
+
+
+def projector_gradient(module, model, image, instruction, answers):
+    """Runs `model.prepare_inputs` and asks whether the inputs it builds reach back to
+    llama_proj, the one trained layer: {"requires_grad", "projector_gets_gradient"}. Tensors
+    lose their graph on the way back from the worker, so this is asked here."""
+    model.zero_grad(set_to_none=True)
+    inputs_embeds = model.prepare_inputs(image, instruction, answers)[0]
+    if not inputs_embeds.requires_grad:
+        return {"requires_grad": False, "projector_gets_gradient": False}
+    inputs_embeds.float().sum().backward()
+    grad = model.llama_proj.weight.grad
+    return {"requires_grad": True, "projector_gets_gradient": grad is not None and bool(grad.abs().sum() > 0)}

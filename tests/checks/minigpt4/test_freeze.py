@@ -37,7 +37,7 @@ def _expect_only_projector_trainable(flags, what):
         parts = sorted({name.split(".")[0] for name in extra})
         fail(f"{what}: {len(extra)} parameters outside llama_proj still require gradients, in "
              f"{', '.join(parts)} (e.g. {extra[0]}). MiniGPT-4 trains the projector only: wrap the image "
-             "encoder and the LLM in freeze(...), e.g. self.llama_model = freeze(TinyLLM(...)).")
+             "encoder and the LLM with freeze when the model is built.")
     missing = sorted({"llama_proj.weight", "llama_proj.bias"} - set(trainable))
     if missing:
         fail(f"{what}: {', '.join(missing)} does not require gradients, so nothing would be trained. "
@@ -73,8 +73,8 @@ def test_freeze_stops_every_gradient(impl, helpers):
     # and recomputes what one SGD step of body + head must give when only the body is frozen.
     returned = impl.freeze(impl.TinyLLM(20, 8))
     if returned is None:
-        fail("`freeze(module)` returned None: return the module, so that you can write "
-             "self.llama_model = freeze(TinyLLM(...)).")
+        fail("`freeze(module)` returned None: return the module, so that freezing can wrap a submodule where it is "
+             "built and assigned.")
     body, head, x, c, lr = _probe_data()
     what = ("a model of a body (Linear(4, 6) inside a Sequential, Dropout(0.5), Tanh) and a head Linear(6, 3), "
             "after `freeze(body)` and one SGD step on all of it")

@@ -149,6 +149,23 @@ def test_prepare_inputs_layout(impl, recorded):
 
 
 @pytest.mark.exercise("prepare_inputs")
+def test_image_tokens_carry_a_gradient_to_the_projector(impl, helpers):
+    # The values of the inputs are right even when no graph leads back to llama_proj; train_step
+    # would then fail at loss.backward(), far from the cause. Tensors come back from the worker
+    # without their graph, so a helper asks there.
+    image = torch.randn(2, 3, 16, 16, generator=_gen(5))
+    got = helpers.projector_gradient(_model(impl, 16, 5), image, "Describe this image.", ["a cat", "a dog"])
+    what = "`model.prepare_inputs(image, 'Describe this image.', ['a cat', 'a dog'])`"
+    if not isinstance(got, dict) or not got.get("requires_grad"):
+        fail(f"{what} returned inputs_embeds with no graph back to llama_proj (requires_grad False): the image "
+             "tokens were made where no gradient is recorded, so loss.backward() in train_step has nothing to "
+             "train. Only the frozen visual encoder may run without a graph; llama_proj is the layer MiniGPT-4 trains.")
+    if not got.get("projector_gets_gradient"):
+        fail(f"{what}: a loss on inputs_embeds gives llama_proj.weight no gradient; the image tokens must come "
+             "from llama_proj, with its graph kept.")
+
+
+@pytest.mark.exercise("prepare_inputs")
 @pytest.mark.hidden
 def test_prepare_inputs_random_matches_reference(impl, ref, seed):
     g = _gen(seed)

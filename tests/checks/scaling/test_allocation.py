@@ -182,8 +182,8 @@ def _random_law(rng, low, high):
 
 # --- compute_optimal -----------------------------------------------------------------------------
 
-OPTIMUM_HINT = ("N_opt = G (C/6)^a, D_opt = (C/6)^b / G with a = beta / (alpha + beta), b = alpha / (alpha + beta), "
-                "G = (alpha A / (beta B))^(1 / (alpha + beta)).")
+OPTIMUM_HINT = ("Minimise the law under 6 N D = C: Hoffmann et al. (2022), eq. (4), give N_opt and D_opt as powers "
+                "of C/6 whose exponents a and b sum to 1, times a constant G made of A, B, alpha and beta.")
 
 
 @pytest.mark.exercise("compute_optimal")
@@ -324,7 +324,7 @@ PLAN_HINTS = {
     "n_params": "The model size to train is N_opt of compute_optimal(C, **law).",
     "n_tokens": "Train on D_opt tokens.",
     "tokens_per_parameter": "The ratio is tokens per parameter, D / N.",
-    "loss": "The expected loss is the law's loss at the planned (N, D): chinchilla_loss(N, D, **law).",
+    "loss": "The expected loss is what the law itself predicts at the planned N and D.",
 }
 
 

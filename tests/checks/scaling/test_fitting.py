@@ -118,7 +118,7 @@ def _recovery_problems(fit, law):
         if abs(fit[k] - law[k]) > TOLERANCE[k]:
             problems.append(f"{k} = {fit[k]:.4g} (true {law[k]:.4g}, tolerance +-{TOLERANCE[k]})")
     if abs(_a(fit) - _a(law)) > TOLERANCE["a"]:
-        problems.append(f"a = beta / (alpha + beta) = {_a(fit):.4g} (true {_a(law):.4g}, tolerance +-{TOLERANCE['a']})")
+        problems.append(f"the exponent a of N_opt = {_a(fit):.4g} (true {_a(law):.4g}, tolerance +-{TOLERANCE['a']})")
     for k in ("A", "B"):
         if abs(math.log(fit[k] / law[k])) > math.log(TOLERANCE["AB_factor"]):
             problems.append(f"{k} = {fit[k]:.4g} (true {law[k]:.4g}, tolerance a factor {TOLERANCE['AB_factor']:g})")
