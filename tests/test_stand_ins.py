@@ -205,3 +205,8 @@ def test_no_stand_ins_in_a_learners_check(hostile):
     hostile.substitute({"attention"})
     q, k, v = _qkv()
     assert "answers no call" in hostile.module().ask("attention", q, k, v)["refused"]
+
+
+def test_a_solution_whose_regions_cannot_be_read_stands_in_for_nothing():
+    unnamed = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
+    assert standins.StandIns(None, unnamed).names("double") is None

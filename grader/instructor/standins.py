@@ -28,7 +28,10 @@ class StandIns:
 
     def __init__(self, module, source, filename="<solution>"):
         self._module = module
-        self._names = names_by_exercise(source, filename)
+        try:
+            self._names = names_by_exercise(source, filename)
+        except (stubgen.StubError, SyntaxError, ValueError):  # regions it cannot read: nothing stands in
+            self._names = {}
 
     def names(self, exercise):
         """The names that stand in for `exercise`, or None when it cannot be stood in for."""

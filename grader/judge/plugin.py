@@ -245,9 +245,12 @@ def _stand_in_plan(config, item, session):
     factory = config.stash.get(STAND_INS, None)
     if factory is None or session is None:  # stand-ins answer calls from a worker only
         return _blocker(config, item), (), ()
+    failing = _failing(config, item)
+    if not failing:
+        return None, (), ()
     stand_ins = factory(*topic_of(item.path))
     names, exercises = [], []
-    for dep, outcome in _failing(config, item):
+    for dep, outcome in failing:
         if outcome is not False:
             return outcome, (), ()  # blocked by one that cannot stand in
         found = stand_ins.names(dep)

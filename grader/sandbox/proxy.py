@@ -51,6 +51,7 @@ class Session:
         self.substituted = frozenset()  # names the grader answers for the check in progress
         self._sent_substitutes = frozenset()  # what the live worker was told
         self._answering = 0  # stand-in calls being answered, one inside another
+        self._answer_by = float("inf")  # while answering: when the call that asked must have ended
         if source is None:  # nothing to run: every check gets the same error, no worker starts
             self.import_failure = ImportFailed("FileNotFoundError", unreadable or f"{module_file} is missing")
         else:
@@ -173,6 +174,9 @@ class Session:
         if generation is not None and generation != self.generation:
             raise WorkerLost("this object was lost when the worker restarted after an earlier failure")
         worker = self._live_worker()
+        if self._answering and time.monotonic() > self._answer_by:  # the reference's loop ran past the call's time
+            self._lose("timeout")
+            raise LearnerTimeout(f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s")
         if self.substituted != self._sent_substitutes:
             self._call(worker, {"op": "substitute", "target": wire.MODULE, "args": [sorted(self.substituted)]})
             self._sent_substitutes = self.substituted
@@ -197,7 +201,7 @@ class Session:
         try:
             reply = worker.request(message, deadline)
             while isinstance(reply, dict) and "callback" in reply:  # a stand-in asks (see `substitute`)
-                reply = worker.request(self._answer(reply), started + deadline - time.monotonic())
+                reply = worker.request(self._answer(reply, started + deadline), started + deadline - time.monotonic())
         except sandbox.CallTimedOut:  # not even the worker's watchdog answered
             self._lose("timeout")
             usage = {"cpu": 0.0, "wall": time.monotonic() - started, "busy": timeouts.host_is_busy(), "extended": True}
@@ -228,7 +232,7 @@ class Session:
             raise WorkerLost(f"your code sent the grader a reply it cannot read (exercise `{self.exercise}`)")
         return reply["value"]
 
-    def _answer(self, callback):
+    def _answer(self, callback, by):
         """The message that answers a stand-in's call: {"answer": data} from `stand_in`, or
         {"refused": why}. Only names substituted for this check are answered, with arguments
         and answers bounded as replies are, and only data goes back (or handles to the
@@ -246,6 +250,7 @@ class Session:
         if not isinstance(args, list) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
             return {"refused": "a stand-in's call must carry a list of arguments and a dict of keywords"}
         self._answering += 1
+        outer, self._answer_by = self._answer_by, min(self._answer_by, by)
         try:
             value = self.stand_in(name, args, kwargs)
         except (LearnerTimeout, WorkerLost, timeouts.HostBusy):
@@ -254,6 +259,7 @@ class Session:
             return {"refused": f"the reference could not answer this call of {name} ({type(exc).__name__})"}
         finally:
             self._answering -= 1
+            self._answer_by = outer
         try:
             return {"answer": as_data(value, self)}
         except NotData as exc:
