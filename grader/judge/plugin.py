@@ -258,8 +258,7 @@ def _stand_in_plan(config, item, session):
             return dep, (), ()
         names += found
         exercises.append(dep)
-    if session is not None:
-        session.stand_in = stand_ins
+    session.stand_in = stand_ins
     return None, names, exercises
 
 
@@ -401,7 +400,6 @@ def _result(item, report, status, message, output="", mistake="", substituted=()
     """The verdict of one check, made once: the runner only collects it (`report.fmgrade`)."""
     exercise, points, hidden = item.stash[CHECK]
     return CheckResult(
-        substituted=list(substituted),
         id=report.nodeid.split("/")[-1],
         exercise=exercise,
         status=status,
@@ -411,6 +409,7 @@ def _result(item, report, status, message, output="", mistake="", substituted=()
         message=message,
         output=output,
         mistake=mistake,
+        substituted=list(substituted),
     )
 
 
