@@ -210,3 +210,20 @@ def test_no_stand_ins_in_a_learners_check(hostile):
 def test_a_solution_whose_regions_cannot_be_read_stands_in_for_nothing():
     unnamed = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
     assert standins.StandIns(None, unnamed).names("double") is None
+
+
+@pytest.mark.slow
+def test_fmgrade_grade_credits_the_dependents_and_names_the_substitute(no_scaling):
+    from click.testing import CliRunner
+
+    from grader import cli
+
+    submission = no_scaling.parent.parent
+    args = ["grade", str(submission), "--kit", str(ROOT), "--topics", "attention", "--seed", "7", "--format", "json"]
+    result = CliRunner().invoke(cli.main, args, catch_exceptions=False)
+    data = json.loads(result.output[result.output.index("{") :])
+    checks = _by_exercise(TopicResult("attention", [CheckResult(**c) for c in data["topics"][0]["checks"]]))
+    assert all(c.substituted == [] for c in checks["attention"]) and checks["attention"][0].score == 0
+    for exercise in ("multi_head_attention", "encoder_decoder_layers", "greedy_decode"):
+        assert [(c.status, c.substituted) for c in checks[exercise]] == [(PASSED, ["attention"])] * len(checks[exercise])
+    assert data["score"] >= 36  # was 23: the four dependents were blocked
