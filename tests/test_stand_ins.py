@@ -141,6 +141,17 @@ def call_attention(q, k, v):
     return {"out": out, "p": p, "plain": type(out) is torch.Tensor and type(p) is torch.Tensor}
 
 
+def train_through(q):
+    """Training through a stand-in: backward must say it cannot, not go on without a gradient."""
+    q = q.clone().requires_grad_()
+    out, _ = attention(q, q, q)
+    try:
+        out.sum().backward()
+    except RuntimeError as exc:
+        return str(exc)
+    return "a gradient flowed"
+
+
 def not_data_argument(q):
     return ask("attention", q, lambda: None, q)
 
@@ -178,6 +189,11 @@ def test_a_substituted_function_is_answered_with_plain_data(hostile):
     got = hostile.module().call_attention(q, k, v)
     scores = (q @ k.transpose(-2, -1) / 2).softmax(-1)
     assert got["plain"] and torch.allclose(got["p"], scores) and torch.allclose(got["out"], scores @ v)
+
+
+def test_backward_through_a_stand_in_says_no_gradient_flows(hostile):
+    hostile.substitute({"attention"})
+    assert "no gradient flows through `attention`" in hostile.module().train_through(_qkv()[0])
 
 
 def test_the_grader_refuses_what_it_did_not_substitute(hostile):

@@ -12,7 +12,8 @@ What can stand in: an exercise whose solution regions all lie in module-level fu
 methods (other than `__init__`, and undecorated) of module-level classes. An exercise with a
 region in `__init__` (the object's state is built there) cannot; its dependents stay blocked.
 Gradients do not flow through a stand-in's answer (it is data): a dependent that trains
-through a failing prerequisite is checked without them.
+through a failing prerequisite stops at its first backward with an error that says so
+(grader.sandbox.worker._no_gradient).
 """
 
 import ast

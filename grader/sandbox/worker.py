@@ -291,10 +291,42 @@ _INHERITED = object()  # a method the learner's class did not define itself
 
 def _stand_in(worker, name):
     def stand_in(*args, **kwargs):
-        return worker.ask(name, args, kwargs)
+        return _no_gradient(name, worker.ask(name, args, kwargs), [*args, *kwargs.values()])
 
     stand_in.__name__ = name.rpartition(".")[2]
     return stand_in
+
+
+def _no_gradient(name, answer, inputs):
+    """The answer is data: a gradient cannot flow back through it. Where one would be wanted
+    (an input needs one), its tensors say so when backward reaches them, rather than letting
+    training go on without it."""
+    import torch
+
+    anchors = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    if inputs and isinstance(inputs[0], torch.nn.Module):  # a method's self: its parameters
+        anchors += [p for p in inputs[0].parameters() if p.requires_grad][:1]
+    if not anchors or not torch.is_grad_enabled():
+        return answer
+
+    class NoGradient(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, anchor, value):
+            return value.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError(
+                f"no gradient flows through `{name}` at grade time: it did not pass, so the reference "
+                "solution's answer (data) stands in for it"
+            )
+
+    def mark(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return NoGradient.apply(anchors[0], value)
+        return type(value)(mark(v) for v in value) if type(value) in (list, tuple) else value
+
+    return mark(answer)
 
 
 BUSY_WAIT_SHARE = 0.25  # a call that spent this share of its wall time waiting for a CPU ran on a busy host
