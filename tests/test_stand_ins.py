@@ -42,6 +42,25 @@ def test_a_region_in_init_or_a_decorated_function_cannot_stand_in():
     assert standins.names_by_exercise(source) == {"a": None, "b": None, "c": ("c",)}
 
 
+# --- what an answer may carry ---------------------------------------------------------------------
+
+
+class _NoWorker:
+    generation = 0
+
+
+def test_an_answer_is_data_only():
+    import numpy as np
+
+    answer = proxy.as_data((torch.nn.Parameter(torch.ones(2)), np.float32(1.5), {"k": [None, torch.float16]}), _NoWorker())
+    assert type(answer[0]) is torch.Tensor and not answer[0].requires_grad and answer[1:] == (1.5, {"k": [None, torch.float16]})
+    for reference_object in (torch.nn.Linear(2, 2), print, standins.StandIns, np.array([object()], dtype=object)):
+        with pytest.raises(proxy.NotData):
+            proxy.as_data(reference_object, _NoWorker())
+    with pytest.raises(proxy.NotData, match="more than 64 MB"):
+        proxy.as_data([torch.zeros(9 * 1024 * 1024)] * 2, _NoWorker())
+
+
 # --- the results model: grading does not block what the reference stood in for ----------------
 
 

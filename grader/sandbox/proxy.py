@@ -264,6 +264,8 @@ class Session:
             return {"answer": as_data(value, self)}
         except NotData as exc:
             return {"refused": f"the reference's answer to {name} is not sent: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot be copied as data
+            return {"refused": f"the reference's answer to {name} is not sent ({type(exc).__name__})"}
 
     def _frames(self, frames):
         """The worker's learner frames as (file, line, function, code), outermost first; the code
@@ -362,7 +364,8 @@ def as_data(value, session, budget=None):
         value = value.detach().cpu().as_subclass(torch.Tensor).clone()
         budget[0] -= value.numel() * value.element_size()
     elif isinstance(value, Handle):
-        if object.__getattribute__(value, "_session") is not session:
+        get = object.__getattribute__
+        if get(value, "_session") is not session or get(value, "_gen") != session.generation:
             raise NotData("a handle to another worker's object")
         value = _encode(value)
     elif kind in (list, tuple, torch.Size) or isinstance(value, tuple) and hasattr(value, "_fields"):
@@ -372,7 +375,7 @@ def as_data(value, session, budget=None):
         value = {k: as_data(v, session, budget) for k, v in value.items()}
     elif kind.__module__ == "numpy" and kind.__name__ == "ndarray" and value.dtype.kind in "biufc":
         value = {wire.NDARRAY: as_data(torch.from_numpy(value.copy()), session, budget)}
-    elif kind.__module__ == "numpy" and hasattr(value, "item") and getattr(value, "dtype", None) is not None:
+    elif kind.__module__ == "numpy" and kind.__name__ != "ndarray" and getattr(value, "dtype", None) is not None:
         value = as_data(value.item(), session, budget)
     else:
         raise NotData(f"{kind.__name__} is not data")
