@@ -11,7 +11,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from grader.course import version_of
-from grader.results import ERROR, PASSED, TIMEOUT
+from grader.results import ERROR, PASSED, TIMEOUT, stood_in_note
 from grader.safe_text import safe_id, safe_text
 
 FAILED_TEST = "autograder failed"  # the test that names why grading failed, where a format has tests
@@ -32,6 +32,7 @@ def safe_report(report):
             message=safe_text(c.message),
             output=safe_text(c.output),
             mistake=safe_text(c.mistake, 200),
+            substituted=[safe_text(e, 200) for e in c.substituted],
         )
 
     def topic(t):
@@ -103,6 +104,7 @@ def to_junit(report, suite_prefix="", seed=None, kit_hash=None):
                 ("exercise", check.exercise),
                 ("points", f"{check.score:g}/{check.max_score:g}"),
                 ("hidden", str(check.hidden).lower()),
+                *([("substituted", ",".join(check.substituted))] if check.substituted else []),
             ):
                 ET.SubElement(case_props, "property", name=key, value=value)
             if check.status != PASSED:
@@ -136,6 +138,8 @@ def to_gradescope(report, hidden_visibility="after_published", execution_time=No
     for topic in report.topics:
         for check in topic.checks:
             output = check.message + (f"\n\nYour code printed:\n{check.output}" if check.output else "")
+            if check.substituted:
+                output = (output + "\n\n" if output else "") + stood_in_note(check.substituted)
             tests.append(
                 {
                     "name": f"{topic.id} / {check.exercise} / {check.id}",

@@ -23,6 +23,8 @@ class CheckResult:
     message: str = ""
     output: str = ""  # what learner code printed during this check (truncated)
     mistake: str = ""  # id of the known mistake (tests/mutants/<topic>/mutants.yml) the answer matched
+    # grading: the prerequisites (exercise ids) that failed and that the reference answered for here
+    substituted: list = field(default_factory=list)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class ExerciseSummary:
     score: float
     max_score: float
     message: str
+    substituted: tuple = ()  # prerequisites the reference answered for in its checks (grading)
 
 
 @dataclass
@@ -88,7 +91,16 @@ def _summarise(exercise_id, checks):
         named = [c for c in problems if c.mistake or SUSPECT_MARK in c.message]
         first = (problems or [c for c in checks if c.status == NOT_STARTED])[0]
         status, message = first.status, (named or [first])[0].message
-    return ExerciseSummary(exercise_id, status, sum(c.score for c in checks), sum(c.max_score for c in checks), message)
+    substituted = tuple(dict.fromkeys(e for c in checks for e in c.substituted))
+    return ExerciseSummary(
+        exercise_id, status, sum(c.score for c in checks), sum(c.max_score for c in checks), message, substituted
+    )
+
+
+def stood_in_note(exercises):
+    """What a result says of the prerequisites the reference answered for (grading)."""
+    names = ", ".join(f"`{e}`" for e in exercises)
+    return f"checked on your own code, with {names} (which did not pass) answered by the reference solution"
 
 
 @dataclass
@@ -120,8 +132,9 @@ def standing(topic_result, exercises):
     builds (course.yml `depends`) on an exercise that does not pass is BLOCKED with 0 points,
     whatever older checks of its own said: a result that merges runs (watch, `check TOPIC
     EXERCISE`, progress) then agrees with a full run. The score is the sum of the exercises'
-    points. A module that does not import blocks nothing (every check says so itself).
-    (Grading credits each exercise on its own code and does not use this.)"""
+    points. A module that does not import blocks nothing (every check says so itself). At grade
+    time the reference answers for a failing prerequisite (ExerciseSummary.substituted): the
+    exercise is then credited on its own code, not blocked."""
     summaries = topic_result.exercises([e.id for e in exercises])
     return standing_of(summaries, exercises, blocks=not topic_result.import_error)
 
@@ -141,7 +154,9 @@ def standing_of(summaries, exercises, blocks=True):
             roots[exercise.id] = found.group(1) if found else None
             continue
         depends = getattr(exercise, "depends", ()) or ()
-        blocker = next((d for d in depends if d in by_id and by_id[d].status != PASSED), None)
+        # at grade time the reference answered for a failing prerequisite: not blocked by it
+        stood_in = getattr(summary, "substituted", ()) or ()
+        blocker = next((d for d in depends if d in by_id and by_id[d].status != PASSED and d not in stood_in), None)
         if blocker is not None:
             root = roots.get(blocker) or blocker
             roots[exercise.id] = root

@@ -103,6 +103,7 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
                     root=submission,
                     budget=clock,
                     unusable=missing_file_note(submission, topic),
+                    stand_ins=True,  # each exercise on its own code: failing prerequisites answered by the reference
                 )
             )
         except Exception as exc:  # the grader's own failure: every format names it, the other topics still run

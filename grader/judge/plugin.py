@@ -31,6 +31,11 @@ def pytest_addoption(parser):
     group.addoption("--fmgrade-impl", metavar="PATH", help="module under test (default: the topic's solution)")
     group.addoption("--fmgrade-visible-only", action="store_true", help="deselect hidden checks")
     group.addoption("--fmgrade-seed", type=int, metavar="N", help="seed for hidden checks' inputs")
+    group.addoption(
+        "--fmgrade-stand-ins",
+        action="store_true",
+        help="grading: a failing prerequisite is answered by the reference instead of blocking",
+    )
 
 
 def pytest_configure(config):
@@ -55,6 +60,9 @@ RECORDER = pytest.StashKey[object]()  # a grader.judge.replay.Record during `fmg
 COURSES = pytest.StashKey[dict]()  # course root -> (Course, {topic: Recording})
 OUTCOMES = pytest.StashKey[dict]()  # (topic, exercise) -> True, False (a check did not pass) or the blocker
 CHECK_OUTCOMES = pytest.StashKey[dict]()  # (topic, check function name) -> whether it passed
+# Grading with --fmgrade-stand-ins: (course root, topic) -> grader.instructor.standins.StandIns,
+# made by the hidden checks' plugin (grader.instructor.live), which has the solutions.
+STAND_INS = pytest.StashKey[object]()
 
 
 class RecorderHolder:
@@ -232,11 +240,22 @@ def _exercise_position(config, item):
 
 def _blocker(config, item):
     """The first exercise this check's exercise builds on (transitively) that has not passed."""
+    failing = _failing(config, item)
+    if not failing:
+        return None
+    dep, outcome = failing[0]
+    return dep if outcome is False else outcome  # a blocked exercise names its own blocker
+
+
+def _failing(config, item):
+    """[(exercise, its outcome)] of every exercise this check's exercise builds on (transitively)
+    that has not passed, nearest first."""
     root, topic_id = topic_of(item.path)
     topic = _course_of(config, root)[0].topic(topic_id)
     by_id = {e.id: e for e in topic.exercises}
     outcomes = config.stash[OUTCOMES]
     todo, seen = list(by_id[item.stash[CHECK][0]].depends) if item.stash[CHECK][0] in by_id else [], set()
+    found = []
     while todo:
         dep = todo.pop(0)
         if dep in seen:
@@ -244,9 +263,33 @@ def _blocker(config, item):
         seen.add(dep)
         outcome = outcomes.get((topic_id, dep), True)
         if outcome is not True:
-            return dep if outcome is False else outcome  # a blocked exercise names its own blocker
+            found.append((dep, outcome))
         todo += list(by_id[dep].depends)
-    return None
+    return found
+
+
+def _stand_in_plan(config, item, session):
+    """Grading with stand-ins: (blocker or None, names to stand in, the exercises they stand in
+    for). Every failing prerequisite is answered by the reference, unless one cannot be
+    (grader.instructor.standins): that one blocks, as in a learner's check."""
+    factory = config.stash.get(STAND_INS, None)
+    if factory is None or session is None:  # stand-ins answer calls from a worker only
+        return _blocker(config, item), (), ()
+    failing = _failing(config, item)
+    if not failing:
+        return None, (), ()
+    stand_ins = factory(*topic_of(item.path))
+    names, exercises = [], []
+    for dep, outcome in failing:
+        if outcome is not False:
+            return outcome, (), ()  # blocked by one that cannot stand in
+        found = stand_ins.names(dep)
+        if found is None:
+            return dep, (), ()
+        names += found
+        exercises.append(dep)
+    session.stand_in = stand_ins
+    return None, names, exercises
 
 
 CHECK = pytest.StashKey[tuple]()
@@ -324,7 +367,12 @@ def pytest_runtest_setup(item):
     checking.begin_check()
     session = item.config.stash.get(SESSION, None)
     # A module that does not import blocks nothing: every check reports that one error instead.
-    blocker = None if session is not None and session.import_failure else _blocker(item.config, item)
+    blocker, names, exercises = None, (), ()
+    if session is None or not session.import_failure:
+        blocker, names, exercises = _stand_in_plan(item.config, item, session)
+    if session is not None:
+        session.substitute(names)
+    item.stash[SUBSTITUTED] = list(exercises)
     if blocker is not None:
         item.stash[BLOCKED_BY] = blocker
         pytest.skip(f"blocked: this builds on `{blocker}`, which does not pass yet; fix `{blocker}` first")
@@ -338,6 +386,7 @@ def pytest_runtest_setup(item):
 
 
 BLOCKED_BY = pytest.StashKey[str]()
+SUBSTITUTED = pytest.StashKey[list]()  # the prerequisites the reference answers for in this check
 NOT_RUN = pytest.StashKey[tuple]()  # (status, message) of a check the topic's clock did not start
 
 
@@ -374,13 +423,14 @@ def pytest_runtest_makereport(item, call):
             message,
             output=session.take_output() if session is not None else "",
             mistake=mistake,
+            substituted=item.stash.get(SUBSTITUTED, []),
         )
         if report.failed and message:
             report.longrepr = f"[{status}] {message}"
     return report
 
 
-def _result(item, report, status, message, output="", mistake=""):
+def _result(item, report, status, message, output="", mistake="", substituted=()):
     """The verdict of one check, made once: the runner only collects it (`report.fmgrade`)."""
     exercise, points, hidden = item.stash[CHECK]
     return CheckResult(
@@ -393,6 +443,7 @@ def _result(item, report, status, message, output="", mistake=""):
         message=message,
         output=output,
         mistake=mistake,
+        substituted=list(substituted),
     )
 
 

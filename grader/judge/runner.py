@@ -75,6 +75,7 @@ def run_topic(
     unusable=None,
     worker_factory=None,
     on_check=None,
+    stand_ins=False,
 ):
     """Run the checks of `topic_id` against the module file `impl_path`.
 
@@ -89,6 +90,8 @@ def run_topic(
     unusable: a reason not to run learner code at all; every check gets it, 0 points.
     on_check: called with each CheckResult as its check ends, and the seconds of that phase
     (a check's teardown may call it again with a worse result for the same id).
+    stand_ins: (grading, with `hidden`) a prerequisite that fails is answered by the reference
+    through the grader instead of blocking what builds on it (grader.instructor.standins).
 
     A Ctrl-C or SIGTERM (see grader.interrupts) raises KeyboardInterrupt: nothing is returned.
     """
@@ -113,7 +116,9 @@ def run_topic(
             if budget is not None:
                 watchdog = budget.watch(session)
     try:
-        return _run(course, topic, impl_path, hidden, seed, session, only, plugins, budget, topic_seconds, on_check)
+        return _run(
+            course, topic, impl_path, hidden, seed, session, only, plugins, budget, topic_seconds, on_check, stand_ins
+        )
     finally:
         with interrupts.protected():
             if watchdog is not None:
@@ -178,6 +183,7 @@ def _run(
     budget=None,
     topic_seconds=None,
     on_check=None,
+    stand_ins=False,
 ):
     # here, not at the top: the worker (started by run_topic) imports torch side by side with this
     # 1.4 s import (the plugin imports torch)
@@ -210,7 +216,7 @@ def _run(
         str(impl_path),
     ]
     if hidden:  # hidden checks take `ref`, the live solution: only the instructor's side has it
-        args += ["-p", HIDDEN_CHECKS_PLUGIN]
+        args += ["-p", HIDDEN_CHECKS_PLUGIN] + (["--fmgrade-stand-ins"] if stand_ins else [])
     else:
         args.append("--fmgrade-visible-only")
     if seed is None:  # drawn here, handed to pytest, and written into the result: never read back

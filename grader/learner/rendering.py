@@ -11,7 +11,7 @@ from click import style
 from rich.text import Text
 
 from grader import submission
-from grader.results import BLOCKED, ERROR, FAILED, NOT_STARTED, PASSED, SUSPECT_MARK, TIMEOUT, standing
+from grader.results import BLOCKED, ERROR, FAILED, NOT_STARTED, PASSED, SUSPECT_MARK, TIMEOUT, standing, stood_in_note
 
 SYMBOL = {
     PASSED: ("✔", "green"),
@@ -93,6 +93,8 @@ def _exercise_rows(topic_result, summary, width, verbose):
         f" {summary.id.ljust(width)}  ",
         f"{_points(summary.score):>3}/{_points(summary.max_score):<3}",
     )
+    if summary.substituted:  # grading: the reference answered for a failing prerequisite
+        row = Text.assemble(row, "  ", (stood_in_note(summary.substituted), "dim"))
     if summary.status == PASSED:
         return [row]
     row.append("  ")

@@ -47,6 +47,12 @@ class Session:
         self.cgroup = ""  # what the worker's processes shared: "cgroup v1", or "no cgroup (why)"
         self._helpers_loaded = False
         self._ready = False
+        # Grading only (see `substitute`): answers a stand-in's call, stand_in(name, args, kwargs).
+        self.stand_in = None
+        self.substituted = frozenset()  # names the grader answers for the check in progress
+        self._sent_substitutes = frozenset()  # what the live worker was told
+        self._answering = 0  # stand-in calls being answered, one inside another
+        self._answer_by = float("inf")  # while answering: when the call that asked must have ended
         if source is None:  # nothing to run: every check gets the same error, no worker starts
             self.import_failure = ImportFailed("FileNotFoundError", unreadable or f"{module_file} is missing")
         else:
@@ -60,6 +66,7 @@ class Session:
     # lifecycle
     def _start(self):
         self._helpers_loaded = self._ready = False
+        self._sent_substitutes = frozenset()
         self._worker = self._worker_factory(
             self.module_file, self.source, self.worker_limits, self.isolation, self.hidden_roots
         )
@@ -161,6 +168,12 @@ class Session:
                 f"the checks of this topic took more than {limit:g} s in all ({wall:.3g} s on the clock)"
             )
 
+    def substitute(self, names):
+        """Grading only: for the next calls, the learner's functions and methods in `names`
+        ("attention", "LayerNorm.forward") are stand-ins whose calls `stand_in` answers here,
+        in the grader; every other call of a stand-in is refused."""
+        self.substituted = frozenset(names)
+
     def take_output(self):
         return self._worker.take_output() if self._worker is not None else getattr(self, "last_output", "")
 
@@ -169,6 +182,12 @@ class Session:
         if generation is not None and generation != self.generation:
             raise WorkerLost("this object was lost when the worker restarted after an earlier failure")
         worker = self._live_worker()
+        if self._answering and time.monotonic() > self._answer_by:  # the reference's loop ran past the call's time
+            self._lose("timeout")
+            raise LearnerTimeout(f"exercise `{self.exercise}` did not return within {self.limits.call_timeout:g} s")
+        if self.substituted != self._sent_substitutes:
+            self._call(worker, {"op": "substitute", "target": wire.MODULE, "args": [sorted(self.substituted)]})
+            self._sent_substitutes = self.substituted
         if op == "call_helper" and not self._helpers_loaded:
             self._call(worker, {"op": "helpers", "name": "helpers.py", "args": [self.helpers_source]})
             self._helpers_loaded = True
@@ -189,6 +208,8 @@ class Session:
         started = time.monotonic()
         try:
             reply = worker.request(message, deadline)
+            while isinstance(reply, dict) and "callback" in reply:  # a stand-in asks (see `substitute`)
+                reply = worker.request(self._answer(reply, started + deadline), started + deadline - time.monotonic())
         except sandbox.CallTimedOut:  # not even the worker's watchdog answered
             self._lose("timeout")
             usage = {"cpu": 0.0, "wall": time.monotonic() - started, "busy": timeouts.host_is_busy(), "extended": True}
@@ -218,6 +239,41 @@ class Session:
             self._lose("unreadable reply")
             raise WorkerLost(f"your code sent the grader a reply it cannot read (exercise `{self.exercise}`)")
         return reply["value"]
+
+    def _answer(self, callback, by):
+        """The message that answers a stand-in's call: {"answer": data} from `stand_in`, or
+        {"refused": why}. Only names substituted for this check are answered, with arguments
+        and answers bounded as replies are, and only data goes back (or handles to the
+        worker's own objects): nothing of the grader's crosses."""
+        name = callback.get("callback")
+        if self.stand_in is None or not isinstance(name, str) or name not in self.substituted:
+            return {"refused": f"the grader answers no call of {safe_id(str(name))} here"}
+        if self._answering >= MAX_NESTED:
+            return {"refused": f"stand-in calls nest more than {MAX_NESTED} deep"}
+        try:
+            args = _decode(callback.get("args"), self, STAND_IN_BYTES)
+            kwargs = _decode(callback.get("kwargs"), self, STAND_IN_BYTES)
+        except WorkerLost as exc:
+            return {"refused": str(exc)}
+        if not isinstance(args, list) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+            return {"refused": "a stand-in's call must carry a list of arguments and a dict of keywords"}
+        self._answering += 1
+        outer, self._answer_by = self._answer_by, min(self._answer_by, by)
+        try:
+            value = self.stand_in(name, args, kwargs)
+        except (LearnerTimeout, WorkerLost, timeouts.HostBusy):
+            raise  # the call in flight fails with it
+        except Exception as exc:  # noqa: BLE001 - the reference's own error: its type only
+            return {"refused": f"the reference could not answer this call of {name} ({type(exc).__name__})"}
+        finally:
+            self._answering -= 1
+            self._answer_by = outer
+        try:
+            return {"answer": as_data(value, self)}
+        except NotData as exc:
+            return {"refused": f"the reference's answer to {name} is not sent: {exc}"}
+        except Exception as exc:  # noqa: BLE001 - an answer that cannot be copied as data
+            return {"refused": f"the reference's answer to {name} is not sent ({type(exc).__name__})"}
 
     def _frames(self, frames):
         """The worker's learner frames as (file, line, function, code), outermost first; the code
@@ -293,6 +349,49 @@ def grader_error(module_file, failed):
     return message
 
 
+MAX_NESTED = 8  # stand-in calls answered one inside another (a stand-in the reference calls back)
+STAND_IN_BYTES = 64 * 1024 * 1024  # bytes of a stand-in call's arguments, and of its answer
+
+
+class NotData(Exception):
+    """An answer of the reference that is not data: it never reaches the worker."""
+
+
+def as_data(value, session, budget=None):
+    """`value` as the worker's codec carries it, if it is data: None, bools, numbers, strings,
+    dtypes, plain tensors (detached copies), numpy arrays, lists, tuples and dicts of them, and
+    handles to the worker's own objects. Anything else (a module, a function, a class of the
+    reference) raises NotData. At most STAND_IN_BYTES in all."""
+    import torch
+
+    budget = [STAND_IN_BYTES] if budget is None else budget
+    kind = type(value)
+    if value is None or kind in (bool, int, float, complex, str) or isinstance(value, torch.dtype):
+        budget[0] -= len(value) if kind is str else 0
+    elif isinstance(value, torch.Tensor):
+        value = value.detach().cpu().as_subclass(torch.Tensor).clone()
+        budget[0] -= value.numel() * value.element_size()
+    elif isinstance(value, Handle):
+        get = object.__getattribute__
+        if get(value, "_session") is not session or get(value, "_gen") != session.generation:
+            raise NotData("a handle to another worker's object")
+        value = _encode(value)
+    elif kind in (list, tuple, torch.Size) or isinstance(value, tuple) and hasattr(value, "_fields"):
+        items = [as_data(v, session, budget) for v in value]
+        value = items if kind is list else tuple(items)
+    elif kind is dict and all(type(k) in (str, int) for k in value):
+        value = {k: as_data(v, session, budget) for k, v in value.items()}
+    elif kind.__module__ == "numpy" and kind.__name__ == "ndarray" and value.dtype.kind in "biufc":
+        value = {wire.NDARRAY: as_data(torch.from_numpy(value.copy()), session, budget)}
+    elif kind.__module__ == "numpy" and kind.__name__ != "ndarray" and getattr(value, "dtype", None) is not None:
+        value = as_data(value.item(), session, budget)
+    else:
+        raise NotData(f"{kind.__name__} is not data")
+    if budget[0] < 0:
+        raise NotData(f"more than {STAND_IN_BYTES // (1024 * 1024)} MB")
+    return value
+
+
 def _encode(value):
     if isinstance(value, Handle):
         return {wire.HANDLE: object.__getattribute__(value, "_id")}
@@ -342,8 +441,8 @@ def _text_size(item):
     return 0
 
 
-def _decode(value, session):
-    budget = [MAX_ITEMS, MAX_BYTES, MAX_TEXT]
+def _decode(value, session, max_bytes=MAX_BYTES):
+    budget = [MAX_ITEMS, max_bytes, MAX_TEXT]
 
     def walk(item):
         budget[0] -= 1
@@ -360,7 +459,7 @@ def _decode(value, session):
             )
         if budget[1] < 0:
             raise WorkerLost(
-                f"your code returned more than {MAX_BYTES // (1024 * 1024)} MB of data in one result, "
+                f"your code returned more than {max_bytes // (1024 * 1024)} MB of data in one result, "
                 f"counting every reference to a shared string or tensor (exercise `{session.exercise}`)"
             )
         if isinstance(item, dict):
@@ -449,6 +548,7 @@ class Handle:
             ("_gen", generation),
             ("_function", function),
             ("_methods", {}),
+            ("_writable", False),
         ):
             object.__setattr__(self, key, value)
 
@@ -468,7 +568,9 @@ class Handle:
         return value
 
     def __setattr__(self, name, value):
-        raise TypeError("objects from your code are read-only in checks; call their methods instead")
+        if not object.__getattribute__(self, "_writable"):
+            raise TypeError("objects from your code are read-only in checks; call their methods instead")
+        self._request("setattr", name, (value,))
 
     def __call__(self, *args, **kwargs):
         return self._request("call", args=args, kwargs=kwargs)
@@ -487,3 +589,12 @@ class Handle:
 
     def __bool__(self):
         return True
+
+
+def writable(handle):
+    """The same object as `handle`, whose attributes can be set: the `self` of a reference
+    method that answers for a learner's method (`self.attn = ...`). Checks never get one."""
+    get = object.__getattribute__
+    copy = Handle(get(handle, "_session"), get(handle, "_id"), get(handle, "_type"), get(handle, "_gen"))
+    object.__setattr__(copy, "_writable", True)
+    return copy

@@ -21,6 +21,10 @@ Protocol: each message is an 8-byte big-endian length and a torch.save payload.
 The worker's first message, {"booted": True, "limits": [...]}, comes before any learner code
 runs: a worker that dies before it is a grader error. The second is {"ready": True,
 "import_error": None or {...}}, once the learner module is imported.
+Stand-ins (grading only): {"op": "substitute", "args": [names]} puts a stand-in in place of each
+learner function or method named; its call sends {"callback": name, "args", "kwargs"} in place
+of a reply, and the grader answers {"answer": data} or {"refused": text}, after making requests
+of its own if it needs them (each answered at once, within the call in flight).
 
 Messages travel over two pipes handed over with pass_fds, or, where there is no pass_fds
 (Windows), over the worker's stdin and stdout ("transport": "stdio").
@@ -138,6 +142,8 @@ class Worker:
         self.next_id = 1
         self.module = None
         self.helpers = None
+        self.originals = {}  # name -> (owner, attribute, the learner's own), for each stand-in
+        self.fds = config.get("requests_fd"), config.get("replies_fd")
         self.watchdog = Watchdog(config["module_file"], config["replies_fd"])
 
     # objects <-> handles
@@ -181,6 +187,8 @@ class Worker:
         if op == "helpers":
             self.helpers = _load_source(request["args"][0], request["name"], "fmgrade_helpers")
             return None
+        if op == "substitute":
+            return self.substitute(request["args"][0])
         obj = self.target(request["target"])
         args = self.resolve(request.get("args", []))
         kwargs = self.resolve(request.get("kwargs", {}))
@@ -196,6 +204,8 @@ class Worker:
             return obj(*args, **kwargs)
         if op == "call_helper":
             return getattr(self.helpers, name)(self.module, *args, **kwargs)
+        if op == "setattr":
+            return setattr(obj, name, args[0])
         if op == "getitem":
             return obj[args[0]]
         if op == "len":
@@ -207,29 +217,117 @@ class Worker:
         raise ValueError(f"unknown operation {op!r}")
 
     def serve(self, requests_fd, replies_fd):
+        self.fds = requests_fd, replies_fd
         while True:
             payload = read_message(requests_fd)
             if payload is None:
                 return
+            self.respond(loads(payload))
+
+    def respond(self, request, nested=False):
+        """Run one request and write its reply. A nested one (the grader asks while it answers
+        a stand-in's call, see `ask`) runs inside the call in flight: its clock and output."""
+        capture = None if nested else _Capture.install()
+        timed = not nested and request.get("timeout") and request["op"] in ("call", "call_attr", "call_helper")
+        if timed:
+            self.watchdog.arm(request["timeout"], request.get("wall_timeout") or 3 * request["timeout"])
+        try:
+            reply = {"value": encode(self.handle(request), self.register)}
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from learner code too
+            reply = {"error": describe(exc, self.config["module_file"])}
+        usage = self.watchdog.disarm() if not nested else None
+        if timed and usage is not None:
+            reply["usage"] = usage
+        reply["output"], reply["output_total"] = capture.collect() if capture else ("", 0)
+        reply["output_lines"] = capture.lines if capture else 0
+        try:
+            message = dumps(reply)
+        except BaseException as exc:
+            message = dumps({"error": describe(exc, self.config["module_file"]), "output": "", "output_total": 0})
+        write_message(self.fds[1], message)
+
+    # stand-ins: at grade time, a prerequisite that fails is answered by the grader
+    def substitute(self, names):
+        """Put a stand-in in place of each name ("function" or "Class.method") of the learner
+        module, and the learner's own back in place of the others."""
+        for name, (owner, attr, original) in list(self.originals.items()):
+            if name not in names:
+                if original is _INHERITED:
+                    delattr(owner, attr)
+                else:
+                    setattr(owner, attr, original)
+                del self.originals[name]
+        for name in names:
+            if name in self.originals:
+                continue
+            owner_name, _, attr = name.rpartition(".")
+            try:  # a name the learner's module lacks has nothing to stand in for
+                owner = getattr(self.module, owner_name) if owner_name else self.module
+                original = owner.__dict__.get(attr, _INHERITED) if isinstance(owner, type) else getattr(owner, attr)
+                setattr(owner, attr, _stand_in(self, name))
+            except Exception:
+                continue
+            self.originals[name] = (owner, attr, original)
+
+    def ask(self, name, args, kwargs):
+        """The grader's answer for a stand-in's call: data only. While it answers, the grader
+        may make requests of its own here (a handle's method, a module it was given)."""
+        message = {"callback": name, "args": encode(list(args), self.register)}
+        message["kwargs"] = encode(kwargs, self.register)
+        write_message(self.fds[1], dumps(message))
+        while True:
+            payload = read_message(self.fds[0])
+            if payload is None:
+                raise SystemExit(0)
             request = loads(payload)
-            capture = _Capture.install()
-            timed = request.get("timeout") and request["op"] in ("call", "call_attr", "call_helper")
-            if timed:
-                self.watchdog.arm(request["timeout"], request.get("wall_timeout") or 3 * request["timeout"])
-            try:
-                reply = {"value": encode(self.handle(request), self.register)}
-            except BaseException as exc:  # SystemExit and KeyboardInterrupt from learner code too
-                reply = {"error": describe(exc, self.config["module_file"])}
-            usage = self.watchdog.disarm()
-            if timed and usage is not None:
-                reply["usage"] = usage
-            reply["output"], reply["output_total"] = capture.collect()
-            reply["output_lines"] = capture.lines
-            try:
-                message = dumps(reply)
-            except BaseException as exc:
-                message = dumps({"error": describe(exc, self.config["module_file"]), "output": "", "output_total": 0})
-            write_message(replies_fd, message)
+            if "answer" in request:
+                return self.resolve(request["answer"])
+            if "refused" in request:
+                raise RuntimeError(str(request["refused"]))
+            self.respond(request, nested=True)
+
+
+_INHERITED = object()  # a method the learner's class did not define itself
+
+
+def _stand_in(worker, name):
+    def stand_in(*args, **kwargs):
+        return _no_gradient(name, worker.ask(name, args, kwargs), [*args, *kwargs.values()])
+
+    stand_in.__name__ = name.rpartition(".")[2]
+    return stand_in
+
+
+def _no_gradient(name, answer, inputs):
+    """The answer is data: a gradient cannot flow back through it. Where one would be wanted
+    (an input needs one), its tensors say so when backward reaches them, rather than letting
+    training go on without it."""
+    import torch
+
+    anchors = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    if inputs and isinstance(inputs[0], torch.nn.Module):  # a method's self: its parameters
+        anchors += [p for p in inputs[0].parameters() if p.requires_grad][:1]
+    if not anchors or not torch.is_grad_enabled():
+        return answer
+
+    class NoGradient(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, anchor, value):
+            return value.clone()
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise RuntimeError(
+                f"no gradient flows through `{name}` at grade time: it did not pass, so the reference "
+                "solution's answer (data) stands in for it"
+            )
+
+    def mark(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return NoGradient.apply(anchors[0], value)
+        return type(value)(mark(v) for v in value) if type(value) in (list, tuple) else value
+
+    return mark(answer)
 
 
 BUSY_WAIT_SHARE = 0.25  # a call that spent this share of its wall time waiting for a CPU ran on a busy host
