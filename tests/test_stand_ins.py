@@ -52,8 +52,14 @@ class _NoWorker:
 def test_an_answer_is_data_only():
     import numpy as np
 
-    answer = proxy.as_data((torch.nn.Parameter(torch.ones(2)), np.float32(1.5), {"k": [None, torch.float16]}), _NoWorker())
-    assert type(answer[0]) is torch.Tensor and not answer[0].requires_grad and answer[1:] == (1.5, {"k": [None, torch.float16]})
+    answer = proxy.as_data(
+        (torch.nn.Parameter(torch.ones(2)), np.float32(1.5), {"k": [None, torch.float16]}), _NoWorker()
+    )
+    assert (
+        type(answer[0]) is torch.Tensor
+        and not answer[0].requires_grad
+        and answer[1:] == (1.5, {"k": [None, torch.float16]})
+    )
     for reference_object in (torch.nn.Linear(2, 2), print, standins.StandIns, np.array([object()], dtype=object)):
         with pytest.raises(proxy.NotData):
             proxy.as_data(reference_object, _NoWorker())
@@ -88,8 +94,14 @@ def test_every_format_names_the_substituted_prerequisites():
 
 # --- a submission that forgot sqrt(d_k) ----------------------------------------------------------
 
-ATTENTION_CHECKS = ["test_attention.py::test_output_matches_sdpa", "test_attention.py::test_attention_random_shapes_match_reference"]
-MHA_CHECKS = ["test_attention.py::test_mha_matches_torch_multihead_attention", "test_attention.py::test_mha_random_against_reference"]
+ATTENTION_CHECKS = [
+    "test_attention.py::test_output_matches_sdpa",
+    "test_attention.py::test_attention_random_shapes_match_reference",
+]
+MHA_CHECKS = [
+    "test_attention.py::test_mha_matches_torch_multihead_attention",
+    "test_attention.py::test_mha_random_against_reference",
+]
 
 
 @pytest.fixture(scope="module")
@@ -260,5 +272,7 @@ def test_fmgrade_grade_credits_the_dependents_and_names_the_substitute(no_scalin
     checks = _by_exercise(TopicResult("attention", [CheckResult(**c) for c in data["topics"][0]["checks"]]))
     assert all(c.substituted == [] for c in checks["attention"]) and checks["attention"][0].score == 0
     for exercise in ("multi_head_attention", "encoder_decoder_layers", "greedy_decode"):
-        assert [(c.status, c.substituted) for c in checks[exercise]] == [(PASSED, ["attention"])] * len(checks[exercise])
+        assert [(c.status, c.substituted) for c in checks[exercise]] == [(PASSED, ["attention"])] * len(
+            checks[exercise]
+        )
     assert data["score"] >= 36  # was 23: the four dependents were blocked
