@@ -5,6 +5,7 @@ generous deadline; no test sleeps for a fixed time."""
 import os
 import queue
 import random
+import shutil
 import threading
 import time
 
@@ -504,6 +505,31 @@ def test_h_replaces_the_previous_hint_and_a_save_marks_the_screen_stale_at_once(
     assert "Hints for" not in term.text
     show(watch.Rechecked(_result(), ("layer_norm",), 0.5, "subsequent_mask"))
     assert "stale" not in term.text and "checking `layer_norm`" not in term.text
+
+
+@pytest.mark.slow
+def test_p_draws_the_focused_exercises_picture_in_the_terminal(loaded, monkeypatch):
+    """`p` runs the saved file for the focused exercise's picture (grader.learner.pictures) and, in
+    a terminal that shows images, draws it under the table; with no picture it says why."""
+    pytest.importorskip("matplotlib")
+    shutil.copy(loaded.solution_path("attention"), loaded.exercise_path("attention"))
+    state = watch.Watch(loaded, "attention")
+    try:
+        state.focus = "rate"
+        note = state.picture()
+        state.focus = "layer_norm"
+        none = state.picture()
+    finally:
+        state.close()
+    assert note.kind == "picture" and ".fmgrade/pictures/attention-rate.png" in note.text
+    assert [p.name for p in note.images] == ["attention-rate.png"]
+    assert "has no picture" in none.text and not none.images
+    monkeypatch.setenv("FMGRADE_IMAGES", "kitty")
+    sent = []
+    show = watch_screen.Display(loaded, keys=True, clear=True, echo=lambda t, nl=True: sent.append(t), wipe=list)
+    show(watch.Rechecked(_result(), ("attention",), 0.5, "rate"))
+    show(note)
+    assert sent[-1].startswith("\x1b_Gf=100,a=T") and sent[-2].startswith("Picture of `rate`")
 
 
 def test_piped_watch_output_only_appends(loaded):

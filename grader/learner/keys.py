@@ -1,7 +1,7 @@
 """Single key presses from the terminal, where it allows them: cbreak mode through termios on
 POSIX, msvcrt on Windows, nothing when stdin is not a terminal (a pipe, an IDE's output pane).
 
-`reader(commands)` turns h, n and q into "hint", "next" and "quit" on the queue `commands`
+`reader(commands)` turns h, n, p and q into "hint", "next", "picture" and "quit" on the queue `commands`
 while the `with` block runs, and always gives the terminal back its settings.
 """
 
@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 
-COMMANDS = {"h": "hint", "n": "next", "q": "quit"}
+COMMANDS = {"h": "hint", "n": "next", "p": "picture", "q": "quit"}
 WAKE_S = 0.2
 
 

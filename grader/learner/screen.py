@@ -11,11 +11,12 @@ import time
 
 import click
 
+from grader.learner import inline_images
 from grader.learner.rendering import ISOLATION_NOTES, SYMBOL
 from grader.learner.watch import Checking, Note, Rechecked
 from grader.results import NOT_STARTED, PASSED, SUSPECT_MARK, standing
 
-KEYS_LINE = "h hint · n next exercise · q quit"
+KEYS_LINE = "h hint · n next exercise · p picture · q quit"
 NO_KEYS_LINE = "Ctrl-C to stop"
 NOTE_COLOURS = {"problem": "red", "hint": "cyan", "focus": "yellow", "info": None}
 
@@ -123,11 +124,26 @@ class Display:
         elif isinstance(event, Checking) and self.clear and self.screen is not None:
             self._redraw(stale=True)
             self.echo(render(self.course, event, width=self.width))
-        elif isinstance(event, Note) and event.kind in ("hint", "focus") and self.clear and self.screen is not None:
+        elif (
+            isinstance(event, Note)
+            and event.kind in ("hint", "focus", "picture")
+            and self.clear
+            and self.screen is not None
+        ):
             self._redraw()
             self.echo(render(self.course, event, width=self.width))
+            self._draw_images(event)
         else:
             self.echo(render(self.course, event, keys=self.keys, width=self.width))
+
+    def _draw_images(self, note):
+        """A picture note's PNGs, drawn in the terminal where it shows images (inline_images)."""
+        protocol = inline_images.detect(is_tty=self.clear) if note.images else None
+        for path in note.images if protocol else ():
+            try:
+                self.echo(inline_images.encode(path.read_bytes(), protocol, width=800), nl=False)
+            except (OSError, ValueError):
+                continue
 
     def _redraw(self, stale=False):
         if self.clear:

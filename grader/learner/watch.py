@@ -82,7 +82,8 @@ class SwitchTopic:
 @dataclass(frozen=True)
 class Note:
     text: str
-    kind: str = "info"  # "info", "hint", "focus", "problem"
+    kind: str = "info"  # "info", "hint", "focus", "problem", "picture"
+    images: tuple = ()  # PNG files drawn for this note (a terminal that shows images draws them)
 
 
 # --- which exercises a save touched ------------------------------------------------------
@@ -276,6 +277,28 @@ class Watch:
         more = "" if level == len(exercise.hints) else f"\n  (h again for hint {level + 1} of {len(exercise.hints)})"
         return Note(f"Hints for `{exercise.id}`:\n{shown}{more}", "hint")
 
+    def picture(self, isolation="auto"):
+        """`p`: draw the focused exercise's picture from the saved file (grader.learner.pictures),
+        or say why there is none."""
+        from grader.learner import pictures
+
+        try:
+            drawn = pictures.show(self.course, self.topic.id, self.focus, isolation=isolation)
+        except (pictures.PicturesUnavailable, CourseError) as exc:
+            return Note(str(exc), "picture")
+        lines = [
+            item.path.relative_to(self.course.root).as_posix()
+            if item.path is not None and item.path.is_relative_to(self.course.root)
+            else pictures.line(item)
+            for item in drawn
+        ]
+        images = tuple(item.path for item in drawn if item.path is not None)
+        return Note(
+            f"Picture of `{self.focus}` (your saved file beside the expected result):\n" + "\n".join(lines),
+            "picture",
+            images,
+        )
+
     def where(self, exercise):
         """' at exercises/x.py:LINE' for the exercise's first region, or ''."""
         try:
@@ -398,6 +421,9 @@ def _handle_commands(state, commands, sink, stop):
             return True
         if command == "hint":
             sink(state.hint())
+        elif command == "picture":
+            sink(Note(f"drawing `{state.focus}`…"))
+            sink(state.picture())
         elif command == "next":
             event = state.next_exercise()
             if isinstance(event, SwitchTopic):
