@@ -21,10 +21,9 @@ import shutil
 import pytest
 
 from grader import catalog as checks_index
-from grader import course
-from grader import recorded_data
+from grader import course, recorded_data
 from grader.instructor import grade, release
-from grader.judge import recordings
+from grader.judge import recordings, runner
 
 pytestmark = pytest.mark.slow
 
@@ -151,14 +150,42 @@ def release_and_kit(course_copy, tmp_path):
     return released, kit
 
 
+def _replay_folder(released, topics, folder):
+    (folder / "exercises").mkdir(parents=True)
+    for topic in topics:
+        (folder / "exercises" / f"{topic}.py").write_text(replay_submission(released, topic))
+    return folder
+
+
 def test_a_replay_of_the_recordings_earns_at_most_ten_percent(release_and_kit, tmp_path):
     released, kit = release_and_kit
     topics = [t.id for t in kit.topics if kit.available(t.id)]
-    (tmp_path / "replay" / "exercises").mkdir(parents=True)
-    for topic in topics:
-        (tmp_path / "replay" / "exercises" / f"{topic}.py").write_text(replay_submission(released, topic))
-    report = _graded(kit, tmp_path / "replay", topics)
+    report = _graded(kit, _replay_folder(released, topics, tmp_path / "replay"), topics)
     score, max_score = _score(report)
-    by_topic = {t.topic: f"{t.score:g}/{t.max_score:g}" for t in report.topics}
+    by_topic = {t.id: f"{t.score:g}/{t.max_score:g}" for t in report.topics}
     assert max_score > 0
     assert score <= 0.10 * max_score, f"the replay scored {score:g}/{max_score:g} with the kit: {by_topic}"
+
+
+def test_the_replay_is_a_real_attack_on_the_learners_check(release_and_kit, tmp_path):
+    """On the learner's `check` (recorded inputs, unchanged) the same files pass many visible
+    checks: what the kit takes away is what the recordings gave, not something the attack lacks."""
+    released, _ = release_and_kit
+    topics = ["attention", "instructgpt"]
+    folder = _replay_folder(released, topics, tmp_path / "replay")
+    score = max_score = 0
+    for topic in topics:
+        result = runner.run_topic(released, topic, folder / "exercises" / f"{topic}.py")
+        score, max_score = score + result.score, max_score + result.max_score
+    assert score >= 0.3 * max_score, f"the replay passed only {score:g}/{max_score:g} visible points on `check`"
+
+
+def test_the_reference_keeps_full_marks_with_the_kit(release_and_kit, tmp_path):
+    _, kit = release_and_kit
+    topics = [t.id for t in kit.topics if kit.available(t.id)]
+    shutil.copytree(course.find_root(__file__) / "solutions", tmp_path / "reference" / "exercises")
+    report = _graded(kit, tmp_path / "reference", topics)
+    lost = [f"{t.id}/{c.id}: {c.status} {c.message[:200]}" for t in report.topics for c in t.checks if not c.score]
+    assert not lost
+    score, max_score = _score(report)
+    assert score == max_score > 0

@@ -28,7 +28,7 @@ import torch
 
 from grader import checking
 from grader import recorded_data as data
-from grader.instructor import mutants
+from grader.instructor import mutants, twins
 from grader.judge import inprocess, plugin
 from grader.judge.replay import Node, _differ, _real, _rng_state, _set_rng_state, node_key
 
@@ -121,7 +121,8 @@ class LiveBook:
 
 class GradeInputs:
     """Registered by `grade` only: visible checks draw their inputs from the submission's seed
-    and `recorded` answers from the live solution (see the module's docstring)."""
+    and `recorded` answers from the live solution, and each call a visible check makes on one of
+    the learner's functions has a twin on varied inputs (see the module's docstring)."""
 
     @pytest.hookimpl(trylast=True)  # after grader.judge.plugin has set the run's seed
     def pytest_configure(self, config):
@@ -130,6 +131,23 @@ class GradeInputs:
 
     def pytest_unconfigure(self, config):
         checking.draw_inputs_from(None)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        marks = item.stash.get(plugin.CHECK, None)
+        if marks is None or marks[2] or "recorded" not in item.fixturenames:
+            return (yield)
+        root, topic = plugin.topic_of(item.path)
+        path = root / "solutions" / f"{topic}.py"
+        solution = plugin._module(item.config, ("ref", str(path)), path)
+        impl, helpers, calls = item.funcargs.get("impl"), item.funcargs.get("helpers"), []
+        if impl is not None:
+            item.funcargs["impl"] = twins.Watched(impl, solution, calls)
+        if helpers is not None:
+            item.funcargs["helpers"] = twins.Watched(helpers, solution, calls, helpers=True)
+        result = yield  # the check itself; a failure ends here
+        twins.verify(impl, helpers, solution, calls, item.nodeid.split("/")[-1])
+        return result
 
 
 def _live_recorded(request, check_id):
