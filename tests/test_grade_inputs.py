@@ -104,3 +104,21 @@ def test_vary_keeps_zeros_signs_range_and_structure():
     assert twin[0][0] == 0 and twin[0][3] == float("-inf") and bool((twin[0][1:3].sign() == x[1:3].sign()).all())
     assert 0.94 < twin[1]["p"] <= 1.0
     assert twin[1]["flag"] is True and twin[1]["n"] == 0 and twin[1]["mode"] == "sum"
+
+
+def test_a_function_that_rejects_ints_moved_apart_from_its_tensors_is_judged_on_its_floats(salted):
+    def head(x, n):
+        return x[:n].sum()
+
+    def strict_head(x, n):
+        if n > x.shape[0]:
+            raise ValueError("n is larger than the rows of x")
+        return x[:n].sum()
+
+    solution = types.ModuleType("solution")
+    solution.head = head
+    x = torch.arange(12.0).reshape(4, 3) + 1
+    _run_check(_module(head=strict_head), solution, lambda m: m.head(x, 4))
+    table = {4: x.sum()}  # a lookup still fails the float-only twin
+    with pytest.raises(checking.CheckFailed, match="varied at grade time"):
+        _run_check(_module(head=lambda x, n: table[n] if n in table else 1 / 0), solution, lambda m: m.head(x, 4))

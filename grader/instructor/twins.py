@@ -20,6 +20,7 @@ import torch
 
 from grader import checking
 from grader import recorded_data as data
+from grader.errors import LearnerTimeout, WorkerLost
 from grader.safe_text import safe_repr
 
 MAX_TWINS = 6  # twins per check: enough to defeat a lookup, cheap next to the check itself
@@ -68,16 +69,24 @@ def verify(impl, helpers, solution, calls, check_id):
     for number, (name, through_helpers, args, kwargs) in enumerate(calls):
         if done >= MAX_TWINS:
             break
-        g = checking.generator(_stable_hash(f"{check_id}#{number}"))
-        twin_args, twin_kwargs = vary((args, kwargs), g)
-        if data.encode((twin_args, twin_kwargs)) == data.encode((args, kwargs)):
-            continue  # nothing to vary
-        expected = _solution_answer(getattr(solution, name), twin_args, twin_kwargs)
-        if expected is _NO_TWIN:
+        made = [_twin(getattr(solution, name), args, kwargs, f"{check_id}#{number}", ints) for ints in (True, False)]
+        made = [twin for twin in made if twin is not None]
+        if not made:
             continue
         done += 1
         function = _through(helpers, name) if through_helpers or impl is None else getattr(impl, name)
-        _expect_agreement(name, function, twin_args, twin_kwargs, expected)
+        _expect_agreement(name, function, made)
+
+
+def _twin(function, args, kwargs, label, ints):
+    """(args, kwargs, the solution's answer) of a twin of one call, or None when the twin is the
+    call itself or the solution does not answer it. `ints`: vary ints too."""
+    g = checking.generator(_stable_hash(label))  # drawn from the run's input seed
+    twin_args, twin_kwargs = vary((args, kwargs), g, ints)
+    if data.encode((twin_args, twin_kwargs)) == data.encode((args, kwargs)):
+        return None
+    expected = _solution_answer(function, twin_args, twin_kwargs)
+    return None if expected is _NO_TWIN else (twin_args, twin_kwargs, expected)
 
 
 def _through(helpers, name):
@@ -112,23 +121,30 @@ def _solution_answer(function, args, kwargs):
     return data.decode(answers[0])
 
 
-def _expect_agreement(name, function, args, kwargs, expected):
-    shown = f"`{name}` on the check's inputs varied at grade time ({_args_text(args, kwargs)})"
-    try:
-        got = function(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - learner code raised where the reference answers
-        if isinstance(exc, AssertionError):
+def _expect_agreement(name, function, made):
+    """The learner's answer to the first twin must match the solution's. If it raises, and a
+    twin that keeps the ints exists, that one judges instead: a correct function may reject ints
+    moved away from the sizes of the tensors beside them."""
+    for position, (args, kwargs, expected) in enumerate(made):
+        shown = f"`{name}` on the check's inputs varied at grade time ({_args_text(args, kwargs)})"
+        try:
+            got = function(*args, **kwargs)
+        except (LearnerTimeout, WorkerLost, AssertionError):
             raise
-        checking.fail(
-            f"{shown} raised {type(exc).__name__} where the reference answers: visible checks at grade "
-            "time call your functions on inputs of their own, not only the check's."
-        )
-    problem = disagreement(got, expected)
-    if problem:
-        checking.fail(
-            f"{shown}: {problem}. Visible checks at grade time also call your functions on varied "
-            "inputs: code that computes the answer passes them all."
-        )
+        except Exception as exc:  # noqa: BLE001 - learner code raised where the reference answers
+            if position + 1 < len(made):
+                continue
+            checking.fail(
+                f"{shown} raised {type(exc).__name__} where the reference answers: visible checks at grade "
+                "time call your functions on inputs of their own, not only the check's."
+            )
+        problem = disagreement(got, expected)
+        if problem:
+            checking.fail(
+                f"{shown}: {problem}. Visible checks at grade time also call your functions on varied "
+                "inputs: code that computes the answer passes them all."
+            )
+        return
 
 
 def disagreement(got, expected, where="the answer"):
@@ -184,7 +200,7 @@ def _numbers_close(a, b):
     return abs(a - b) <= 1e-4 + 1e-3 * abs(b)
 
 
-def vary(value, g):
+def vary(value, g, ints=True):
     """A twin of `value`: floats scaled by 1 - u (0 <= u < 0.05), ints outside {-1, 0, 1} moved
     away from 0 by 1 or 2, text given a word; bools, None, names and the structure kept."""
     if isinstance(value, bool) or value is None:
@@ -192,7 +208,7 @@ def vary(value, g):
     if isinstance(value, float):
         return value * (1 - 0.05 * float(torch.rand((), generator=g)))
     if isinstance(value, int):
-        return value if -1 <= value <= 1 else value + (1 if value > 0 else -1) * checking.randint(g, 1, 3)
+        return value if -1 <= value <= 1 or not ints else value + (1 if value > 0 else -1) * checking.randint(g, 1, 3)
     if isinstance(value, str):  # text, not a name (reduction="sum", method="calibrated")
         return f"{value} {_WORDS[checking.randint(g, 0, len(_WORDS))]}" if " " in value.strip() else value
     if isinstance(value, torch.Tensor):
@@ -204,11 +220,11 @@ def vary(value, g):
         factor = 1 - 0.05 * torch.rand(value.shape, generator=g, dtype=torch.float64).numpy()
         return (value * factor).astype(value.dtype)
     if isinstance(value, tuple) and type(value) is tuple:
-        return tuple(vary(v, g) for v in value)
+        return tuple(vary(v, g, ints) for v in value)
     if type(value) is list:
-        return [vary(v, g) for v in value]
+        return [vary(v, g, ints) for v in value]
     if type(value) is dict:
-        return {k: vary(v, g) for k, v in value.items()}
+        return {k: vary(v, g, ints) for k, v in value.items()}
     return value
 
 
