@@ -141,6 +141,12 @@ def _fail_naming(message, matches, hint=None):
     fail(message + (f" {hint}" if hint else ""))
 
 
+def shown(value, limit=200):
+    """A learner value as a message shows it: a repr of at most about `limit` characters, built
+    without the whole repr of anything large in it (use it, not `!r`, on what learner code returned)."""
+    return safe_repr(value, limit)
+
+
 def _fmt(x):
     if isinstance(x, float):
         return f"{x:.6g}"

@@ -40,6 +40,7 @@ def safe_report(report):
             id=safe_text(t.id, 200),
             checks=[check(c) for c in t.checks],
             isolation=safe_text(t.isolation, 200),
+            cgroup=safe_text(t.cgroup, 300),
             import_error=safe_text(t.import_error),
         )
 
@@ -88,6 +89,7 @@ def to_junit(report, suite_prefix="", seed=None, kit_hash=None):
         )
         props = ET.SubElement(suite, "properties")
         pairs = [("score", topic.score), ("max_score", topic.max_score), ("isolation", topic.isolation)]
+        pairs += [("cgroup", topic.cgroup)] if topic.cgroup else []
         pairs += [("seed", topic.seed)] + ([("kit_hash", facts["kit_hash"])] if "kit_hash" in facts else [])
         for key, value in pairs:
             ET.SubElement(props, "property", name=key, value=f"{value:g}" if isinstance(value, float) else str(value))
@@ -146,7 +148,9 @@ def to_gradescope(report, hidden_visibility="after_published", execution_time=No
                 }
             )
     isolation = sorted({t.isolation for t in report.topics})
-    summary = f"Graded {len(report.topics)} topic(s); isolation: {', '.join(isolation) or 'none'}."
+    cgroup = sorted({t.cgroup for t in report.topics if t.cgroup})
+    summary = f"Graded {len(report.topics)} topic(s); isolation: {', '.join(isolation) or 'none'}"
+    summary += f"; {', '.join(cgroup)}." if cgroup else "."
     if report.problem:
         tests.append(
             {

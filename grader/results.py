@@ -40,6 +40,7 @@ class TopicResult:
     checks: list = field(default_factory=list)
     isolation: str = "in-process"
     seed: int = 0
+    cgroup: str = ""  # "cgroup v1"/"cgroup v2", "no cgroup (why)", or "" where no worker ran
     # For the terminal and progress (the JSON keeps the fields above):
     import_error: str = ""  # set when the learner module does not import; every check then failed on it
     random_inputs: bool = False  # some check that ran drew inputs from `seed`
@@ -68,6 +69,7 @@ class TopicResult:
             "score": self.score,
             "max_score": self.max_score,
             "isolation": self.isolation,
+            **({"cgroup": self.cgroup} if self.cgroup else {}),
             "seed": self.seed,
             "checks": [asdict(c) for c in self.checks],
         }

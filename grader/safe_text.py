@@ -8,6 +8,8 @@ override reordering one) and of bounded length. What is not safe is shown, not d
 instructor still sees what the submission did: ESC becomes the four characters `\\x1b`, a lone
 surrogate `\\ud800`. NUL is removed (C strings, XML and CSV all stop or break at it).
 
+`safe_tree` does the same for every string of a results file read back from disk.
+
 `safe_repr` is the bounded repr for learner values in messages: it never builds the whole repr
 of a value (a 10 MB string referenced a thousand times would take 10 GB) and never raises.
 (A cell of a CSV file is kept from running as a formula by grader.spreadsheet, its one writer.)
@@ -85,6 +87,19 @@ def safe_id(text, limit=MAX_ID):
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
         shown = f"{shown[: limit - 9]}~{digest}"
     return shown or "(empty)"
+
+
+def safe_tree(value):
+    """Decoded JSON with every string in it, keys included, made safe by `safe_text`: for
+    results files written before the grader made text safe (or edited by hand), read back by
+    `report`, `gradebook import` or `--resume`."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, list):
+        return [safe_tree(v) for v in value]
+    if isinstance(value, dict):
+        return {safe_text(k): safe_tree(v) for k, v in value.items()}
+    return value
 
 
 class _BoundedRepr(reprlib.Repr):

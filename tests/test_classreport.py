@@ -16,6 +16,7 @@ from grader import cli
 from grader import course as course_mod
 from grader import formats as reporters
 from grader.cli import instructor as cli_instructor
+from grader.instructor import grade as grade_mod
 from grader.instructor.classreport import build, mistakes, plots, tables
 from grader.instructor.classreport.load import ReportInputError
 from grader.instructor.grade import Graded
@@ -490,3 +491,26 @@ def test_failures_no_known_mistake_explains_are_grouped_by_check_and_message_sha
     assert table[0] == ["topic", "exercise", "check", "message_shape", "submissions", "example_student", "example"]
     assert table[1][3:6] == ["rows of p_attn sum to #, not #: softmax over the wrong dimension?", "2", "s1"]
     assert "Failures no known mistake explains" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_results_written_before_text_was_made_safe_are_made_safe_when_read(results, course, tmp_path):
+    """Results files from an older grader (or edited by hand) may hold lone surrogates and escape
+    sequences: `report` once stopped with a traceback in matplotlib; `--resume` and `gradebook
+    import` read them too."""
+    pytest.importorskip("matplotlib", reason="the report's plots need pip install 'fmgrade[instructor]'")
+    data = json.loads((results / "s0.json").read_text())
+    data["student"] = "eve\ud800\x1b]52;c;aGk=\x07"
+    data["topics"][0]["checks"][0]["exercise"] = "softmax\ud801"
+    data["topics"][0]["checks"][0]["message"] = "boom \udcff \x1b[2J"
+    (results / "s0.json").write_text(json.dumps(data))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli.main, ["report", str(results), "--output", str(out), "--course", str(course.root)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    for written in out.iterdir():
+        text = written.read_bytes().decode("utf-8")  # strict: no lone surrogate was written
+        assert "\x1b" not in text and "\x07" not in text
+    assert "softmax\\ud801" in (out / "exercises.csv").read_text()
+    graded = grade_mod.load_result(results / "s0.json")
+    assert graded.student == "eve\\ud800\\x1b]52;c;aGk=\\x07"
+    assert graded.report.topics[0].checks[0].message == "boom \\udcff \\x1b[2J"

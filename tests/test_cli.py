@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -30,6 +32,37 @@ def test_check_on_the_stubs_reads_not_started(run, course_copy):
     assert "Traceback" not in result.output
     progress = json.loads((course_copy / ".fmgrade" / "progress.json").read_text())
     assert progress["topics"]["attention"]["score"] == 0
+
+
+EARLY_WORKER_PROBE = """
+import sys
+from grader.sandbox import pool
+seen = []
+expect, call = pool.SparePool.expect, pool.SparePool.__call__
+def spy_expect(self, *args, **kwargs):
+    seen.append("torch" in sys.modules)
+    return expect(self, *args, **kwargs)
+def spy_call(self, *args, **kwargs):
+    worker = call(self, *args, **kwargs)
+    seen.append((self.hits, self.misses))
+    return worker
+pool.SparePool.expect, pool.SparePool.__call__ = spy_expect, spy_call
+from grader import cli
+try:
+    cli.main(["check", "attention", "layer_norm"])
+except SystemExit:
+    pass
+print(seen)
+"""
+
+
+def test_check_starts_its_worker_before_importing_torch_and_uses_it(course_copy):
+    """`check` starts the worker first, so the worker's `import torch` and the grader's run side
+    by side (bench/check_latency.py); the check's session then takes that worker."""
+    done = subprocess.run(
+        [sys.executable, "-c", EARLY_WORKER_PROBE], cwd=course_copy, capture_output=True, text=True, timeout=300
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[False, (1, 0)]", done.stdout[-2000:] + done.stderr[-2000:]
 
 
 @pytest.mark.slow

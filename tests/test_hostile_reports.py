@@ -221,12 +221,15 @@ def test_a_grader_bug_is_never_the_status_of_an_ordinary_batch(small_batch, tmp_
 @pytest.mark.parametrize("level", LEVELS)
 def test_nbgrader_feedback_and_gradebook_rows_for_every_student(make_tiny, tmp_path, level):
     """The surrogate in mallory's message once stopped the feedback at her and left the gradebook
-    without rows; now every student gets a feedback page and gradebook rows."""
+    without rows; now every student gets a feedback page and gradebook rows, also one whose folder
+    name is not safe text (its results name it escaped; its feedback goes to its own folder)."""
     pytest.importorskip("nbgrader")
     kit = make_tiny(tmp_path / "kit")
     solution = (kit / "solutions" / "tiny.py").read_text()
     course_dir = tmp_path / "course"
-    for student, source in (("alice", solution), ("mallory", SOURCES["surrogate_message"]), ("zed", solution)):
+    eve = "eve\x1b[31m"
+    students = (("alice", solution), ("mallory", SOURCES["surrogate_message"]), ("zed", solution), (eve, solution))
+    for student, source in students:
         folder = course_dir / "submitted" / student / "tiny"
         folder.mkdir(parents=True)
         (folder / "tiny.py").write_text(source, encoding="utf-8")
@@ -240,12 +243,13 @@ def test_nbgrader_feedback_and_gradebook_rows_for_every_student(make_tiny, tmp_p
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
     assert done.returncode == 1, (done.stdout + done.stderr).decode("utf-8", "replace")[-3000:]
-    for student in ("alice", "mallory", "zed"):
+    for student in ("alice", "mallory", "zed", eve):
         page = course_dir / "feedback" / student / "tiny" / "tiny.html"
         no_escape(page.read_bytes(), str(page))
     assert "\\ud800" in (course_dir / "feedback" / "mallory" / "tiny" / "tiny.html").read_text()
     from nbgrader import api
 
     with api.Gradebook(url) as gb:
-        scores = {s: gb.find_submission_notebook("tiny", "tiny", s).score for s in ("alice", "mallory", "zed")}
-    assert scores == {"alice": 2, "mallory": 0, "zed": 2}
+        students = ("alice", "mallory", "zed", "eve\\x1b[31m")
+        scores = {s: gb.find_submission_notebook("tiny", "tiny", s).score for s in students}
+    assert scores == {"alice": 2, "mallory": 0, "zed": 2, "eve\\x1b[31m": 2}

@@ -53,6 +53,22 @@ def test_jupytext_reads_an_exercise_into_cells_and_writes_it_back_as_the_same_co
     assert [ast.dump(n) for n in written.body[1:]] == [ast.dump(n) for n in tree.body[1:]]  # and the code the same
 
 
+def test_the_notebook_extra_brings_jupyterlab_which_opens_an_exercise_as_a_notebook():
+    """What the README promises of `pip install -e ".[notebook]"`: JupyterLab, whose server (with
+    jupytext's contents manager) serves `exercises/attention.py` as a notebook of cells."""
+    from importlib import metadata
+
+    notebook_extra = [r for r in metadata.requires("fmgrade") or [] if 'extra == "notebook"' in r]
+    assert {re.match(r"[\w-]+", r).group().lower() for r in notebook_extra} >= {"jupyterlab", "jupytext", "ipython"}
+    pytest.importorskip("jupyterlab")
+    jupytext = pytest.importorskip("jupytext")
+    manager = jupytext.TextFileContentsManager(root_dir=str(ROOT))
+    model = manager.get("exercises/attention.py", type="notebook")
+    cells = model["content"]["cells"]
+    assert model["type"] == "notebook" and cells[0]["cell_type"] == "markdown"
+    assert any("def attention(" in cell["source"] for cell in cells if cell["cell_type"] == "code")
+
+
 def test_cells_go_above_decorators_and_comments_and_leave_marked_files_alone():
     source = (
         '"""Doc."""\nimport torch\n\n\n# a comment\n@decorator\ndef f():\n    pass\n\n\nX = 1\n\n\nclass A:\n    pass\n'

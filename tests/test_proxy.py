@@ -158,3 +158,34 @@ def test_a_module_that_does_not_import_gives_one_line(source, message):
 def test_isolation_level_is_reported():
     assert sandbox.choose_isolation("process") == "process"
     assert sandbox.choose_isolation("auto") in ("bwrap", "namespaces", "process")
+
+
+FLOOD = """
+import os, sys
+
+def flood(lines, fd_lines):
+    for i in range(lines):
+        print(f"line {i}")
+    sys.stdout.flush()
+    for i in range(fd_lines):  # below Python: what C code or a child process writes
+        os.write(1, f"fd {i}\\n".encode())
+    raise ValueError("wrong")
+"""
+
+
+@pytest.mark.parametrize("lines, fd_lines", [(20_001, 0), (0, 30_000)])
+def test_the_count_of_output_not_shown_is_every_line_printed(lines, fd_lines):
+    """20,001 printed lines once read "… 119 more lines": only the lines of the part kept were counted."""
+    from grader.learner import rendering
+
+    s = proxy.Session("exercises/flood.py", FLOOD, LIMITS, sandbox.choose_isolation("auto"))
+    try:
+        with pytest.raises(LearnerCodeError):
+            s.module().flood(lines, fd_lines)
+        output = s.take_output()
+    finally:
+        s.close()
+    printed = rendering._printed(output)
+    hidden = int(printed[-1].plain.split("…")[1].split(" more line")[0].replace(",", ""))
+    assert hidden == lines + fd_lines - rendering.OUTPUT_LINES
+    assert [row.plain.strip() for row in printed[1:3]] == (["│ line 0", "│ line 1"] if lines else ["│ fd 0", "│ fd 1"])

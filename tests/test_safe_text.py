@@ -186,11 +186,21 @@ class _Session:
     exercise, generation = "rate", 0
 
 
-def test_decoding_counts_every_reference_to_a_shared_string():
-    big = "s" * (sandbox.MAX_MESSAGE // 64)
+def test_decoding_counts_every_reference_to_a_shared_tensor():
+    big = torch.zeros(sandbox.MAX_MESSAGE // 64, dtype=torch.uint8)
     assert proxy._decode([big] * 63, _Session())[0] is big
     with pytest.raises(WorkerLost, match="counting every reference"):
         proxy._decode([big] * 65, _Session())
+
+
+def test_decoding_bounds_text_so_that_any_message_built_from_it_is_small():
+    """A check may format a learner value in full (a repr, an f-string): every string and int
+    of a reply, each reference counted, stays within a few million characters."""
+    line = "s" * (proxy.MAX_TEXT // 64)
+    assert proxy._decode([line] * 63, _Session())[0] is line
+    for swollen in ([line] * 65, [b"b" * (proxy.MAX_TEXT + 1)], {"n": 1 << (3 * proxy.MAX_TEXT + 3)}):
+        with pytest.raises(WorkerLost, match="characters of text"):
+            proxy._decode(swollen, _Session())
 
 
 def test_decoding_counts_a_tensor_at_its_full_size_not_its_storage():

@@ -499,6 +499,9 @@ def _text_grade(course, graded):
         parts.append(str(report_text.seed_line(drawn[0])))
     if graded.seed is not None or graded.kit_hash:
         parts.append(f"seed {graded.seed}, kit {graded.kit_hash or 'unknown'}")
+    cgroups = sorted({topic.cgroup for topic in graded.report.topics if topic.cgroup})
+    if cgroups:
+        parts.append(f"workers: {', '.join(cgroups)}")
     return "\n\n".join(parts) + "\n"
 
 

@@ -35,22 +35,33 @@ def check(topic, exercises, fmt, seed, verbose, isolation):
     """Run the visible checks of TOPIC against exercises/TOPIC.py.
 
     With EXERCISES, only theirs; the others keep their last result."""
-    from grader.learner import check as check_mod  # imports pytest and torch: only when checking
-
     course = load_course()
     state = read_progress(course.root)  # read before learner code runs: it cannot forge what we keep
     level = isolation_for(isolation)
+    spare = _early_worker(course, topic, level)
     try:
+        from grader.learner import check as check_mod  # imports pytest and torch: only when checking
+
         width = max((len(e.id) for e in course.topic(topic).exercises), default=10)
         with interrupts.handled(), _live_rows(topic, fmt, width) as live:
             result = check_mod.check_topic(
-                course, topic, exercises, seed=seed, isolation=level, on_exercise=live, reuse=seed is None
+                course,
+                topic,
+                exercises,
+                seed=seed,
+                isolation=level,
+                on_exercise=live,
+                reuse=seed is None,
+                worker_factory=spare,
             )
             progress = progress_mod.record(course.root, result, state, course.topic(topic).exercises)
     except KeyboardInterrupt:
         interrupted(f"nothing was recorded for {topic}")
     except CourseError as exc:
         raise CourseProblem(str(exc)) from None
+    finally:
+        if spare is not None:
+            spare.close()
     if fmt == "json":
         click.echo(reporters.to_json(Report([result]), course=course), nl=False)
     else:
@@ -63,6 +74,24 @@ def check(topic, exercises, fmt, seed, verbose, isolation):
         if result.random_inputs and not result.import_error:
             terminal.echo(report_text.seed_line(result))
     sys.exit(0 if standing(result, course.topic(topic).exercises).complete else 1)
+
+
+def _early_worker(course, topic_id, level):
+    """A worker started now, before this process imports torch, so that its `import torch` and
+    ours run side by side; handed to the check's session (the worker it would start itself).
+    None for an unknown topic (the check says why) or when nothing would run learner code."""
+    from grader.sandbox import pool, process, proxy
+
+    try:
+        limits = course.topic(topic_id).limits
+    except CourseError:
+        return None
+    if level == "none":
+        return None
+    spare = pool.SparePool()
+    worker_limits = proxy.Session.worker_limits_for(limits)
+    spare.expect(f"exercises/{topic_id}.py", worker_limits, process.choose_isolation(level), (course.root,))
+    return spare
 
 
 @contextlib.contextmanager

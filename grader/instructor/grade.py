@@ -20,7 +20,7 @@ from grader.instructor import budget as budget_mod
 from grader.instructor import kit as kit_mod
 from grader.judge import runner
 from grader.results import Report
-from grader.safe_text import safe_id, safe_text
+from grader.safe_text import safe_id, safe_text, safe_tree
 from grader.spreadsheet import csv_text
 
 HARD_LIMIT_GRACE = 60  # seconds beyond its budget before a submission's grading process is stopped
@@ -339,7 +339,7 @@ def load_result(path):
 
     path = Path(path)
     try:
-        data = json.loads(path.read_bytes())
+        data = safe_tree(json.loads(path.read_bytes()))
     except (OSError, ValueError) as exc:
         raise StoredResultError(f"{path}: cannot read it as JSON ({getattr(exc, 'strerror', None) or exc})") from None
     if not isinstance(data, dict) or data.get("format") != formats.RESULTS_FORMAT:
@@ -351,6 +351,7 @@ def load_result(path):
                 checks=[CheckResult(**c) for c in t["checks"]],
                 isolation=t.get("isolation", ""),
                 seed=t.get("seed", 0),
+                cgroup=t.get("cgroup", ""),
             )
             for t in data.get("topics", [])
         ]

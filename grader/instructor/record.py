@@ -79,19 +79,24 @@ def drift(course, topic_id):
     missing = sorted(set(fresh.calls) - set(saved.calls))
     if missing:
         problems.append(f"{len(missing)} answer(s) the checks ask for are not recorded")
-    changed = [
-        k
-        for k in fresh.calls
-        if k in saved.calls
-        and fresh.calls[k] != saved.calls[k]
-        and (
-            "value" not in fresh.calls[k]
-            or "value" not in saved.calls[k]
-            or _differ_loosely(data.decode(fresh.calls[k]["value"]), data.decode(saved.calls[k]["value"]))
-        )
-    ]
+    changed = {}  # key -> how the fresh answer differs from the saved one
+    for key in fresh.calls:
+        if key in saved.calls and fresh.calls[key] != saved.calls[key]:
+            if "value" not in fresh.calls[key] or "value" not in saved.calls[key]:
+                changed[key] = "an object where data was recorded, or data where an object was"
+                continue
+            difference = largest_difference(
+                data.decode(fresh.calls[key]["value"]), data.decode(saved.calls[key]["value"])
+            )
+            if difference:
+                changed[key] = difference
     if changed:
-        problems.append(f"{len(changed)} recorded answer(s) no longer match the solution")
+        named = [f"{fresh.labels.get(k, k[:12])} {why}" for k, why in list(changed.items())[:MAX_NAMED]]
+        more = f"; and {len(changed) - MAX_NAMED} more" if len(changed) > MAX_NAMED else ""
+        problems.append(
+            f"{len(changed)} recorded answer(s) no longer match the solution beyond the float32 bound "
+            f"(relative {DRIFT_RTOL:g}, absolute {DRIFT_ATOL:g}): " + "; ".join(named) + more
+        )
     known = {m.id: m.message for m in mutants.load(course, topic_id) if m.message}
     if known != saved.mistakes:
         problems.append("the known mistakes' messages changed in mutants.yml")
@@ -100,16 +105,37 @@ def drift(course, topic_id):
     return problems
 
 
-def _differ_loosely(a, b):
-    """Differences beyond what another CPU's float kernels may give (1e-5 relative)."""
-    left, right = list(data.leaves(a)), list(data.leaves(b))
+# The float32 bound a recorded answer may drift by (another CPU's kernels, another torch build):
+# a quarter of the checks' own default tolerance (grader.checking.expect_close: relative 1e-4,
+# absolute 1e-5), so a learner's correct answer on any CPU keeps three quarters of the margin.
+DRIFT_RTOL, DRIFT_ATOL = 2.5e-5, 2.5e-6
+MAX_NAMED = 5  # drifting calls named in one problem
+
+
+def largest_difference(fresh, saved):
+    """ "" when `fresh` matches `saved` within the float32 bound; otherwise what differs: the
+    shapes or text, or the largest absolute difference and where."""
+    left, right = list(data.leaves(fresh)), list(data.leaves(saved))
     if len(left) != len(right):
-        return True
+        return f"has {len(left)} values where {len(right)} were recorded"
+    worst = None  # (excess over the bound, absolute difference, relative difference)
     for x, y in zip(left, right):
         tx, ty = (v if isinstance(v, str) else nodes._real_view(torch.as_tensor(v)) for v in (x, y))
         if isinstance(tx, str) or isinstance(ty, str):
             if tx != ty:
-                return True
-        elif tx.shape != ty.shape or not torch.allclose(tx.double(), ty.double(), rtol=1e-5, atol=1e-7, equal_nan=True):
-            return True
-    return False
+                return f"is {str(x)[:40]!r} where {str(y)[:40]!r} was recorded"
+            continue
+        if tx.shape != ty.shape:
+            return f"has shape {tuple(tx.shape)} where {tuple(ty.shape)} was recorded"
+        a, b = tx.double().flatten(), ty.double().flatten()
+        both_nan = a.isnan() & b.isnan()
+        gap = torch.where(both_nan, 0.0, (a - b).abs().nan_to_num(float("inf")))
+        if not gap.numel():
+            continue
+        excess = gap - (DRIFT_ATOL + DRIFT_RTOL * b.abs())
+        i = int(excess.argmax())
+        if excess[i] > 0 and (worst is None or excess[i] > worst[0]):
+            worst = (float(excess[i]), float(gap[i]), float(gap[i] / max(abs(float(b[i])), 1e-30)))
+    if worst is None:
+        return ""
+    return f"differs by up to {worst[1]:.3g} (relative {worst[2]:.3g})"

@@ -25,6 +25,9 @@ class Recording:
     calls: dict = field(default_factory=dict)
     fingerprints: dict = field(default_factory=dict)
     mistakes: dict = field(default_factory=dict)
+    # key -> what a check did to get the answer ("test_x.py::test_y: recorded.attention(...)"), for
+    # naming a call in messages to the instructor; made while recording, never saved
+    labels: dict = field(default_factory=dict, compare=False)
 
     def for_learners(self):
         """The recording as the student release ships it: only the mistakes a visible check can

@@ -106,9 +106,12 @@ class Record:
     def root(self, check_id):
         self.checks.add(check_id)
         self.objects[check_id] = (self.solution, self.mistake[1] if self.mistake else _GONE)
+        self.recording.labels[check_id] = f"{check_id}: recorded"
         return Node(self, check_id)
 
     def answer(self, node, key, op, name, args, kwargs):
+        parent = self.recording.labels.get(node_key(node), "recorded")
+        self.recording.labels[key] = parent + (f".{name}" if op == "getattr" else "(...)" if op == "call" else "[...]")
         ours, theirs = self.objects[node_key(node)]
         their_args = _real(copy.deepcopy(_strip(args)), args, self, 1)
         their_kwargs = {k: _real(copy.deepcopy(_strip(v)), v, self, 1) for k, v in kwargs.items()}

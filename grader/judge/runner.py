@@ -247,6 +247,7 @@ def _run(
         checks,
         isolation=isolation,
         seed=seed,
+        cgroup=getattr(session, "cgroup", ""),
         # a worker that died while importing leaves a WorkerLost, which has no `.message`
         import_error=getattr(import_failure, "message", str(import_failure)) if import_failure else "",
         random_inputs=any(c.id in collector.seeded for c in checks),

@@ -138,17 +138,18 @@ def _printed(output, indent="      "):
     lines = output.rstrip().splitlines() if output and output.strip() else []
     if not lines:
         return []
-    more_bytes = ""
-    cut = re.fullmatch(r"\.\.\. \((\d+) more bytes not shown\)", lines[-1])  # grader.sandbox.process's mark
+    more_bytes, hidden_lines = "", 0
+    # grader.sandbox.process's mark: what was printed beyond the part it kept
+    cut = re.fullmatch(r"\.\.\. \((\d+) more bytes not shown(?:, (\d+) more lines)?\)", lines[-1])
     if cut:
         lines.pop()
-        more_bytes = f"{cut.group(1)} more bytes"
+        more_bytes, hidden_lines = f"{int(cut.group(1)):,} more bytes", int(cut.group(2) or 0)
     shown = lines[:OUTPUT_LINES]
     rows = [Text(f"{indent}your code printed:", style="dim")]
     rows += [Text.assemble((f"{indent}│ ", "dim"), line) for line in shown]
-    left = len(lines) - len(shown)
+    left = len(lines) - len(shown) + hidden_lines
     if left or more_bytes:
-        note = ", ".join(p for p in (f"{left} more line{'s' * (left != 1)}" if left else "", more_bytes) if p)
+        note = ", ".join(p for p in (f"{left:,} more line{'s' * (left != 1)}" if left else "", more_bytes) if p)
         rows.append(Text(f"{indent}… {note} not shown", style="dim"))
     return rows
 

@@ -83,7 +83,33 @@ def plan():
     global _plan
     if _plan is None:
         _plan = _make_plan()
+        if _plan[0] is not None:
+            _remove_orphans(_plan[1] if _plan[0] == "v1" else {"": _plan[1]})
     return _plan
+
+
+def _pid_namespace():
+    """The inode of this process's PID namespace: a pid means something only inside one."""
+    try:
+        return "".join(c for c in os.readlink("/proc/self/ns/pid") if c.isdigit()) or "0"
+    except OSError:
+        return "0"
+
+
+def _remove_orphans(bases):
+    """Remove the groups a grader killed outright (SIGKILL, OOM) left behind, after killing
+    anything still in them: those named for a grader process of this PID namespace that no
+    longer runs. (A grader in another container that shares the hierarchy is left alone.)"""
+    namespace = _pid_namespace()
+    for base in dict.fromkeys(bases.values()):
+        try:
+            folders = [f for f in base.iterdir() if f.name.startswith(f"fmgrade-{namespace}-") and f.is_dir()]
+        except OSError:
+            continue
+        for folder in folders:
+            owner = folder.name.split("-")[2]
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                Group([folder], "orphan").remove()
 
 
 def status():
@@ -92,6 +118,13 @@ def status():
     if version is None:
         return False, where
     return True, f"cgroup {version}: a CPU weight, memory limit and process limit per worker"
+
+
+def describe(group):
+    """What one worker got, for its results: "cgroup v1" or "cgroup v2", or "no cgroup (why)"."""
+    if group is not None:
+        return f"cgroup {group.version}"
+    return f"no cgroup ({status()[1]})"
 
 
 class Group:
@@ -107,7 +140,7 @@ class Group:
         version, where = plan()
         if version is None:
             return None
-        name = f"fmgrade-{os.getpid()}-{next(_names)}"
+        name = f"fmgrade-{_pid_namespace()}-{os.getpid()}-{next(_names)}"
         bases = {c: where for c in V1_CONTROLLERS} if version == "v2" else where
         folders = []
         try:

@@ -37,6 +37,13 @@ class SparePool:
         self.misses += 1
         return sandbox.WorkerProcess(module_file, source, limits, isolation, hidden_roots, **options)
 
+    def expect(self, module_file, limits, isolation, hidden_roots=()):
+        """Start a spare for the worker about to be asked for with these arguments (`check`
+        starts it before importing torch itself: the two imports then share the two cores)."""
+        with self._lock:
+            self._key = (module_file, limits, isolation, tuple(str(r) for r in hidden_roots), ())
+        self.replenish()
+
     def replenish(self, warm_up=False):
         """Start the next spare (like the last worker asked for), unless one is waiting."""
         with self._lock:

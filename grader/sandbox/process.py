@@ -192,7 +192,7 @@ class WorkerProcess:
         self.booted = False
         self._early = bytearray()
         self._output = bytearray()
-        self._output_total = 0
+        self._output_total = self._output_lines = 0
         self._lock = threading.Lock()
         self._replies = queue.Queue()
         self._drain = threading.Thread(target=self._drain_output, args=(output,), daemon=True)
@@ -261,6 +261,9 @@ class WorkerProcess:
             "MKL_NUM_THREADS": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        # The float kernels torch picks (a CPU without AVX2 runs "default"): passed on, so that
+        # tests/test_recordings_hold.py can prove the recordings for learners on other CPUs.
+        env.update({k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY",) if k in os.environ})
         if os.name == "nt":  # Python on Windows needs these to start; the rest stays out
             env.update(
                 {k: os.environ[k] for k in ("SYSTEMROOT", "PATH") if k in os.environ},
@@ -319,6 +322,7 @@ class WorkerProcess:
                     self._early += chunk
                     del self._early[:-EARLY_KEEP]
                 self._output_total += len(chunk)
+                self._output_lines += chunk.count(b"\n")
                 room = OUTPUT_KEEP - len(self._output)
                 if room > 0:
                     self._output += chunk[:room]
@@ -326,27 +330,37 @@ class WorkerProcess:
             if flooded and self.killed_because is None:
                 self.kill(f"your code printed more than {self.limits.output_mb} MB")
 
-    def add_output(self, text, total):
-        """Output the worker captured at the Python level during one call (both fields come
-        from a process learner code runs in: anything else than text and a count is ignored)."""
+    def add_output(self, text, total, lines=None):
+        """Output the worker captured at the Python level during one call: its start, and how
+        many characters and lines there were (all from a process learner code runs in: anything
+        else than text and counts is ignored)."""
         if not isinstance(text, str):
             text = ""
         if not isinstance(total, int) or isinstance(total, bool):
             total = len(text)
+        if not isinstance(lines, int) or isinstance(lines, bool):
+            lines = text.count("\n")
         with self._lock:
             room = OUTPUT_KEEP - len(self._output)
             if room > 0:
                 self._output += text[:room].encode("utf-8", "backslashreplace")[:room]
             self._output_total += max(total, 0)
+            self._output_lines += max(lines, 0)
 
     def take_output(self):
-        """What learner code printed since the last call of this method (truncated, made safe)."""
+        """What learner code printed since the last call of this method (truncated, made safe),
+        with a last line saying how much more there was, in bytes and lines, when it was cut."""
         with self._lock:
-            text = safe_text(self._output.decode("utf-8", "replace"))
+            kept = self._output.decode("utf-8", "replace")
+            text = safe_text(kept)
             if self._output_total > len(self._output):
-                text += f"\n... ({self._output_total - len(self._output)} more bytes not shown)"
+                # the kept part may end inside a line: that line's newline is past the cut
+                hidden_lines = max(self._output_lines - kept.count("\n") - (not kept.endswith("\n")), 0)
+                text += (
+                    f"\n... ({self._output_total - len(self._output)} more bytes not shown, {hidden_lines} more lines)"
+                )
             self._output.clear()
-            self._output_total = 0
+            self._output_total = self._output_lines = 0
         return text
 
     # messages
@@ -437,7 +451,7 @@ class WorkerProcess:
         if not isinstance(reply, dict):
             self.kill("your code sent the grader a reply it cannot read")
             raise WorkerDied(self.killed_because)
-        self.add_output(reply.get("output", ""), reply.get("output_total", 0))
+        self.add_output(reply.get("output", ""), reply.get("output_total", 0), reply.get("output_lines"))
         total = reply.get("output_total", 0)
         if isinstance(total, int) and total > self.limits.output_mb * 1024 * 1024:
             self.kill(f"your code printed more than {self.limits.output_mb} MB")

@@ -10,8 +10,8 @@ import time
 
 from grader.errors import ImportFailed, LearnerCodeError, LearnerTimeout, WorkerLost
 from grader.safe_text import MAX_ID, safe_id, safe_repr, safe_text
+from grader.sandbox import cgroups, timeouts
 from grader.sandbox import process as sandbox
-from grader.sandbox import timeouts
 from grader.sandbox import worker as wire
 
 MEMORY_HINTS = ("can't allocate memory", "cannot allocate memory", "not enough memory")
@@ -36,7 +36,7 @@ class Session:
         (`fmgrade watch` hands out one that has already imported torch)."""
         self._worker_factory = worker_factory or sandbox.WorkerProcess
         self.module_file, self.source, self.limits = module_file, source, limits
-        self.worker_limits = sandbox.WorkerLimits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds)
+        self.worker_limits = self.worker_limits_for(limits)
         self.isolation, self.helpers_source, self.hidden_roots = isolation, helpers_source, hidden_roots
         self.exercise = "?"
         self.generation = 0
@@ -44,6 +44,7 @@ class Session:
         self.started = time.monotonic()
         self.cpu_used = 0.0  # CPU seconds of the topic's calls, as the worker measured them
         self._worker = None
+        self.cgroup = ""  # what the worker's processes shared: "cgroup v1", or "no cgroup (why)"
         self._helpers_loaded = False
         self._ready = False
         if source is None:  # nothing to run: every check gets the same error, no worker starts
@@ -51,12 +52,19 @@ class Session:
         else:
             self._start()
 
+    @staticmethod
+    def worker_limits_for(limits):
+        """The sandbox.WorkerLimits a topic's course.Limits give its worker."""
+        return sandbox.WorkerLimits(memory_mb=limits.memory_mb, cpu_seconds=limits.cpu_seconds)
+
     # lifecycle
     def _start(self):
         self._helpers_loaded = self._ready = False
         self._worker = self._worker_factory(
             self.module_file, self.source, self.worker_limits, self.isolation, self.hidden_roots
         )
+        if hasattr(self._worker, "cgroup"):  # a real worker process (tests pass fakes)
+            self.cgroup = cgroups.describe(self._worker.cgroup)
 
     def _live_worker(self):
         if self.import_failure:
@@ -307,6 +315,10 @@ def _encode(value):
 
 MAX_ITEMS = 1_000_000  # values in one reply; shared references could otherwise expand without bound
 MAX_BYTES = sandbox.MAX_MESSAGE  # bytes of strings, bytes and tensors in one reply, each reference counted
+# Characters of strings and bytes (and digits' worth of ints) in one reply, each reference counted. No
+# exercise returns more than kilobytes of text; the bound is what keeps every message a check builds
+# from a learner value (a repr, an f-string) small, wherever its author did not cut it.
+MAX_TEXT = 4 * 1024 * 1024
 
 
 def _size(item):
@@ -320,12 +332,28 @@ def _size(item):
     return 0
 
 
+def _text_size(item):
+    """Characters `item` can print as: strings and bytes, and an int's digits (a learner's
+    int of a billion bits is a few bytes of pickle and a gigabyte of text)."""
+    if isinstance(item, (str, bytes, bytearray)):
+        return len(item)
+    if isinstance(item, int):
+        return item.bit_length() // 3
+    return 0
+
+
 def _decode(value, session):
-    budget = [MAX_ITEMS, MAX_BYTES]
+    budget = [MAX_ITEMS, MAX_BYTES, MAX_TEXT]
 
     def walk(item):
         budget[0] -= 1
         budget[1] -= _size(item)
+        budget[2] -= _text_size(item)
+        if budget[2] < 0:
+            raise WorkerLost(
+                f"your code returned more than {MAX_TEXT // (1024 * 1024)} M characters of text in one result, "
+                f"counting every reference to a shared string (exercise `{session.exercise}`)"
+            )
         if budget[0] < 0:
             raise WorkerLost(
                 f"your code returned more than {MAX_ITEMS} values in one result (exercise `{session.exercise}`)"

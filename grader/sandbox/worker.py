@@ -224,6 +224,7 @@ class Worker:
             if timed and usage is not None:
                 reply["usage"] = usage
             reply["output"], reply["output_total"] = capture.collect()
+            reply["output_lines"] = capture.lines
             try:
                 message = dumps(reply)
             except BaseException as exc:
@@ -455,13 +456,14 @@ class _Capture:
     """sys.stdout/sys.stderr during one call: keeps the start, counts the rest."""
 
     def __init__(self):
-        self.kept, self.total = [], 0
+        self.kept, self.total, self.lines = [], 0, 0
 
     def write(self, text):
         text = str(text)
         if self.total < OUTPUT_KEEP:
             self.kept.append(text[: OUTPUT_KEEP - self.total])
         self.total += len(text)
+        self.lines += text.count("\n")
         return len(text)
 
     def flush(self):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grader.formats import RESULTS_FORMAT, RESULTS_FORMAT_VERSION
 from grader.results import ERROR, NOT_STARTED, PASSED, STATUSES, TIMEOUT
+from grader.safe_text import safe_tree
 
 MAX_FILE_BYTES = 64 * 2**20  # one submission's results are tens of KB
 EXAMPLE_LENGTH = 200  # characters kept of a message's first line
@@ -90,7 +91,7 @@ def read_submission(path):
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise NotResults(f"larger than {MAX_FILE_BYTES // 2**20} MB: not one submission's results")
-        data = json.loads(path.read_bytes())
+        data = safe_tree(json.loads(path.read_bytes()))
     except OSError as exc:
         raise NotResults(f"cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:

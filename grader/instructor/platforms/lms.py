@@ -37,6 +37,7 @@ import json
 from dataclasses import dataclass, field
 
 from grader.instructor.classreport import load
+from grader.safe_text import safe_text
 from grader.spreadsheet import csv_text
 
 MAX_ROSTER_BYTES = 16 * 2**20  # a roster of 100,000 students is a few MB
@@ -208,7 +209,7 @@ def _problem(source):
             problem = json.loads(handle.read(load.MAX_FILE_BYTES)).get("problem")
     except (OSError, ValueError, AttributeError):
         problem = None
-    return load.first_line(problem) if isinstance(problem, str) and problem.strip() else "graded on no topic"
+    return load.first_line(safe_text(problem)) if isinstance(problem, str) and problem.strip() else "graded on no topic"
 
 
 def _number(value):

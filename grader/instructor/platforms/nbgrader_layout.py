@@ -32,6 +32,7 @@ from pathlib import Path
 from grader import submission as learner_files
 from grader.instructor.platforms import submission_files
 from grader.results import PASSED
+from grader.safe_text import safe_id
 
 SUBMITTED, AUTOGRADED, FEEDBACK = "submitted", "autograded", "feedback"
 SMALL_FILE = 4096  # timestamp.txt and submission_secret.txt are a line each
@@ -71,7 +72,9 @@ class Batch:
         return [s.staged.folder for s in self.submissions]
 
     def by_student(self):
-        return {s.student: s for s in self.submissions}
+        """{student id as `grade` names it (grader.safe_text.safe_id of the folder): submission}:
+        an id that is not safe text (an escape sequence, invalid UTF-8) still finds its folder."""
+        return {safe_id(s.student): s for s in self.submissions}
 
     def close(self):
         if self.staging is not None:
@@ -262,7 +265,7 @@ def _replace_folder(final, fill):
 def _record(batch, submission, report):
     seconds_late = submission.seconds_late(batch.due)
     return {
-        "student": submission.student,
+        "student": safe_id(submission.student),
         "assignment": batch.assignment,
         "timestamp": submission.timestamp.isoformat() if submission.timestamp else None,
         "duedate": batch.due.isoformat() if batch.due else None,
@@ -385,7 +388,7 @@ def feedback_html(course, batch, submission, topic, problem=""):
     code that was graded. Everything from the submission is escaped."""
     e = html.escape
     seconds_late = submission.seconds_late(batch.due)
-    title = f"{topic.id if topic else batch.assignment}: feedback for {submission.student}"
+    title = f"{topic.id if topic else batch.assignment}: feedback for {safe_id(submission.student)}"
     when = submission.timestamp_text or "no timestamp.txt"
     late = (
         f"<p class=late>Submitted {_duration(seconds_late)} after the due date ({e(str(batch.due))} UTC).</p>"

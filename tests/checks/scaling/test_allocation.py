@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from grader.checking import as_array, as_number, expect_number, fail, fail_naming, new_comparison
+from grader.checking import as_array, as_number, expect_number, fail, fail_naming, new_comparison, shown
 
 PAPER = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. (2022), Approach 3
 CHINCHILLA_RUN = (70e9, 1.4e12)  # Chinchilla: 70B parameters trained on 1.4T tokens
@@ -40,7 +40,7 @@ def _describe(got):
         return f"an object of type {got['unsupported']}"
     if isinstance(got, (tuple, list)):
         return f"a {type(got).__name__} of length {len(got)}"
-    return f"{type(got).__name__} {got!r}"[:200]
+    return f"{type(got).__name__} {shown(got)}"
 
 
 def _pair(got, what):
@@ -244,13 +244,13 @@ def test_compute_optimal_random_laws(helpers, ref, seed):
     rng = np.random.default_rng(seed)
     law = _random_law(rng, 0.2, 0.6)
     C = float(np.exp(rng.uniform(np.log(1e18), np.log(1e25))))
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in law.items())
-    what = f"`compute_optimal({C:.6g}, {shown})`"
+    law_text = ", ".join(f"{k}={v:.4g}" for k, v in law.items())
+    what = f"`compute_optimal({C:.6g}, {law_text})`"
     _expect_pair(_call(helpers, what, "compute_optimal", C, **law), ref.compute_optimal(C, **law), what,
                  names=("N_opt", "D_opt"))
     new_comparison()
     Cs = np.exp(rng.uniform(np.log(1e18), np.log(1e25), 4))
-    what = f"`tokens_per_parameter(np.array({Cs.tolist()}), {shown})`"
+    what = f"`tokens_per_parameter(np.array({Cs.tolist()}), {law_text})`"
     got = _array(_call(helpers, what, "tokens_per_parameter", Cs, **law), (4,), what)
     want = ref.tokens_per_parameter(Cs, **law)
     if not _close(got, want, 1e-6):

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grader.checking import as_array, as_number, expect_number, fail, fail_naming, new_comparison, numpy_rng
+from grader.checking import as_array, as_number, expect_number, fail, fail_naming, new_comparison, numpy_rng, shown
 
 PAPER = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)  # Hoffmann et al. (2022), Approach 3
 BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
@@ -48,7 +48,7 @@ def _describe(got):
         return f"an object of type {got['unsupported']}"
     if isinstance(got, (tuple, list)):
         return f"a {type(got).__name__} of length {len(got)}"
-    return f"{type(got).__name__} {got!r}"[:200]
+    return f"{type(got).__name__} {shown(got)}"
 
 
 def _expect_error(helpers, what, name, *args, why):
