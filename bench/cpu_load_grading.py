@@ -107,8 +107,9 @@ def main():
     parser.add_argument("--scale-limits", type=float, default=1.0)
     args = parser.parse_args()
     course = scaled(course_mod.load(ROOT), args.scale_limits)
-    limits = course.topic(args.topic).limits
-    print(f"limits: {limits.call_timeout:g} s a call, {limits.topic_timeout:g} s a topic")
+    shown = course.topics[0].id if args.topic == "all" else args.topic
+    limits = course.topic(shown).limits
+    print(f"limits of {shown}: {limits.call_timeout:g} s a call, {limits.topic_timeout:g} s a topic")
 
     print(f"topic {args.topic}, {os.cpu_count()} cores; load average before the quiet run: {load_average()}")
     quiet_wall, quiet = grade(course, args.topic)
