@@ -12,7 +12,9 @@ floating inputs are keyed by dtype and shape). `grade` therefore runs the visibl
 inputs drawn from the submission's seed: `grader.checking.generator(n)` (and `numpy_rng(n)`),
 which every visible check draws its random inputs from, then seeds from a hash of (seed, n),
 and `recorded` answers from the live solution instead of the recording. A lookup keyed by the
-recorded inputs misses every one of them; correct code passes on any draw. The learner's
+recorded inputs misses every one of them; correct code passes on any draw. Hand-worked checks
+use fixed inputs, so each call such a check makes on a learner function also gets a twin on
+varied inputs, compared with the solution (grader.instructor.twins). The learner's
 `check` (and `dev record`, `dev check`) never registers `GradeInputs`: same recorded inputs,
 offline and fast. The seed is HMAC(kit secret, student id) and stays in the grader process;
 learner code sees only inputs drawn from a SHA-256 of it, which it cannot invert.
