@@ -12,19 +12,25 @@ keep full marks under load; the wall-clock ratio shows what the load costs in ti
 --scale-limits F grades with every call and topic limit times F: the course's limits are generous,
 so a tighter one shows sooner what a busy machine does to them.
 
-Usage: python bench/cpu_load_grading.py [--topic scaling] [--hogs N (default: one per core)] [--scale-limits F]
+--topic all grades the whole course (every available topic), as `fmgrade grade` grades one
+submission whose exercises/ are the reference solutions.
+
+Usage: python bench/cpu_load_grading.py [--topic scaling|all] [--hogs N (default: one per core)] [--scale-limits F]
 """
 
 import argparse
 import dataclasses
 import multiprocessing
 import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 from _common import ROOT
 
 from grader import course as course_mod
-from grader.judge import runner
+from grader.instructor import grade as grade_mod
 from grader.results import ERROR, PASSED, TIMEOUT
 
 
@@ -34,11 +40,26 @@ def spin():
         pass
 
 
+class _Whole:
+    """Every topic's checks as one result (what describe() reads)."""
+
+    def __init__(self, topics):
+        self.checks = [c for t in topics for c in t.checks]
+        self.score = sum(t.score for t in topics)
+        self.max_score = sum(t.max_score for t in topics)
+
+
 def grade(course, topic):
-    """(seconds on the clock, the topic's result) for the reference solution of `topic`."""
-    start = time.perf_counter()
-    result = runner.run_topic(course, topic, course.solution_path(topic), hidden=True, seed=1)
-    return time.perf_counter() - start, result
+    """(seconds on the clock, the result) for the reference solution of `topic`, or of every
+    available topic for "all", graded as `fmgrade grade` grades a submission (the visible
+    checks on inputs drawn from the seed included)."""
+    topics = [t.id for t in course.topics if course.available(t.id)] if topic == "all" else [topic]
+    with tempfile.TemporaryDirectory(prefix="fmgrade-cpu-load-") as folder:
+        shutil.copytree(course.root / "solutions", Path(folder) / "reference" / "exercises")
+        start = time.perf_counter()
+        graded = grade_mod.grade_submission(course, Path(folder) / "reference", topics, seed=1)
+        wall = time.perf_counter() - start
+    return wall, _Whole(graded.report.topics)
 
 
 def describe(label, wall, result):
@@ -86,8 +107,9 @@ def main():
     parser.add_argument("--scale-limits", type=float, default=1.0)
     args = parser.parse_args()
     course = scaled(course_mod.load(ROOT), args.scale_limits)
-    limits = course.topic(args.topic).limits
-    print(f"limits: {limits.call_timeout:g} s a call, {limits.topic_timeout:g} s a topic")
+    shown = course.topics[0].id if args.topic == "all" else args.topic
+    limits = course.topic(shown).limits
+    print(f"limits of {shown}: {limits.call_timeout:g} s a call, {limits.topic_timeout:g} s a topic")
 
     print(f"topic {args.topic}, {os.cpu_count()} cores; load average before the quiet run: {load_average()}")
     quiet_wall, quiet = grade(course, args.topic)

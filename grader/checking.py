@@ -11,6 +11,7 @@ check (rows sum to 1, lengths are kept) would otherwise pass on NaN, which compa
 everything.
 """
 
+import hashlib
 import math
 
 import torch
@@ -39,9 +40,37 @@ def fail(message, mistake="", matches=()):
 # --- Inputs: reproducible random data for a check ------------------------------------------
 
 
+_inputs: dict = {"salt": None}  # set only while `grade` runs (grader.instructor.live.GradeInputs)
+
+
+def draw_inputs_from(salt):
+    """From now on `generator(n)` draws from (salt, n) instead of n; None goes back to n.
+
+    `grade` sets the submission's seed here, so that visible checks run on inputs that no
+    recording holds (visible points are earned by code); the learner's `check` never does."""
+    _inputs["salt"] = salt
+
+
+def input_seed(seed):
+    """The seed a check's `generator(seed)` really uses: `seed` itself, or mixed with the salt."""
+    salt = _inputs["salt"]
+    if salt is None:
+        return seed
+    digest = hashlib.sha256(f"fmgrade-inputs:{salt}:{seed}".encode("ascii")).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
 def generator(seed):
-    """A torch.Generator of its own for one check's inputs: the same seed, the same tensors."""
-    return torch.Generator().manual_seed(seed)
+    """A torch.Generator of its own for one check's inputs: the same seed, the same tensors
+    (at grade time, inputs drawn from the submission's seed: see `draw_inputs_from`)."""
+    return torch.Generator().manual_seed(input_seed(seed))
+
+
+def numpy_rng(seed):
+    """A numpy Generator of its own for one check's inputs, drawn like `generator(seed)`."""
+    import numpy
+
+    return numpy.random.default_rng(input_seed(seed))
 
 
 def randint(g, lo, hi):

@@ -86,6 +86,9 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
     folder = Path(submission)
     submission, problem = exercises_root(folder)
     problem = problem or _folder_problem(submission)
+    # here, not at the top: it imports torch, which the worker imports side by side with the checks
+    from grader.instructor import live
+
     clock = budget_mod.Budget(seconds) if seconds else None
     report = Report()
     failures = []
@@ -100,6 +103,7 @@ def grade_submission(course, submission, topics, seed, isolation="auto", seconds
                     hidden=True,
                     seed=seed,
                     isolation=isolation,
+                    plugins=(live.GradeInputs(),),  # visible checks on inputs drawn from the seed
                     root=submission,
                     budget=clock,
                     unusable=missing_file_note(submission, topic),

@@ -1,9 +1,23 @@
-"""`ref` in hidden checks: the live solution, which also names known mistakes.
+"""`ref` in hidden checks: the live solution, which also names known mistakes; and, at grade
+time, `recorded` in visible checks answered by the same live solution (`GradeInputs`).
 
 A call of one of the solution's functions (`ref.attention(q, k, v)`) is made on the solution
 at once. Only if a comparison then fails are the topic's mutants (tests/mutants/<topic>) run on
 the same arguments, from the same random state, so that the failure can say which known mistake
 the learner's answer matches. Classes and constants are the solution's own.
+
+Visible points are earned by code. The student release holds every visible check and its
+recorded answers, so a submission could answer each visible call from recorded.json (its
+floating inputs are keyed by dtype and shape). `grade` therefore runs the visible checks on
+inputs drawn from the submission's seed: `grader.checking.generator(n)` (and `numpy_rng(n)`),
+which every visible check draws its random inputs from, then seeds from a hash of (seed, n),
+and `recorded` answers from the live solution instead of the recording. A lookup keyed by the
+recorded inputs misses every one of them; correct code passes on any draw. Hand-worked checks
+use fixed inputs, so each call such a check makes on a learner function also gets a twin on
+varied inputs, compared with the solution (grader.instructor.twins). The learner's
+`check` (and `dev record`, `dev check`) never registers `GradeInputs`: same recorded inputs,
+offline and fast. The seed is HMAC(kit secret, student id) and stays in the grader process;
+learner code sees only inputs drawn from a SHA-256 of it, which it cannot invert.
 """
 
 import copy
@@ -16,9 +30,9 @@ import torch
 
 from grader import checking
 from grader import recorded_data as data
-from grader.instructor import mutants, standins
+from grader.instructor import mutants, standins, twins
 from grader.judge import inprocess, plugin
-from grader.judge.replay import _differ, _rng_state, _set_rng_state
+from grader.judge.replay import Node, _differ, _real, _rng_state, _set_rng_state, node_key
 
 
 class LiveSolution:
@@ -77,10 +91,72 @@ class LiveSolution:
         return self._cache[key]
 
 
-@pytest.fixture
-def ref(request):
-    """The reference solution; hidden checks only (the student release has no solutions). A wrong
-    answer compared with one of its functions' answers is named after the mutant it matches."""
+class LiveBook:
+    """`recorded` answered by the live solution, operation by operation: data comes back as a
+    copy (as from a recording), anything else as another recorded object, so a check behaves
+    as it does on recorded answers; calls of the solution's functions name known mistakes."""
+
+    def __init__(self, solution, check_id):
+        self.objects = {check_id: (solution,)}  # key -> (the solution's object,)
+        self.check_id = check_id
+
+    def root(self):
+        return Node(self, self.check_id)
+
+    def answer(self, node, key, op, name, args, kwargs):
+        target = self.objects[node_key(node)][0]
+        real_args = _real(args, args, self, 0)
+        real_kwargs = {k: _real(v, v, self, 0) for k, v in kwargs.items()}
+        if op == "getattr":
+            result = getattr(target, name)
+        elif op == "call":
+            result = target(*real_args, **real_kwargs)
+        else:
+            result = target[real_args[0]]
+        try:
+            form = data.encode(result)
+        except data.NotData:
+            self.objects[key] = (result,)
+            return Node(self, key)
+        return data.decode(form)
+
+
+class GradeInputs:
+    """Registered by `grade` only: visible checks draw their inputs from the submission's seed
+    and `recorded` answers from the live solution, and each call a visible check makes on one of
+    the learner's functions has a twin on varied inputs (see the module's docstring)."""
+
+    @pytest.hookimpl(trylast=True)  # after grader.judge.plugin has set the run's seed
+    def pytest_configure(self, config):
+        checking.draw_inputs_from(config.stash[plugin.SEED])
+        config.stash[plugin.LIVE_RECORDED] = _live_recorded
+
+    def pytest_unconfigure(self, config):
+        checking.draw_inputs_from(None)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        marks = item.stash.get(plugin.CHECK, None)
+        if marks is None or marks[2] or "recorded" not in item.fixturenames:
+            return (yield)
+        root, topic = plugin.topic_of(item.path)
+        path = root / "solutions" / f"{topic}.py"
+        solution = plugin._module(item.config, ("ref", str(path)), path)
+        impl, helpers, calls = item.funcargs.get("impl"), item.funcargs.get("helpers"), []
+        if impl is not None:
+            item.funcargs["impl"] = twins.Watched(impl, solution, calls)
+        if helpers is not None:
+            item.funcargs["helpers"] = twins.Watched(helpers, solution, calls, helpers=True)
+        result = yield  # the check itself; a failure ends here
+        twins.verify(impl, helpers, solution, calls, item.nodeid.split("/")[-1])
+        return result
+
+
+def _live_recorded(request, check_id):
+    return LiveBook(_live_solution(request), check_id).root()
+
+
+def _live_solution(request):
     root, topic = plugin._topic(request)
     path = root / "solutions" / f"{topic}.py"
     checking.begin_check(plugin._recording(request.config, root, topic).mistakes)
@@ -88,6 +164,13 @@ def ref(request):
     return LiveSolution(
         plugin._module(request.config, ("ref", str(path)), path), course, topic, request.config.stash[plugin.MODULES]
     )
+
+
+@pytest.fixture
+def ref(request):
+    """The reference solution; hidden checks only (the student release has no solutions). A wrong
+    answer compared with one of its functions' answers is named after the mutant it matches."""
+    return _live_solution(request)
 
 
 def pytest_configure(config):

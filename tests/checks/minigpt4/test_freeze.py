@@ -7,7 +7,7 @@ the learner's modules; freeze itself is judged by a training step the check reco
 import pytest
 import torch
 
-from grader.checking import expect_close, expect_number, expect_shape, fail
+from grader.checking import expect_close, expect_number, expect_shape, fail, generator
 
 pytestmark = pytest.mark.exercise("freeze")
 
@@ -47,7 +47,7 @@ def _expect_only_projector_trainable(flags, what):
 def _probe_data():
     """The check's own weights and data for helpers.freeze_step: body Linear(4, 6) + tanh, head
     Linear(6, 3), 5 inputs, the loss weights c and the learning rate."""
-    g = torch.Generator().manual_seed(4)
+    g = generator(4)  # at grade time drawn from the submission's seed
     body = {"0.0.weight": torch.randn(6, 4, generator=g), "0.0.bias": torch.randn(6, generator=g)}
     head = {"weight": torch.randn(3, 6, generator=g), "bias": torch.randn(3, generator=g)}
     return body, head, torch.randn(5, 4, generator=g), torch.randn(5, 3, generator=g), 0.1
