@@ -145,3 +145,17 @@ def make_tiny():
 @pytest.fixture
 def tiny_course(tmp_path):
     return make_tiny_course(tmp_path / "tiny")
+
+
+@pytest.fixture
+def release_and_kit(course_copy, tmp_path):
+    """(the student release, the instructor's kit) built from a course copy, as Course objects:
+    for attacks that may use only what the release ships, graded with the kit."""
+    from grader import course
+    from grader.instructor import release
+
+    shutil.copytree(ROOT / "grader", course_copy / "grader", ignore=release.IGNORED)
+    shutil.copy(ROOT / "pyproject.toml", course_copy / "pyproject.toml")
+    loaded = course.load(course_copy)
+    release.build_release(loaded, tmp_path / "release")
+    return course.load(tmp_path / "release"), course.load(release.build_kit(loaded, tmp_path / "kit"))

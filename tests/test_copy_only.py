@@ -10,13 +10,10 @@ tried). Graded with the kit's hidden checks, that submission must score under 10
 import ast
 import difflib
 import re
-import shutil
 
 import pytest
 
 from grader import catalog as checks_index
-from grader import course
-from grader.instructor import release
 from grader.judge import runner
 from grader.results import PASSED
 
@@ -129,13 +126,8 @@ def copy_only_submission(released, topic, workdir):
     return base + "\n".join(glue)
 
 
-def test_a_submission_copied_from_the_release_scores_under_ten_percent(course_copy, tmp_path):
-    shutil.copytree(course.find_root(__file__) / "grader", course_copy / "grader", ignore=release.IGNORED)
-    shutil.copy(course.find_root(__file__) / "pyproject.toml", course_copy / "pyproject.toml")
-    loaded = course.load(course_copy)
-    release.build_release(loaded, tmp_path / "release")
-    released = course.load(tmp_path / "release")
-    kit = course.load(release.build_kit(loaded, tmp_path / "kit"))
+def test_a_submission_copied_from_the_release_scores_under_ten_percent(release_and_kit, tmp_path):
+    released, kit = release_and_kit
     (tmp_path / "work").mkdir()
     (tmp_path / "submission").mkdir()
     score = max_score = 0

@@ -22,7 +22,7 @@ import pytest
 
 from grader import catalog as checks_index
 from grader import course, recorded_data
-from grader.instructor import grade, release
+from grader.instructor import grade
 from grader.judge import recordings, runner
 
 pytestmark = pytest.mark.slow
@@ -137,17 +137,6 @@ def _graded(kit, folder, topics):
 
 def _score(report):
     return sum(t.score for t in report.topics), sum(t.max_score for t in report.topics)
-
-
-@pytest.fixture
-def release_and_kit(course_copy, tmp_path):
-    shutil.copytree(course.find_root(__file__) / "grader", course_copy / "grader", ignore=release.IGNORED)
-    shutil.copy(course.find_root(__file__) / "pyproject.toml", course_copy / "pyproject.toml")
-    loaded = course.load(course_copy)
-    release.build_release(loaded, tmp_path / "release")
-    released = course.load(tmp_path / "release")
-    kit = course.load(release.build_kit(loaded, tmp_path / "kit"))
-    return released, kit
 
 
 def _replay_folder(released, topics, folder):
